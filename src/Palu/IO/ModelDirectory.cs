@@ -1,0 +1,118 @@
+using System.Text.Json;
+using Palu.Tensors;
+
+namespace Palu.IO;
+
+/// <summary>
+/// A Hugging Face model directory: config.json, weights in <c>model.safetensors</c> or in shards listed by
+/// <c>model.safetensors.index.json</c>, tokenizer files. Sharded and single-file checkpoints look the same from here.
+/// </summary>
+public sealed class ModelDirectory : IDisposable
+{
+    readonly List<SafetensorsFile> _files = new();
+    readonly Dictionary<string, SafetensorsFile> _byTensor = new(StringComparer.Ordinal);
+
+    public string Path { get; }
+    public ModelConfig Config { get; }
+    public IReadOnlyList<SafetensorsFile> Files => _files;
+    public IEnumerable<string> TensorNames => _byTensor.Keys;
+
+    ModelDirectory(string path, ModelConfig config) { Path = path; Config = config; }
+
+    public static ModelDirectory Open(string dir)
+    {
+        if (!Directory.Exists(dir)) throw new ModelFormatException(dir, "model directory not found");
+        var config = ModelConfig.Load(System.IO.Path.Combine(dir, "config.json"));
+        var md = new ModelDirectory(System.IO.Path.GetFullPath(dir), config);
+        try { md.OpenWeights(); }
+        catch { md.Dispose(); throw; }
+        return md;
+    }
+
+    void OpenWeights()
+    {
+        string index = System.IO.Path.Combine(Path, "model.safetensors.index.json");
+        string single = System.IO.Path.Combine(Path, "model.safetensors");
+        if (File.Exists(index))
+        {
+            var weightMap = ReadIndex(index);
+            foreach (var shard in weightMap.Values.Distinct().OrderBy(s => s, StringComparer.Ordinal))
+            {
+                string file = System.IO.Path.Combine(Path, shard);
+                if (!File.Exists(file)) throw new ModelFormatException(index, $"lists shard '{shard}' which does not exist");
+                _files.Add(SafetensorsFile.Open(file));
+            }
+            var byName = _files.ToDictionary(f => System.IO.Path.GetFileName(f.Path), StringComparer.Ordinal);
+            foreach (var (tensor, shard) in weightMap)
+            {
+                var f = byName[shard];
+                if (!f.Tensors.ContainsKey(tensor))
+                    throw new ModelFormatException(f.Path, $"tensor '{tensor}' listed in model.safetensors.index.json is not in this shard");
+                _byTensor[tensor] = f;
+            }
+        }
+        else if (File.Exists(single))
+        {
+            var f = SafetensorsFile.Open(single);
+            _files.Add(f);
+            foreach (var name in f.Tensors.Keys) _byTensor[name] = f;
+        }
+        else
+        {
+            throw new ModelFormatException(Path, "no weights: expected model.safetensors or model.safetensors.index.json (only safetensors checkpoints are supported; convert .bin/.pth with transformers' save_pretrained(safe_serialization=True))");
+        }
+    }
+
+    static Dictionary<string, string> ReadIndex(string index)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllBytes(index));
+            if (!doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
+                throw new ModelFormatException(index, "missing 'weight_map'");
+            var map = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var p in wm.EnumerateObject()) map[p.Name] = p.Value.GetString() ?? "";
+            return map;
+        }
+        catch (JsonException e) { throw new ModelFormatException(index, $"not valid JSON ({e.Message})", e); }
+    }
+
+    public bool Contains(string name) => _byTensor.ContainsKey(name);
+
+    public TensorInfo Info(string name) =>
+        _byTensor.TryGetValue(name, out var f) ? f.Tensors[name]
+        : throw new ModelFormatException(Path, $"tensor '{name}' is missing from the checkpoint");
+
+    /// <summary>A 2-D float weight as a zero-copy view into its file, after checking its shape.</summary>
+    public unsafe WeightMatrix Matrix(string name, int rows, int cols)
+    {
+        var t = CheckShape(name, rows, cols);
+        var f = _byTensor[name];
+        return new WeightMatrix(f.DataPointer(t), t.DType, rows, cols, f);
+    }
+
+    /// <summary>A float tensor of exactly <paramref name="shape"/> widened to f32 (copy; for small tensors such as norms).</summary>
+    public float[] Floats(string name, params long[] shape)
+    {
+        var t = CheckShape(name, shape);
+        return _byTensor[name].ReadFloat32(t.Name);
+    }
+
+    TensorInfo CheckShape(string name, params long[] shape)
+    {
+        var t = Info(name);
+        if (!t.Shape.SequenceEqual(shape))
+            throw new ModelFormatException(t.File, $"tensor '{name}' has shape {t.ShapeText}, expected [{string.Join(", ", shape)}] from config.json");
+        if (!DTypes.IsFloat(t.DType) || t.DType == DType.F64)
+            throw new ModelFormatException(t.File, $"tensor '{name}' has dtype {DTypes.Name(t.DType)}; weights must be F32, F16 or BF16");
+        return t;
+    }
+
+    public long TotalParameters => _byTensor.Sum(kv => kv.Value.Tensors[kv.Key].ElementCount);
+
+    public void Dispose()
+    {
+        foreach (var f in _files) f.Dispose();
+        _files.Clear();
+    }
+}
