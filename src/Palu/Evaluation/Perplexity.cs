@@ -1,0 +1,117 @@
+using Palu.Models;
+
+namespace Palu.Evaluation;
+
+/// <summary>How a token stream is cut into windows and scored.</summary>
+public enum PerplexityProtocol
+{
+    /// <summary>
+    /// The goldens' protocol (default): text encoded without special tokens into one stream; non-overlapping windows of
+    /// seq_len − 1 text tokens, each prefixed with BOS; every text token scored (the first from BOS alone); the last,
+    /// shorter window included.
+    /// </summary>
+    BosWindows,
+    /// <summary>
+    /// The papers' protocol (Palu/SVD-LLM run_ppl_eval): the stream (text encoded with the tokenizer's default special
+    /// tokens, so BOS once at the start for Llama-style tokenizers) cut into floor(N / seq_len) windows of seq_len tokens;
+    /// the first token of each window is context only; a trailing partial window is dropped.
+    /// </summary>
+    Stride,
+}
+
+public sealed record PerplexityResult(int Windows, long Tokens, double Nll, double Ppl, double Seconds)
+{
+    public double MeanNll => Nll;
+}
+
+/// <summary>Perplexity = exp(mean next-token negative log-likelihood) over the scored tokens.</summary>
+public static class Perplexity
+{
+    /// <summary>
+    /// Cuts <paramref name="stream"/> into windows per <paramref name="protocol"/>: each window is the token sequence to
+    /// run and the index of its first scored target (targets are window[i] predicted from window[..i]).
+    /// </summary>
+    public static List<(int[] Tokens, int FirstScored)> Windows(IReadOnlyList<int> stream, int seqLen, PerplexityProtocol protocol, int? bos, int? maxWindows = null)
+    {
+        if (seqLen < 2) throw new ArgumentException($"seq-len must be ≥ 2, got {seqLen}");
+        var windows = new List<(int[], int)>();
+        if (protocol == PerplexityProtocol.BosWindows)
+        {
+            if (bos is not int b) throw new ArgumentException("the BOS-window protocol needs a BOS token; this tokenizer has none (use --protocol stride)");
+            int step = seqLen - 1;
+            for (int s = 0; s < stream.Count && (maxWindows is null || windows.Count < maxWindows); s += step)
+            {
+                int n = Math.Min(step, stream.Count - s);
+                var w = new int[n + 1];
+                w[0] = b;
+                for (int i = 0; i < n; i++) w[i + 1] = stream[s + i];
+                windows.Add((w, 1));
+            }
+        }
+        else
+        {
+            for (int s = 0; s + seqLen <= stream.Count && (maxWindows is null || windows.Count < maxWindows); s += seqLen)
+                windows.Add((Enumerable.Range(s, seqLen).Select(i => stream[i]).ToArray(), 1));
+        }
+        return windows;
+    }
+
+    /// <summary>Scores every window and returns the total NLL over all scored tokens.</summary>
+    public static PerplexityResult Evaluate(CausalLM lm, IReadOnlyList<(int[] Tokens, int FirstScored)> windows,
+        IProgress<double>? progress = null, CancellationToken ct = default)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        double nll = 0; long count = 0;
+        for (int w = 0; w < windows.Count; w++)
+        {
+            ct.ThrowIfCancellationRequested();
+            var (tokens, first) = windows[w];
+            var (s, n) = WindowNll(lm, tokens, first);
+            nll += s; count += n;
+            progress?.Report((w + 1.0) / windows.Count);
+        }
+        if (count == 0) throw new ArgumentException("no tokens to score: the text is empty or shorter than one window");
+        double mean = nll / count;
+        return new PerplexityResult(windows.Count, count, mean, Math.Exp(mean), sw.Elapsed.TotalSeconds);
+    }
+
+    const int LogitRows = 64;
+
+    /// <summary>Sum of −log p(tokens[i] | tokens[..i]) for i ≥ firstScored, and how many terms.</summary>
+    public static (double Sum, int Count) WindowNll(CausalLM lm, ReadOnlySpan<int> tokens, int firstScored)
+    {
+        int T = tokens.Length, d = lm.Hidden, V = lm.Vocab;
+        using var cache = lm.CreateCache(T);
+        var hidden = new float[T * d];                    // [T, d]
+        lm.Forward(tokens, cache, hidden);
+        var logits = new float[LogitRows * V];            // [rows, V]
+        double sum = 0; int count = 0;
+        // hidden row i predicts token i + 1
+        for (int r0 = firstScored - 1; r0 < T - 1; r0 += LogitRows)
+        {
+            int rows = Math.Min(LogitRows, T - 1 - r0);
+            lm.Logits(hidden.AsSpan(r0 * d, rows * d), logits, rows);
+            for (int i = 0; i < rows; i++)
+            {
+                sum -= LogSoftmaxAt(logits.AsSpan(i * V, V), tokens[r0 + i + 1]);
+                count++;
+            }
+        }
+        return (sum, count);
+    }
+
+    /// <summary>log softmax(logits)[target]: max-shifted exp-sum (SIMD, f32 terms, double log).</summary>
+    public static double LogSoftmaxAt(ReadOnlySpan<float> logits, int target)
+    {
+        float max = System.Numerics.Tensors.TensorPrimitives.Max(logits);
+        var tmp = _expScratch ??= new float[logits.Length];
+        if (tmp.Length < logits.Length) tmp = _expScratch = new float[logits.Length];
+        var e = tmp.AsSpan(0, logits.Length);
+        System.Numerics.Tensors.TensorPrimitives.Subtract(logits, max, e);
+        System.Numerics.Tensors.TensorPrimitives.Exp(e, e);
+        double s = System.Numerics.Tensors.TensorPrimitives.Sum<float>(e);
+        return logits[target] - max - Math.Log(s);
+    }
+
+    [ThreadStatic] static float[]? _expScratch;
+}
