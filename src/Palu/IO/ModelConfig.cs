@@ -38,6 +38,8 @@ public sealed record ModelConfig
     public int? BosTokenId { get; init; }
     public IReadOnlyList<int> EosTokenIds { get; init; } = [];
     public string TorchDtype { get; init; } = "float32";
+    /// <summary>config.json carries a "palu" block: K/V projections are stored as low-rank factors (see palu.json).</summary>
+    public bool PaluCompressed { get; init; }
 
     /// <summary>Query heads per KV head (GQA group size).</summary>
     public int KvGroups => NumHeads / NumKvHeads;
@@ -62,6 +64,16 @@ public sealed record ModelConfig
         string arch = r.TryGetProperty("architectures", out var a) && a.ValueKind == JsonValueKind.Array && a.GetArrayLength() > 0
             ? a[0].GetString() ?? "" : "";
         string modelType = Str(r, "model_type") ?? "";
+        // A Palu-compressed checkpoint renames its architecture (so other tools refuse it) and keeps the original here.
+        bool compressed = false;
+        if (r.TryGetProperty("palu", out var palu) && palu.ValueKind == JsonValueKind.Object)
+        {
+            arch = Str(palu, "original_architecture") ?? throw Missing(path, "palu.original_architecture");
+            modelType = Str(palu, "original_model_type") ?? modelType;
+            compressed = true;
+        }
+        else if (arch.StartsWith("Palu", StringComparison.Ordinal))
+            throw new ModelFormatException(path, $"architecture '{arch}' is a Palu-compressed model but the 'palu' block with the original architecture is missing");
         ModelFamily family = arch switch
         {
             "LlamaForCausalLM" => ModelFamily.Llama,
@@ -127,6 +139,7 @@ public sealed record ModelConfig
             BosTokenId = OptInt(r, "bos_token_id"),
             EosTokenIds = eos,
             TorchDtype = Str(r, "torch_dtype") ?? Str(r, "dtype") ?? "float32",
+            PaluCompressed = compressed,
         };
     }
 

@@ -37,10 +37,10 @@ public sealed class CausalLM : IDisposable
     }
 
     /// <summary>Loads an HF model directory (weights stay memory-mapped; F32/F16/BF16 matrices are zero-copy views).</summary>
-    public static CausalLM Load(string dir)
+    public static CausalLM Load(string dir, LoadOptions? options = null)
     {
         var md = ModelDirectory.Open(dir);
-        try { return ModelLoader.Load(md); }
+        try { return ModelLoader.Load(md, options); }
         catch { md.Dispose(); throw; }
     }
 
