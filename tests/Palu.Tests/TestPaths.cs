@@ -8,7 +8,26 @@ public static class TestPaths
     public static string Shared { get; } =
         Environment.GetEnvironmentVariable("PALU_SHARED") is { Length: > 0 } s ? s : Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared"));
 
-    public static string Model(string name) => Path.Combine(Shared, "models", name);
+    /// <summary>
+    /// A model directory by name: ../shared/models/NAME, or NAME under PALU_EXTRA_MODELS (models trained with the foundry,
+    /// e.g. small and gqa, which are too large for ../shared).
+    /// </summary>
+    public static string Model(string name)
+    {
+        string shared = Path.Combine(Shared, "models", name);
+        if (Directory.Exists(shared)) return shared;
+        return Environment.GetEnvironmentVariable("PALU_EXTRA_MODELS") is { Length: > 0 } extra ? Path.Combine(extra, name) : shared;
+    }
+
+    /// <summary>Models with goldens: tiny, stories260k, plus every directory with golden/ under PALU_EXTRA_MODELS.</summary>
+    public static IEnumerable<string> GoldenModels()
+    {
+        yield return "tiny";
+        yield return "stories260k";
+        if (Environment.GetEnvironmentVariable("PALU_EXTRA_MODELS") is { Length: > 0 } extra && Directory.Exists(extra))
+            foreach (var d in Directory.GetDirectories(extra).OrderBy(x => x, StringComparer.Ordinal))
+                if (Directory.Exists(Path.Combine(d, "golden"))) yield return Path.GetFileName(d);
+    }
     public static string Data(string rel) => Path.Combine(Shared, "data", rel);
 
     static string FindRoot()

@@ -1,14 +1,14 @@
 using System.Text.Json;
 using Palu.Generation;
 using Palu.Models;
+using Palu.Tests.Models;
 
 namespace Palu.Tests.Generation;
 
 public class GenerationTests
 {
     [Theory]
-    [InlineData("tiny")]
-    [InlineData("stories260k")]
+    [MemberData(nameof(GoldenLogitsTests.Models), MemberType = typeof(GoldenLogitsTests))]
     public void GreedyContinuationMatchesGolden(string model)
     {
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(TestPaths.Model(model), "golden", "prompts.json")));

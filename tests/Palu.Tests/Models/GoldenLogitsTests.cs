@@ -7,7 +7,9 @@ namespace Palu.Tests.Models;
 public class GoldenLogitsTests
 {
     public static IEnumerable<object[]> Cases() =>
-        from m in new[] { "tiny", "stories260k" } from k in new[] { 0, 1, 2 } select new object[] { m, k };
+        from m in TestPaths.GoldenModels() from k in new[] { 0, 1, 2 } select new object[] { m, k };
+
+    public static IEnumerable<object[]> Models() => TestPaths.GoldenModels().Select(m => new object[] { m });
 
     [Theory]
     [MemberData(nameof(Cases))]
@@ -16,7 +18,9 @@ public class GoldenLogitsTests
         using var lm = CausalLM.Load(TestPaths.Model(model));
         using var golden = SafetensorsFile.Open(Path.Combine(TestPaths.Model(model), "golden", "logits.safetensors"));
         var ids = golden.ReadInt64($"input_ids_{prompt}").Select(v => (int)v).ToArray();
-        var positions = golden.ReadInt64($"positions_{prompt}");
+        // positions_K lists the stored positions; without it every position is stored.
+        var positions = golden.Tensors.ContainsKey($"positions_{prompt}")
+            ? golden.ReadInt64($"positions_{prompt}") : Enumerable.Range(0, ids.Length).Select(i => (long)i).ToArray();
         var expected = golden.ReadFloat32($"logits_{prompt}");   // [P, V]
         int V = lm.Vocab, d = lm.Hidden, T = ids.Length;
 
@@ -38,8 +42,7 @@ public class GoldenLogitsTests
     }
 
     [Theory]
-    [InlineData("tiny")]
-    [InlineData("stories260k")]
+    [MemberData(nameof(Models))]
     public void DecodeOneTokenAtATimeEqualsPrefill(string model)
     {
         using var lm = CausalLM.Load(TestPaths.Model(model));
