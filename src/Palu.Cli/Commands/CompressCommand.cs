@@ -1,0 +1,71 @@
+using System.CommandLine;
+using Palu.Compression;
+using Palu.LinearAlgebra;
+using Palu.Tensors;
+using Spectre.Console;
+
+namespace Palu.Cli.Commands;
+
+/// <summary><c>palu compress --model DIR --out OUT --kv-keep ρ …</c>: Palu KV-cache compression.</summary>
+public static class CompressCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model", "-m") { Description = "Hugging Face model directory to compress", Required = true };
+        var output = new Option<string>("--out", "-o") { Description = "output directory (written atomically)", Required = true };
+        var keep = new Option<double>("--kv-keep") { Description = "fraction of KV-cache rank kept, in (0, 1]: 0.5 = \"50% compression\", 0.7 = \"Palu-30%\"", DefaultValueFactory = _ => 0.5 };
+        var group = new Option<int>("--group-size") { Description = "KV heads per decomposition group: 1 = M-LRD, all KV heads = J-LRD, between = G-LRD (Palu default 4); must divide the KV heads", DefaultValueFactory = _ => 4 };
+        var alloc = new Option<string>("--rank-allocation") { Description = "uniform | fisher | fisher_uniform (Palu's default; needs Fisher information, computed and cached)", DefaultValueFactory = _ => "uniform" };
+        alloc.AcceptOnlyFromAmong("uniform", "fisher", "fisher_uniform");
+        var calib = new Option<string?>("--calib") { Description = "calibration text (UTF-8), e.g. ../shared/data/calib/corpus-train-2M.txt" };
+        var samples = new Option<int>("--calib-samples") { Description = "calibration sequences", DefaultValueFactory = _ => 256 };
+        var seqLen = new Option<int>("--calib-seq-len") { Description = "tokens per calibration sequence", DefaultValueFactory = _ => 2048 };
+        var seed = new Option<int>("--seed") { Description = "calibration sampling seed", DefaultValueFactory = _ => 3 };
+        var decomposition = new Option<string>("--decomposition") { Description = "whiten (SVD of W·S with S·Sᵀ = XᵀX, the default) | svd (plain SVD, no calibration)", DefaultValueFactory = _ => "whiten" };
+        decomposition.AcceptOnlyFromAmong("whiten", "svd");
+        var dtype = new Option<string>("--factor-dtype") { Description = "storage of the factors: f32 (default) | bf16 | f16", DefaultValueFactory = _ => "f32" };
+        dtype.AcceptOnlyFromAmong("f32", "bf16", "f16");
+        var overwrite = new Option<bool>("--overwrite") { Description = "replace OUT if it exists" };
+        var json = new Option<bool>("--json") { Description = "print palu.json on stdout" };
+        var cmd = new Command("compress", "Compress the KV cache with Palu: per head group, k_proj and v_proj become whitened-SVD factors; the cache holds the low-rank latents.")
+        { model, output, keep, group, alloc, calib, samples, seqLen, seed, decomposition, dtype, overwrite, json };
+        cmd.SetAction((p, ct) =>
+        {
+            var o = new PaluOptions
+            {
+                KvKeep = p.GetValue(keep),
+                GroupSize = p.GetValue(group),
+                RankAllocation = RankAllocation.Parse(p.GetValue(alloc)!),
+                Decomposition = p.GetValue(decomposition) == "svd" ? DecompositionMethod.Svd : DecompositionMethod.Whiten,
+                CalibrationFile = p.GetValue(calib),
+                CalibrationSamples = p.GetValue(samples),
+                CalibrationSeqLen = p.GetValue(seqLen),
+                Seed = p.GetValue(seed),
+                FactorDType = p.GetValue(dtype) switch { "bf16" => DType.BF16, "f16" => DType.F16, _ => DType.F32 },
+                Overwrite = p.GetValue(overwrite),
+            };
+            var la = LinearAlgebraProvider.Default;
+            var manifest = Cli.WithProgress("compressing", progress =>
+                PaluCompressor.Compress(p.GetValue(model)!, p.GetValue(output)!, o, la,
+                    new Cli.SyncProgress<CompressProgress>(c => progress.Report(Stage(c))), ct));
+            if (p.GetValue(json)) Console.Out.WriteLine(manifest.ToJson());
+            else
+            {
+                var ks = manifest.Layers.SelectMany(l => l.KRanks).ToArray();
+                var vs = manifest.Layers.SelectMany(l => l.VRanks).ToArray();
+                Cli.Err.MarkupLine($"[green]wrote[/] {Markup.Escape(p.GetValue(output)!)}: kv-keep {o.KvKeep} requested, [bold]{manifest.RealizedKeep:P2}[/] of KV rank kept after rounding to multiples of {manifest.RankMultiple} " +
+                    $"(compression {1 - manifest.RealizedKeep:P2}); K ranks {ks.Min()}–{ks.Max()}, V ranks {vs.Min()}–{vs.Max()} per group of {o.GroupSize} head(s); {manifest.Seconds:F1} s; linear algebra: {Markup.Escape(la.Name)}");
+            }
+            return Task.FromResult(0);
+        });
+        return cmd;
+    }
+
+    /// <summary>One bar across stages: calibration 0–70 %, decomposition 70–95 %, writing the rest.</summary>
+    static double Stage(CompressProgress c) => c.Stage switch
+    {
+        "calibrating" => 0.7 * c.Fraction,
+        "decomposing" => 0.7 + 0.25 * c.Fraction,
+        _ => 0.95 + 0.05 * c.Fraction,
+    };
+}

@@ -1,0 +1,63 @@
+using System.CommandLine;
+using Palu.Evaluation;
+using Palu.Models;
+using Palu.Text;
+
+namespace Palu.Cli.Commands;
+
+/// <summary><c>palu eval …</c>: perplexity (and, later, zero-shot tasks and suites).</summary>
+public static class EvalCommand
+{
+    public const string ProtocolHelp =
+        "bos-windows (default, the goldens' protocol): the text encoded without special tokens into one stream, cut into " +
+        "non-overlapping windows of seq-len − 1 tokens, each prefixed with BOS; every text token is scored (the first one " +
+        "from BOS alone); the last, shorter window is included. stride (the papers' protocol, Palu/SVD-LLM run_ppl_eval): " +
+        "the text encoded with the tokenizer's special tokens (BOS once at the start), cut into floor(N / seq-len) windows " +
+        "of seq-len tokens; the first token of each window is context only; a trailing partial window is dropped. " +
+        "ppl = exp(mean NLL over scored tokens).";
+
+    public static Command Create()
+    {
+        var eval = new Command("eval", "Evaluate a model (perplexity).");
+        eval.Subcommands.Add(Ppl());
+        return eval;
+    }
+
+    static Command Ppl()
+    {
+        var model = new Option<string>("--model", "-m") { Description = "model directory (dense or Palu-compressed)", Required = true };
+        var data = new Option<string>("--data", "-d") { Description = "UTF-8 text file, read as is", Required = true };
+        var seqLen = new Option<int>("--seq-len") { Description = "window length in positions", DefaultValueFactory = _ => 1024 };
+        var maxWindows = new Option<int?>("--max-windows") { Description = "score only the first N windows" };
+        var protocol = new Option<string>("--protocol") { Description = ProtocolHelp, DefaultValueFactory = _ => "bos-windows" };
+        protocol.AcceptOnlyFromAmong("bos-windows", "stride");
+        var fuse = new Option<bool>("--fuse-values") { Description = "Palu models: fold the value up-projection into o_proj" };
+        var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
+        var cmd = new Command("ppl", "Perplexity of a model on a text file. Protocols: " + ProtocolHelp) { model, data, seqLen, maxWindows, protocol, fuse, json };
+        cmd.SetAction((p, ct) =>
+        {
+            string dir = p.GetValue(model)!, file = p.GetValue(data)!;
+            int L = p.GetValue(seqLen);
+            var proto = p.GetValue(protocol) == "stride" ? PerplexityProtocol.Stride : PerplexityProtocol.BosWindows;
+            if (!File.Exists(file)) throw new IO.ModelFormatException(file, "data file not found");
+            using var lm = CausalLM.Load(dir, new LoadOptions { FuseValues = p.GetValue(fuse) });
+            if (L < 2 || L > lm.Config.MaxPositionEmbeddings)
+                throw new ArgumentException($"--seq-len must be in [2, {lm.Config.MaxPositionEmbeddings}] (max_position_embeddings), got {L}");
+            var tok = Tokenizer.FromDirectory(dir);
+            var stream = tok.Encode(File.ReadAllText(file), addSpecialTokens: proto == PerplexityProtocol.Stride);
+            var windows = Perplexity.Windows(stream, L, proto, tok.BosTokenId ?? lm.Config.BosTokenId, p.GetValue(maxWindows));
+            var r = Cli.WithProgress($"ppl {Path.GetFileName(file)}", progress => Perplexity.Evaluate(lm, windows, progress, ct));
+            var result = new Dictionary<string, object?>
+            {
+                ["model"] = dir, ["data"] = file, ["seq_len"] = L, ["protocol"] = p.GetValue(protocol),
+                ["windows"] = r.Windows, ["tokens"] = r.Tokens, ["nll"] = r.Nll, ["ppl"] = r.Ppl,
+                ["seconds"] = Math.Round(r.Seconds, 3), ["tokens_per_s"] = Math.Round(r.Tokens / r.Seconds, 1),
+                ["kv_cache"] = lm.Config.PaluCompressed ? "latent" : "dense",
+            };
+            if (p.GetValue(json)) Cli.WriteJson(result);
+            else Console.Out.WriteLine($"ppl {r.Ppl:F4} (mean NLL {r.Nll:F6}) over {r.Tokens:N0} tokens in {r.Windows} windows of {L}; {r.Seconds:F1} s");
+            return Task.FromResult(0);
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,121 @@
+using System.CommandLine;
+using Palu.IO;
+using Palu.Models;
+using Palu.Text;
+using Spectre.Console;
+
+namespace Palu.Cli.Commands;
+
+/// <summary><c>palu inspect --model DIR [--json]</c>: architecture, parameters, dtypes, KV bytes per token, tokenizer, Palu ranks.</summary>
+public static class InspectCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model", "-m") { Description = "Hugging Face model directory (config.json + *.safetensors)", Required = true };
+        var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
+        var cmd = new Command("inspect", "Show a model's architecture, parameter count, dtypes, KV-cache bytes per token and tokenizer.") { model, json };
+        cmd.SetAction(p =>
+        {
+            var info = Describe(p.GetValue(model)!);
+            if (p.GetValue(json)) Cli.WriteJson(info);
+            else Print(info);
+            return 0;
+        });
+        return cmd;
+    }
+
+    public static Dictionary<string, object?> Describe(string dir)
+    {
+        using var md = ModelDirectory.Open(dir);
+        var c = md.Config;
+        using var lm = ModelLoader.Load(ModelDirectory.Open(dir));
+        var dtypes = md.TensorNames.GroupBy(n => DTypes(md.Info(n).DType)).ToDictionary(g => g.Key, g => g.Sum(n => md.Info(n).ElementCount));
+        long kvValuesDense = 2L * c.NumLayers * c.KvDim;
+        using var cache = lm.CreateCache(1);
+        long kvBytes = cache.BytesPerToken;
+        string? tokKind = null; int tokVocab = 0;
+        try { var t = Tokenizer.FromDirectory(dir); tokKind = t.Kind; tokVocab = t.VocabSize; }
+        catch (ModelFormatException e) { tokKind = "unavailable: " + e.Message; }
+
+        var o = new Dictionary<string, object?>
+        {
+            ["model"] = md.Path,
+            ["architecture"] = c.Architecture,
+            ["family"] = c.Family.ToString(),
+            ["hidden_size"] = c.HiddenSize,
+            ["num_layers"] = c.NumLayers,
+            ["num_heads"] = c.NumHeads,
+            ["num_kv_heads"] = c.NumKvHeads,
+            ["head_dim"] = c.HeadDim,
+            ["intermediate_size"] = c.IntermediateSize,
+            ["vocab_size"] = c.VocabSize,
+            ["max_position_embeddings"] = c.MaxPositionEmbeddings,
+            ["rope_theta"] = c.RopeTheta,
+            ["rope_scaling"] = c.RopeScaling?.Type,
+            ["qkv_bias"] = c.QkvBias,
+            ["qk_norm"] = c.QkNorm,
+            ["sliding_window"] = c.SlidingWindow,
+            ["tie_word_embeddings"] = c.TieWordEmbeddings,
+            ["parameters"] = md.TotalParameters,
+            ["dtypes"] = dtypes,
+            ["weight_files"] = md.Files.Count,
+            ["kv_cache_dtype"] = "f32",
+            ["kv_values_per_token"] = kvBytes / sizeof(float),
+            ["kv_values_per_token_dense"] = kvValuesDense,
+            ["kv_bytes_per_token"] = kvBytes,
+            ["kv_bytes_per_token_dense"] = kvValuesDense * sizeof(float),
+            ["kv_bytes_per_token_dense_fp16"] = kvValuesDense * 2,
+            ["tokenizer"] = tokKind,
+            ["tokenizer_vocab"] = tokVocab,
+            ["bos_token_id"] = c.BosTokenId,
+            ["eos_token_ids"] = c.EosTokenIds,
+        };
+        if (c.PaluCompressed)
+        {
+            var m = PaluManifest.Load(dir);
+            o["palu"] = new Dictionary<string, object?>
+            {
+                ["kv_keep"] = m.KvKeep,
+                ["realized_keep"] = m.RealizedKeep,
+                ["realized_compression"] = 1 - m.RealizedKeep,
+                ["group_size"] = m.GroupSize,
+                ["rank_allocation"] = m.RankAllocation,
+                ["decomposition"] = m.Decomposition,
+                ["rank_multiple"] = m.RankMultiple,
+                ["factor_dtype"] = m.FactorDType,
+                ["calibration"] = m.Calibration,
+                ["layers"] = m.Layers.Select((l, i) => new Dictionary<string, object> { ["layer"] = i, ["k_ranks"] = l.KRanks, ["v_ranks"] = l.VRanks }).ToArray(),
+            };
+        }
+        return o;
+    }
+
+    static string DTypes(Tensors.DType t) => Tensors.DTypes.Name(t);
+
+    static void Print(Dictionary<string, object?> info)
+    {
+        var table = new Table().AddColumn("property").AddColumn("value");
+        foreach (var (k, v) in info)
+        {
+            if (k == "palu") continue;
+            string s = v switch
+            {
+                null => "-",
+                Dictionary<string, long> d => string.Join(", ", d.Select(kv => $"{kv.Key}: {kv.Value:N0}")),
+                IEnumerable<int> e => string.Join(", ", e),
+                long l => l.ToString("N0"),
+                _ => v.ToString() ?? "",
+            };
+            table.AddRow(Markup.Escape(k), Markup.Escape(s));
+        }
+        AnsiConsole.Write(table);
+        if (info.TryGetValue("palu", out var p) && p is Dictionary<string, object?> palu)
+        {
+            AnsiConsole.MarkupLine($"[bold]Palu[/]: kv_keep {palu["kv_keep"]}, realized {palu["realized_keep"]:F4}, group size {palu["group_size"]}, {palu["rank_allocation"]}, {palu["decomposition"]}");
+            var ranks = new Table().AddColumn("layer").AddColumn("K ranks per group").AddColumn("V ranks per group");
+            foreach (var l in (Dictionary<string, object>[])palu["layers"]!)
+                ranks.AddRow(l["layer"].ToString()!, string.Join(" ", (int[])l["k_ranks"]), string.Join(" ", (int[])l["v_ranks"]));
+            AnsiConsole.Write(ranks);
+        }
+    }
+}

@@ -1,0 +1,36 @@
+using Palu.IO;
+using Palu.Text;
+
+namespace Palu.Compression;
+
+/// <summary>
+/// Calibration sequences drawn from a text file as Palu/ReCalKV do (ALGORITHMS.md §1.1): per sample a uniform random
+/// character offset, a substring of 10·seq_len characters, tokenized with the tokenizer's special tokens (BOS first),
+/// the first seq_len ids kept. [inferred] Offsets are drawn in [0, len − 10·seq_len] so every sample is full length
+/// (the reference can draw short tail samples), and the generator is .NET's seeded System.Random, not Python's
+/// Mersenne Twister: statistically equivalent, not bit-identical.
+/// </summary>
+public static class CalibrationData
+{
+    public static List<int[]> Sample(string path, Tokenizer tokenizer, int samples, int seqLen, int seed)
+    {
+        if (samples <= 0) throw new ArgumentException($"--calib-samples must be positive, got {samples}");
+        if (seqLen < 2) throw new ArgumentException($"--calib-seq-len must be at least 2, got {seqLen}");
+        if (!File.Exists(path)) throw new ModelFormatException(path, "calibration text not found");
+        string text = File.ReadAllText(path);
+        int span = 10 * seqLen;
+        if (text.Length <= span)
+            throw new ModelFormatException(path, $"calibration text too short: {text.Length:N0} characters, need more than 10 × seq_len = {span:N0} (use a longer text or a smaller --calib-seq-len)");
+        var rng = new Random(seed);
+        var result = new List<int[]>(samples);
+        for (int s = 0; s < samples; s++)
+        {
+            int start = rng.Next(0, text.Length - span + 1);
+            var ids = tokenizer.Encode(text.Substring(start, span), addSpecialTokens: true);
+            if (ids.Length < seqLen)
+                throw new ModelFormatException(path, $"calibration sample {s} has only {ids.Length} tokens from {span} characters, fewer than seq_len {seqLen}: the text is not ordinary prose");
+            result.Add(ids[..seqLen]);
+        }
+        return result;
+    }
+}

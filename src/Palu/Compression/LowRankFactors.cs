@@ -1,0 +1,41 @@
+using Palu.LinearAlgebra;
+
+namespace Palu.Compression;
+
+/// <summary>W ≈ B·A for one block: A [r, d] (down), B [m, r] (up), plus the spectrum it was cut from.</summary>
+public sealed record LowRankFactors(float[] A, float[] B, int Rows, int Cols, int Rank, double[] SingularValues)
+{
+    /// <summary>‖(W − BA)·S‖_F = sqrt(Σ_{i ≥ r} σ_i²) of W·S: the output error on the calibration data (SVD-LLM).</summary>
+    public double TruncationError => Math.Sqrt(SingularValues.Skip(Rank).Sum(s => s * s));
+}
+
+/// <summary>
+/// Truncated SVD of one weight block, plain or whitened (ALGORITHMS.md §1.4): W_s = W·S, W_s = U Σ Vᵀ,
+/// A = Σ_r^½ V_rᵀ S⁻¹, B = U_r Σ_r^½ (√Σ split evenly between the factors). In float64 throughout; S is lower
+/// triangular (Cholesky) or null for plain SVD.
+/// </summary>
+public static class LowRankDecomposer
+{
+    /// <param name="w">[m, d] row-major.</param>
+    /// <param name="s">[d, d] lower-triangular whitening factor with S·Sᵀ = XᵀX, or null.</param>
+    public static LowRankFactors Decompose(ILinearAlgebra la, double[] w, int m, int d, double[]? s, int rank)
+    {
+        if (rank < 1 || rank > Math.Min(m, d)) throw new ArgumentOutOfRangeException(nameof(rank), $"rank {rank} outside [1, {Math.Min(m, d)}]");
+        double[] ws = s == null ? w : la.MatMul(w, s, m, d, d);    // [m, d]
+        var svd = la.Svd(ws, m, d);                                 // U [m, k], σ [k], Vᵀ [k, d]
+        int k = svd.Rank;
+        var y = new double[rank * d];                               // [r, d] = Σ_r^½ V_rᵀ
+        for (int i = 0; i < rank; i++)
+        {
+            double sq = Math.Sqrt(svd.S[i]);
+            for (int j = 0; j < d; j++) y[i * d + j] = sq * svd.Vt[i * d + j];
+        }
+        if (s != null) la.SolveTriangular(s, d, lower: true, transpose: false, left: false, y, rank);   // A·S = Y
+        var a = new float[rank * d];
+        for (int i = 0; i < a.Length; i++) a[i] = (float)y[i];
+        var b = new float[m * rank];                                // [m, r] = U_r Σ_r^½
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < rank; j++) b[i * rank + j] = (float)(svd.U[i * k + j] * Math.Sqrt(svd.S[j]));
+        return new LowRankFactors(a, b, m, d, rank, svd.S);
+    }
+}

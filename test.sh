@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the whole test suite (after setup.sh) and prints "N passed, N failed" as the last line.
+set -uo pipefail
+cd "$(dirname "$0")"
+./setup.sh || exit 1
+rm -rf TestResults
+dotnet test tests/Palu.Tests -c Release --no-build -nologo --logger "trx;LogFileName=results.trx" --results-directory TestResults
+rc=$?
+trx=TestResults/results.trx
+if [ ! -f "$trx" ]; then echo "no test results (build or runner failure)"; echo "0 passed, 1 failed"; exit 1; fi
+counters=$(grep -o '<Counters [^>]*>' "$trx")
+get() { echo "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*'; }
+total=$(get total); passed=$(get passed); failed=$(get failed); skipped=$(get notExecuted)
+echo "total $total, skipped ${skipped:-0}"
+if [ "${total:-0}" = 0 ]; then echo "no test ran"; echo "0 passed, 1 failed"; exit 1; fi
+echo "${passed:-0} passed, ${failed:-0} failed"
+[ "$rc" = 0 ] && [ "${failed:-0}" = 0 ]
