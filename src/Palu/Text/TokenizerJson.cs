@@ -1,0 +1,384 @@
+using System.Text;
+using System.Text.Json;
+using Palu.IO;
+
+namespace Palu.Text;
+
+/// <summary>The components read from a tokenizer.json.</summary>
+internal sealed record TokenizerParts(
+    BpeModel Model,
+    IReadOnlyList<AddedToken> AddedTokens,
+    INormalizer? Normalizer,
+    IPreTokenizer? PreTokenizer,
+    PostProcessor PostProcessor,
+    Decoder? Decoder,
+    string Kind);
+
+/// <summary>
+/// Interprets HF tokenizer.json (the <c>tokenizers</c> library's serialization). Anything we do not implement is
+/// rejected with a <see cref="ModelFormatException"/> naming the file and the field, never silently ignored.
+/// </summary>
+internal sealed class TokenizerJsonReader(string path)
+{
+    private bool _byteLevel, _metaspace;
+
+    public static TokenizerParts Read(string path)
+    {
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ModelFormatException(path, $"cannot read the tokenizer file ({e.Message}); the model directory " +
+                "needs the Hugging Face tokenizer.json saved with the checkpoint", e);
+        }
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(bytes); }
+        catch (JsonException e)
+        {
+            throw new ModelFormatException(path, $"is not valid JSON ({e.Message}); the file is damaged or truncated: " +
+                "copy tokenizer.json from the original checkpoint again", e);
+        }
+        using (doc) return new TokenizerJsonReader(path).ReadRoot(doc.RootElement);
+    }
+
+    private ModelFormatException Fail(string problem) => new(path, problem);
+
+    private TokenizerParts ReadRoot(JsonElement root)
+    {
+        if (root.ValueKind != JsonValueKind.Object) throw Fail("top level is not a JSON object; expected a tokenizer.json");
+        if (!root.TryGetProperty("model", out var modelEl) || modelEl.ValueKind != JsonValueKind.Object)
+            throw Fail("has no \"model\" object; expected a Hugging Face tokenizers file (tokenizer.json)");
+
+        var model = ReadModel(modelEl);
+        var added = ReadAddedTokens(root);
+        var normalizer = Optional(root, "normalizer") is { } n ? ReadNormalizer(n, "normalizer") : null;
+        var pre = Optional(root, "pre_tokenizer") is { } p ? ReadPreTokenizer(p, "pre_tokenizer") : null;
+        var post = Optional(root, "post_processor") is { } pp ? ReadPostProcessor(pp, "post_processor") : PostProcessor.None;
+        var decoder = Optional(root, "decoder") is { } d ? ReadDecoder(d, "decoder") : null;
+
+        string kind = _byteLevel ? "byte-level BPE"
+            : model.ByteFallback ? "SentencePiece BPE (byte fallback)"
+            : _metaspace ? "SentencePiece BPE"
+            : "BPE";
+        return new TokenizerParts(model, added, normalizer, pre, post, decoder, kind);
+    }
+
+    private static JsonElement? Optional(JsonElement obj, string name) =>
+        obj.TryGetProperty(name, out var el) && el.ValueKind != JsonValueKind.Null ? el : null;
+
+    private string TypeOf(JsonElement el, string where)
+    {
+        if (el.ValueKind != JsonValueKind.Object) throw Fail($"{where} is not a JSON object");
+        if (el.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String) return t.GetString()!;
+        throw Fail($"{where} has no \"type\"");
+    }
+
+    private string? Str(JsonElement obj, string name) =>
+        Optional(obj, name) is { } v ? (v.ValueKind == JsonValueKind.String ? v.GetString() : throw Fail($"\"{name}\" is not a string")) : null;
+
+    private bool Bool(JsonElement obj, string name, bool fallback) =>
+        Optional(obj, name) is { } v ? v.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw Fail($"\"{name}\" is not true/false"),
+        } : fallback;
+
+    private JsonElement Required(JsonElement obj, string name, string where) =>
+        Optional(obj, name) ?? throw Fail($"{where} has no \"{name}\"");
+
+    // ---- model ----
+
+    private BpeModel ReadModel(JsonElement el)
+    {
+        string type = el.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()!
+            : el.TryGetProperty("merges", out _) ? "BPE" : "(no type)";
+        if (type != "BPE")
+            throw Fail($"model.type \"{type}\" is not supported: Palu.Text implements BPE tokenizers only " +
+                "(Llama, Mistral, Qwen, GPT-2 families); WordPiece, Unigram and WordLevel models cannot be loaded");
+        if (Optional(el, "dropout") is { ValueKind: JsonValueKind.Number } dropout && dropout.GetDouble() > 0)
+            throw Fail("model.dropout is set: BPE dropout is for training; save the tokenizer with dropout null");
+
+        var vocabEl = Required(el, "vocab", "model");
+        if (vocabEl.ValueKind != JsonValueKind.Object) throw Fail("model.vocab is not an object of token → id");
+        var vocab = new Dictionary<string, int>(vocabEl.GetPropertyCount(), StringComparer.Ordinal);
+        foreach (var p in vocabEl.EnumerateObject())
+        {
+            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out int id) || id < 0)
+                throw Fail($"model.vocab[\"{p.Name}\"] is not a non-negative integer id");
+            vocab[p.Name] = id;
+        }
+
+        var mergesEl = Optional(el, "merges");
+        var merges = new List<(string, string)>(mergesEl?.GetArrayLength() ?? 0);
+        if (mergesEl is { } m)
+        {
+            if (m.ValueKind != JsonValueKind.Array) throw Fail("model.merges is not an array");
+            int rank = 0;
+            foreach (var item in m.EnumerateArray())
+            {
+                if (item.ValueKind == JsonValueKind.String)
+                {
+                    string line = item.GetString()!;
+                    if (rank == 0 && line.StartsWith("#version", StringComparison.Ordinal)) continue;
+                    var parts = line.Split(' ');
+                    if (parts.Length != 2) throw Fail($"model.merges[{rank}] \"{line}\" is not two tokens separated by one space");
+                    merges.Add((parts[0], parts[1]));
+                }
+                else if (item.ValueKind == JsonValueKind.Array && item.GetArrayLength() == 2 &&
+                         item[0].ValueKind == JsonValueKind.String && item[1].ValueKind == JsonValueKind.String)
+                    merges.Add((item[0].GetString()!, item[1].GetString()!));
+                else throw Fail($"model.merges[{rank}] is neither \"a b\" nor [\"a\", \"b\"]");
+                rank++;
+            }
+        }
+
+        try
+        {
+            return new BpeModel(vocab, merges, Str(el, "unk_token"), Str(el, "continuing_subword_prefix"),
+                Str(el, "end_of_word_suffix"), Bool(el, "fuse_unk", false), Bool(el, "byte_fallback", false),
+                Bool(el, "ignore_merges", false));
+        }
+        catch (FormatException e)
+        {
+            throw Fail($"model: {e.Message}; the vocab and merges do not belong together");
+        }
+    }
+
+    private List<AddedToken> ReadAddedTokens(JsonElement root)
+    {
+        var result = new List<AddedToken>();
+        if (Optional(root, "added_tokens") is not { } arr) return result;
+        if (arr.ValueKind != JsonValueKind.Array) throw Fail("added_tokens is not an array");
+        int i = 0;
+        foreach (var t in arr.EnumerateArray())
+        {
+            string where = $"added_tokens[{i++}]";
+            if (t.ValueKind != JsonValueKind.Object) throw Fail($"{where} is not an object");
+            if (!Required(t, "id", where).TryGetInt32(out int id) || id < 0) throw Fail($"{where}.id is not a non-negative integer");
+            string content = Str(t, "content") ?? throw Fail($"{where} has no \"content\"");
+            bool special = Bool(t, "special", false);
+            result.Add(new AddedToken(id, content, Bool(t, "single_word", false), Bool(t, "lstrip", false),
+                Bool(t, "rstrip", false), Bool(t, "normalized", !special), special));
+        }
+        return result;
+    }
+
+    // ---- regex patterns ({"String": …} or {"Regex": …}) ----
+
+    private (HfRegex Regex, string? Literal) ReadPattern(JsonElement owner, string where)
+    {
+        var p = Required(owner, "pattern", where);
+        try
+        {
+            if (p.ValueKind == JsonValueKind.Object && p.TryGetProperty("String", out var s) && s.ValueKind == JsonValueKind.String)
+                return (HfRegex.FromLiteral(s.GetString()!), s.GetString());
+            if (p.ValueKind == JsonValueKind.Object && p.TryGetProperty("Regex", out var r) && r.ValueKind == JsonValueKind.String)
+                return (HfRegex.FromOniguruma(r.GetString()!), null);
+        }
+        catch (ArgumentException e)
+        {
+            throw Fail($"{where}.pattern {p.GetRawText()} cannot be translated to a .NET regex: {e.Message}");
+        }
+        throw Fail($"{where}.pattern must be {{\"String\": …}} or {{\"Regex\": …}}, found {p.GetRawText()}");
+    }
+
+    // ---- normalizer ----
+
+    private INormalizer ReadNormalizer(JsonElement el, string where)
+    {
+        string type = TypeOf(el, where);
+        switch (type)
+        {
+            case "Sequence":
+            {
+                var list = new List<INormalizer>();
+                int i = 0;
+                foreach (var n in Required(el, "normalizers", where).EnumerateArray())
+                    list.Add(ReadNormalizer(n, $"{where}.normalizers[{i++}]"));
+                return new SequenceNormalizer(list);
+            }
+            case "Prepend":
+                string prepend = Str(el, "prepend") ?? throw Fail($"{where} (Prepend) has no \"prepend\"");
+                if (prepend.Contains('\u2581')) _metaspace = true;
+                return new PrependNormalizer(prepend);
+            case "Replace":
+                var (regex, _) = ReadPattern(el, where);
+                return new ReplaceNormalizer(regex, Str(el, "content") ?? "");
+            case "NFC": return new UnicodeFormNormalizer(NormalizationForm.FormC);
+            case "NFD": return new UnicodeFormNormalizer(NormalizationForm.FormD);
+            case "NFKC": return new UnicodeFormNormalizer(NormalizationForm.FormKC);
+            case "NFKD": return new UnicodeFormNormalizer(NormalizationForm.FormKD);
+            case "Lowercase": return new LowercaseNormalizer();
+            case "Strip": return new StripNormalizer(Bool(el, "strip_left", true), Bool(el, "strip_right", true));
+            case "StripAccents": return new StripAccentsNormalizer();
+            case "ByteLevel":
+                _byteLevel = true;
+                return new ByteLevelNormalizer();
+            default:
+                throw Fail($"{where}.type \"{type}\" is not supported (supported normalizers: Sequence, Prepend, Replace, " +
+                    "NFC, NFD, NFKC, NFKD, Lowercase, Strip, StripAccents, ByteLevel)");
+        }
+    }
+
+    // ---- pre-tokenizer ----
+
+    private IPreTokenizer ReadPreTokenizer(JsonElement el, string where)
+    {
+        string type = TypeOf(el, where);
+        switch (type)
+        {
+            case "Sequence":
+            {
+                var list = new List<IPreTokenizer>();
+                int i = 0;
+                foreach (var p in Required(el, "pretokenizers", where).EnumerateArray())
+                    list.Add(ReadPreTokenizer(p, $"{where}.pretokenizers[{i++}]"));
+                return new SequencePreTokenizer(list);
+            }
+            case "ByteLevel":
+                _byteLevel = true;
+                return new ByteLevelPreTokenizer(Bool(el, "add_prefix_space", true), Bool(el, "use_regex", true));
+            case "Split":
+            {
+                var (regex, _) = ReadPattern(el, where);
+                string behavior = Str(el, "behavior") ?? throw Fail($"{where} (Split) has no \"behavior\"");
+                if (!Enum.TryParse<SplitBehavior>(behavior, out var b))
+                    throw Fail($"{where}.behavior \"{behavior}\" is not one of Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous");
+                return new SplitPreTokenizer(regex, b, Bool(el, "invert", false));
+            }
+            case "Metaspace":
+                _metaspace = true;
+                return new MetaspacePreTokenizer(ReadReplacementChar(el, where), ReadPrependScheme(el, where), Bool(el, "split", true));
+            case "Digits":
+                return new DigitsPreTokenizer(Bool(el, "individual_digits", false));
+            default:
+                throw Fail($"{where}.type \"{type}\" is not supported (supported pre-tokenizers: Sequence, ByteLevel, " +
+                    "Split, Metaspace, Digits)");
+        }
+    }
+
+    private char ReadReplacementChar(JsonElement el, string where)
+    {
+        string r = Str(el, "replacement") ?? "\u2581";
+        if (r.Length != 1) throw Fail($"{where}.replacement \"{r}\" must be a single character");
+        return r[0];
+    }
+
+    private PrependScheme ReadPrependScheme(JsonElement el, string where)
+    {
+        if (Str(el, "prepend_scheme") is { } s)
+        {
+            var scheme = s switch
+            {
+                "always" => PrependScheme.Always,
+                "first" => PrependScheme.First,
+                "never" => PrependScheme.Never,
+                _ => throw Fail($"{where}.prepend_scheme \"{s}\" is not always, first or never"),
+            };
+            return Bool(el, "add_prefix_space", true) ? scheme : PrependScheme.Never;
+        }
+        return Bool(el, "add_prefix_space", true) ? PrependScheme.Always : PrependScheme.Never;
+    }
+
+    // ---- post-processor ----
+
+    private PostProcessor ReadPostProcessor(JsonElement el, string where)
+    {
+        string type = TypeOf(el, where);
+        switch (type)
+        {
+            case "ByteLevel":
+                return PostProcessor.None; // only trims offsets
+            case "Sequence":
+            {
+                var result = PostProcessor.None;
+                int i = 0;
+                foreach (var p in Required(el, "processors", where).EnumerateArray())
+                    result = PostProcessor.Compose(result, ReadPostProcessor(p, $"{where}.processors[{i++}]"));
+                return result;
+            }
+            case "TemplateProcessing":
+                return ReadTemplate(el, where);
+            case "RobertaProcessing" or "BertProcessing":
+                return new PostProcessor([ReadSpecialPair(el, "cls", where)], [ReadSpecialPair(el, "sep", where)]);
+            default:
+                throw Fail($"{where}.type \"{type}\" is not supported (supported post-processors: TemplateProcessing, " +
+                    "ByteLevel, Sequence, RobertaProcessing, BertProcessing)");
+        }
+    }
+
+    private PostProcessor ReadTemplate(JsonElement el, string where)
+    {
+        var single = Required(el, "single", where);
+        if (single.ValueKind != JsonValueKind.Array) throw Fail($"{where}.single is not a list of template pieces");
+        var specials = Optional(el, "special_tokens");
+        var prefix = new List<int>();
+        var suffix = new List<int>();
+        bool seenSequence = false;
+        foreach (var piece in single.EnumerateArray())
+        {
+            if (piece.TryGetProperty("Sequence", out _))
+            {
+                seenSequence = true;
+                continue;
+            }
+            if (!piece.TryGetProperty("SpecialToken", out var st) || Str(st, "id") is not { } name)
+                throw Fail($"{where}.single has a piece that is neither Sequence nor SpecialToken: {piece.GetRawText()}");
+            if (specials is not { } sp || !sp.TryGetProperty(name, out var entry) || Optional(entry, "ids") is not { } ids)
+                throw Fail($"{where}: special token \"{name}\" used in the template is missing from special_tokens");
+            foreach (var id in ids.EnumerateArray()) (seenSequence ? suffix : prefix).Add(id.GetInt32());
+        }
+        return new PostProcessor(prefix.ToArray(), suffix.ToArray());
+    }
+
+    private int ReadSpecialPair(JsonElement el, string name, string where)
+    {
+        var pair = Required(el, name, where);
+        if (pair.ValueKind == JsonValueKind.Array && pair.GetArrayLength() == 2 && pair[1].TryGetInt32(out int id)) return id;
+        throw Fail($"{where}.{name} is not [token, id]");
+    }
+
+    // ---- decoder ----
+
+    private Decoder ReadDecoder(JsonElement el, string where)
+    {
+        string type = TypeOf(el, where);
+        switch (type)
+        {
+            case "Sequence":
+            {
+                var list = new List<Decoder>();
+                int i = 0;
+                foreach (var d in Required(el, "decoders", where).EnumerateArray())
+                    list.Add(ReadDecoder(d, $"{where}.decoders[{i++}]"));
+                return new SequenceDecoder(list);
+            }
+            case "ByteLevel":
+                _byteLevel = true;
+                return new ByteLevelDecoder();
+            case "Replace":
+            {
+                var (regex, literal) = ReadPattern(el, where);
+                if (literal?.Contains('\u2581') == true) _metaspace = true;
+                return new ReplaceDecoder(regex, literal, Str(el, "content") ?? "");
+            }
+            case "ByteFallback": return new ByteFallbackDecoder();
+            case "Fuse": return new FuseDecoder();
+            case "Strip":
+            {
+                string content = Str(el, "content") ?? " ";
+                if (content.Length != 1) throw Fail($"{where}.content \"{content}\" must be a single character");
+                int start = Required(el, "start", where).GetInt32(), stop = Required(el, "stop", where).GetInt32();
+                if (start < 0 || stop < 0) throw Fail($"{where}: start and stop must be ≥ 0");
+                return new StripDecoder(content[0], start, stop);
+            }
+            case "Metaspace":
+                _metaspace = true;
+                return new MetaspaceDecoder(ReadReplacementChar(el, where), ReadPrependScheme(el, where));
+            default:
+                throw Fail($"{where}.type \"{type}\" is not supported (supported decoders: Sequence, ByteLevel, Replace, " +
+                    "ByteFallback, Fuse, Strip, Metaspace)");
+        }
+    }
+}
