@@ -120,9 +120,16 @@ internal sealed class BpeModel
         public int Id, Prev, Next, Length;
     }
 
+    // Per-thread scratch space, so merging a word allocates only its result.
+    [ThreadStatic] private static List<Symbol>? t_symbols;
+    [ThreadStatic] private static PriorityQueue<Candidate, Candidate>? t_queue;
+
     private int[] MergeWord(string word)
     {
-        var symbols = new List<Symbol>(word.Length);
+        var symbols = t_symbols ??= new List<Symbol>(64);
+        var queue = t_queue ??= new PriorityQueue<Candidate, Candidate>(64);
+        symbols.Clear();
+        queue.Clear();
         int pendingUnkLength = 0; // > 0 while an unk (possibly fused) waits to be added
         for (int i = 0; i < word.Length; i++)
         {
@@ -143,12 +150,15 @@ internal sealed class BpeModel
             i += width - 1;
         }
         FlushUnk(symbols, ref pendingUnkLength);
-        MergeAll(symbols);
+        MergeAll(symbols, queue);
 
-        var ids = new List<int>(symbols.Count);
-        for (int i = 0; i < symbols.Count; i++)
-            if (symbols[i].Length > 0) ids.Add(symbols[i].Id);
-        return ids.ToArray();
+        int count = 0;
+        foreach (var sym in symbols) if (sym.Length > 0) count++;
+        var ids = new int[count];
+        count = 0;
+        foreach (var sym in symbols) if (sym.Length > 0) ids[count++] = sym.Id;
+        if (symbols.Capacity > 4096) t_symbols = null; // do not keep huge buffers alive
+        return ids;
     }
 
     private int LookupChar(ReadOnlySpan<char> ch, bool isFirst, bool isLast)
@@ -197,11 +207,10 @@ internal sealed class BpeModel
         public int CompareTo(Candidate other) => Rank != other.Rank ? Rank.CompareTo(other.Rank) : Pos.CompareTo(other.Pos);
     }
 
-    private void MergeAll(List<Symbol> list)
+    private void MergeAll(List<Symbol> list, PriorityQueue<Candidate, Candidate> queue)
     {
         if (list.Count < 2) return;
         var symbols = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(list);
-        var queue = new PriorityQueue<Candidate, Candidate>(symbols.Length);
         for (int i = 0; i + 1 < symbols.Length; i++) Enqueue(queue, symbols, i, i + 1);
 
         while (queue.TryDequeue(out var top, out _))

@@ -39,6 +39,13 @@ internal static class ByteLevel
     /// <summary>UTF-8 encodes <paramref name="text"/> and spells each byte with its stand-in character.</summary>
     public static string Encode(ReadOnlySpan<char> text)
     {
+        if (!text.ContainsAnyExceptInRange('\0', '\u007F'))
+        {
+            // ASCII: one byte per char, no UTF-8 encoding needed.
+            Span<char> ascii = text.Length <= 1024 ? stackalloc char[text.Length] : new char[text.Length];
+            for (int i = 0; i < text.Length; i++) ascii[i] = ByteToChar[text[i]];
+            return new string(ascii);
+        }
         int max = System.Text.Encoding.UTF8.GetMaxByteCount(text.Length);
         Span<byte> bytes = max <= 1024 ? stackalloc byte[max] : new byte[max];
         int n = System.Text.Encoding.UTF8.GetBytes(text, bytes);

@@ -48,12 +48,12 @@ internal sealed class HfRegex
     {
         if (input.AsSpan().IndexOfAnyInRange('\uD800', '\uDFFF') < 0)
         {
-            for (Match m = _regex.Match(input); m.Success; m = m.NextMatch())
+            foreach (var m in _regex.EnumerateMatches(input))
                 matches.Add((m.Index, m.Index + m.Length));
             return;
         }
         var (mapped, originalIndex) = MapSupplementary(input);
-        for (Match m = _regex.Match(mapped); m.Success; m = m.NextMatch())
+        foreach (var m in _regex.EnumerateMatches(mapped))
             matches.Add((originalIndex[m.Index], originalIndex[m.Index + m.Length]));
     }
 
