@@ -25,7 +25,7 @@ internal sealed class BpeModel
     private readonly int[] _singleCharIds;           // BMP char → id of the one-char token, or -1
     private readonly int[] _byteFallbackIds;         // byte → id of "<0xNN>", or -1
     private readonly int? _unkId;
-    private readonly ConcurrentDictionary<string, int[]> _cache = new();
+    private readonly ConcurrentDictionary<string, int[]> _cache = new(Environment.ProcessorCount, 4096, StringComparer.Ordinal);
     private int _cacheCount;
 
     public string? ContinuingSubwordPrefix { get; }
@@ -37,8 +37,12 @@ internal sealed class BpeModel
     public IReadOnlyDictionary<string, int> Vocab => _vocab;
     public int MergeCount => _merges.Count;
 
-    /// <summary>Builds the model. Throws <see cref="FormatException"/> naming the bad merge or unk token.</summary>
-    public BpeModel(Dictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, string? unkToken,
+    /// <summary>
+    /// Builds the model from the vocab and the merges as (left id, right id) pairs in rank order (see
+    /// <see cref="MergeIds"/>). Throws <see cref="FormatException"/> naming a merge whose result is not in the vocab,
+    /// or an unk token that is not.
+    /// </summary>
+    public BpeModel(Dictionary<string, int> vocab, IReadOnlyList<(int Left, int Right)> merges, string? unkToken,
         string? continuingSubwordPrefix, string? endOfWordSuffix, bool fuseUnk, bool byteFallback, bool ignoreMerges)
     {
         _vocab = vocab;
@@ -56,12 +60,16 @@ internal sealed class BpeModel
             _unkId = unk;
         }
 
+        int maxId = -1;
+        foreach (int id in vocab.Values) maxId = Math.Max(maxId, id);
+        var idToToken = new string[maxId + 1];
         _singleCharIds = new int[65536];
         Array.Fill(_singleCharIds, -1);
         _byteFallbackIds = new int[256];
         Array.Fill(_byteFallbackIds, -1);
         foreach (var (token, id) in vocab)
         {
+            idToToken[id] = token;
             if (token.Length == 1) _singleCharIds[token[0]] = id;
             else if (token.Length == 6 && token.StartsWith("<0x", StringComparison.Ordinal) && token[5] == '>' &&
                      byte.TryParse(token.AsSpan(3, 2), System.Globalization.NumberStyles.AllowHexSpecifier, null, out byte b) &&
@@ -69,16 +77,19 @@ internal sealed class BpeModel
                 _byteFallbackIds[b] = id;
         }
 
+        _merges = BuildMergeTable(merges, idToToken);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private Dictionary<long, long> BuildMergeTable(IReadOnlyList<(int Left, int Right)> merges, string[] idToToken)
+    {
         int prefixLength = ContinuingSubwordPrefix?.Length ?? 0;
-        _merges = new Dictionary<long, long>(merges.Count);
+        var table = new Dictionary<long, long>(merges.Count, PairComparer.Instance);
         Span<char> buffer = stackalloc char[256];
         for (int rank = 0; rank < merges.Count; rank++)
         {
-            var (left, right) = merges[rank];
-            if (!vocab.TryGetValue(left, out int leftId))
-                throw new FormatException($"merge {rank} (\"{left} {right}\"): \"{left}\" is not in the vocab");
-            if (!vocab.TryGetValue(right, out int rightId))
-                throw new FormatException($"merge {rank} (\"{left} {right}\"): \"{right}\" is not in the vocab");
+            var (leftId, rightId) = merges[rank];
+            string left = idToToken[leftId], right = idToToken[rightId];
             // HF: merged token = left + right without the continuing-subword prefix.
             ReadOnlySpan<char> rightPart = prefixLength > 0 && right.StartsWith(ContinuingSubwordPrefix!, StringComparison.Ordinal)
                 ? right.AsSpan(prefixLength) : right.AsSpan();
@@ -88,8 +99,20 @@ internal sealed class BpeModel
             rightPart.CopyTo(merged[left.Length..]);
             if (!_vocabBySpan.TryGetValue(merged, out int mergedId))
                 throw new FormatException($"merge {rank} (\"{left} {right}\"): \"{merged}\" is not in the vocab");
-            _merges[((long)leftId << 32) | (uint)rightId] = ((long)rank << 32) | (uint)mergedId;
+            table[((long)leftId << 32) | (uint)rightId] = ((long)rank << 32) | (uint)mergedId;
         }
+        return table;
+    }
+
+    /// <summary>The ids of a merge's two tokens. Throws <see cref="FormatException"/> naming a token not in the vocab.</summary>
+    public static (int Left, int Right) MergeIds(Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> vocab,
+        ReadOnlySpan<char> left, ReadOnlySpan<char> right, int rank)
+    {
+        if (!vocab.TryGetValue(left, out int l))
+            throw new FormatException($"merge {rank} (\"{left} {right}\"): \"{left}\" is not in the vocab");
+        if (!vocab.TryGetValue(right, out int r))
+            throw new FormatException($"merge {rank} (\"{left} {right}\"): \"{right}\" is not in the vocab");
+        return (l, r);
     }
 
     public int? TokenToId(string token) => _vocab.TryGetValue(token, out int id) ? id : null;
@@ -122,12 +145,12 @@ internal sealed class BpeModel
 
     // Per-thread scratch space, so merging a word allocates only its result.
     [ThreadStatic] private static List<Symbol>? t_symbols;
-    [ThreadStatic] private static PriorityQueue<Candidate, Candidate>? t_queue;
+    [ThreadStatic] private static MergeQueue? t_queue;
 
     private int[] MergeWord(string word)
     {
         var symbols = t_symbols ??= new List<Symbol>(64);
-        var queue = t_queue ??= new PriorityQueue<Candidate, Candidate>(64);
+        var queue = t_queue ??= new MergeQueue();
         symbols.Clear();
         queue.Clear();
         int pendingUnkLength = 0; // > 0 while an unk (possibly fused) waits to be added
@@ -201,44 +224,107 @@ internal sealed class BpeModel
         }
     }
 
-    // Heap entries order by (rank, position), so the lowest rank wins and ties go to the leftmost pair.
-    private readonly record struct Candidate(int Rank, int Pos, int MergedId) : IComparable<Candidate>
+    /// <summary>
+    /// Hash for (left id &lt;&lt; 32 | right id) keys. long's own hash (left ^ right) puts most of a 150k-merge
+    /// table into a few hundred thousand crowded buckets; a multiplicative hash spreads them.
+    /// </summary>
+    private sealed class PairComparer : IEqualityComparer<long>
     {
-        public int CompareTo(Candidate other) => Rank != other.Rank ? Rank.CompareTo(other.Rank) : Pos.CompareTo(other.Pos);
+        public static readonly PairComparer Instance = new();
+        public bool Equals(long x, long y) => x == y;
+        public int GetHashCode(long key) => (int)(((ulong)key * 0x9E3779B97F4A7C15UL) >> 32);
     }
 
-    private void MergeAll(List<Symbol> list, PriorityQueue<Candidate, Candidate> queue)
+    /// <summary>
+    /// Binary min-heap of candidate merges keyed by (rank, position): the lowest rank wins and ties go to the
+    /// leftmost pair, as in HF's merge loop. Each entry also carries the id the merge produces.
+    /// </summary>
+    private sealed class MergeQueue
+    {
+        private long[] _keys = new long[64];
+        private int[] _mergedIds = new int[64];
+        private int _count;
+
+        public void Clear() => _count = 0;
+
+        public void Push(int rank, int pos, int mergedId)
+        {
+            if (_count == _keys.Length)
+            {
+                Array.Resize(ref _keys, _count * 2);
+                Array.Resize(ref _mergedIds, _count * 2);
+            }
+            long key = ((long)rank << 32) | (uint)pos;
+            int i = _count++;
+            while (i > 0)
+            {
+                int parent = (i - 1) >> 1;
+                if (_keys[parent] <= key) break;
+                _keys[i] = _keys[parent];
+                _mergedIds[i] = _mergedIds[parent];
+                i = parent;
+            }
+            _keys[i] = key;
+            _mergedIds[i] = mergedId;
+        }
+
+        public bool TryPop(out int pos, out int mergedId)
+        {
+            if (_count == 0)
+            {
+                pos = mergedId = 0;
+                return false;
+            }
+            pos = (int)_keys[0];
+            mergedId = _mergedIds[0];
+            long key = _keys[--_count];
+            int id = _mergedIds[_count];
+            int i = 0;
+            while (true)
+            {
+                int child = 2 * i + 1;
+                if (child >= _count) break;
+                if (child + 1 < _count && _keys[child + 1] < _keys[child]) child++;
+                if (key <= _keys[child]) break;
+                _keys[i] = _keys[child];
+                _mergedIds[i] = _mergedIds[child];
+                i = child;
+            }
+            _keys[i] = key;
+            _mergedIds[i] = id;
+            return true;
+        }
+    }
+
+    private void MergeAll(List<Symbol> list, MergeQueue queue)
     {
         if (list.Count < 2) return;
         var symbols = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(list);
         for (int i = 0; i + 1 < symbols.Length; i++) Enqueue(queue, symbols, i, i + 1);
 
-        while (queue.TryDequeue(out var top, out _))
+        while (queue.TryPop(out int pos, out int mergedId))
         {
-            ref var left = ref symbols[top.Pos];
+            ref var left = ref symbols[pos];
             if (left.Length == 0 || left.Next < 0) continue;
             ref var right = ref symbols[left.Next];
             // Skip entries made stale by an earlier merge: the pair here must still produce the same token.
-            if (!_merges.TryGetValue(((long)left.Id << 32) | (uint)right.Id, out long merge) || (int)merge != top.MergedId)
+            if (!_merges.TryGetValue(((long)left.Id << 32) | (uint)right.Id, out long merge) || (int)merge != mergedId)
                 continue;
 
-            left.Id = top.MergedId;
+            left.Id = mergedId;
             left.Length += right.Length;
             left.Next = right.Next;
             right.Length = 0;
-            if (left.Next >= 0) symbols[left.Next].Prev = top.Pos;
+            if (left.Next >= 0) symbols[left.Next].Prev = pos;
 
-            if (left.Prev >= 0) Enqueue(queue, symbols, left.Prev, top.Pos);
-            if (left.Next >= 0) Enqueue(queue, symbols, top.Pos, left.Next);
+            if (left.Prev >= 0) Enqueue(queue, symbols, left.Prev, pos);
+            if (left.Next >= 0) Enqueue(queue, symbols, pos, left.Next);
         }
     }
 
-    private void Enqueue(PriorityQueue<Candidate, Candidate> queue, Span<Symbol> symbols, int leftPos, int rightPos)
+    private void Enqueue(MergeQueue queue, Span<Symbol> symbols, int leftPos, int rightPos)
     {
         if (_merges.TryGetValue(((long)symbols[leftPos].Id << 32) | (uint)symbols[rightPos].Id, out long merge))
-        {
-            var c = new Candidate((int)(merge >> 32), leftPos, (int)merge);
-            queue.Enqueue(c, c);
-        }
+            queue.Push((int)(merge >> 32), leftPos, (int)merge);
     }
 }

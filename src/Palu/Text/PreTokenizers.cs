@@ -27,6 +27,20 @@ internal static class Splitter
         List<Piece> output)
     {
         string text = piece.Text;
+        if (behavior is SplitBehavior.Isolated or SplitBehavior.Removed && !invert)
+        {
+            // Fast path for the common behaviors: emit gaps (and matches) directly.
+            int last = 0;
+            foreach (var (start, end) in matches)
+            {
+                Emit(piece, last, start, output);
+                if (behavior == SplitBehavior.Isolated) Emit(piece, start, end, output);
+                last = end;
+            }
+            Emit(piece, last, text.Length, output);
+            return;
+        }
+
         // 1. Cover the text with alternating non-match / match segments.
         var segments = new List<(int Start, int End, bool IsMatch)>(matches.Count * 2 + 1);
         int prev = 0;
@@ -78,12 +92,15 @@ internal static class Splitter
         }
 
         // 3. Emit the non-empty slices.
-        foreach (var (start, end) in kept)
-        {
-            if (end <= start) continue;
-            string slice = start == 0 && end == text.Length ? text : text.Substring(start, end - start);
-            output.Add(new Piece(slice, piece.AtStart && start == 0));
-        }
+        foreach (var (start, end) in kept) Emit(piece, start, end, output);
+    }
+
+    private static void Emit(Piece piece, int start, int end, List<Piece> output)
+    {
+        if (end <= start) return;
+        string text = piece.Text;
+        string slice = start == 0 && end == text.Length ? text : text.Substring(start, end - start);
+        output.Add(new Piece(slice, piece.AtStart && start == 0));
     }
 
     /// <summary>Each character satisfying <paramref name="predicate"/> is one match (HF's char-predicate patterns).</summary>

@@ -31,30 +31,140 @@ internal sealed class TokenizerJsonReader(string path)
             throw new ModelFormatException(path, $"cannot read the tokenizer file ({e.Message}); the model directory " +
                 "needs the Hugging Face tokenizer.json saved with the checkpoint", e);
         }
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(bytes); }
+        var self = new TokenizerJsonReader(path);
+        Dictionary<string, JsonElement> sections;
+        RawModel? model;
+        try { (sections, model) = self.ReadTopLevel(bytes); }
         catch (JsonException e)
         {
             throw new ModelFormatException(path, $"is not valid JSON ({e.Message}); the file is damaged or truncated: " +
                 "copy tokenizer.json from the original checkpoint again", e);
         }
-        using (doc) return new TokenizerJsonReader(path).ReadRoot(doc.RootElement);
+        return self.ReadRoot(sections, model);
+    }
+
+    /// <summary>The "model" object as read by the streaming reader: vocab and merges, plus its other fields.</summary>
+    private sealed record RawModel(Dictionary<string, int>? Vocab, List<(int, int)>? Merges, Dictionary<string, JsonElement> Fields);
+
+    // The model's vocab and merges (hundreds of thousands of entries) are read straight from the bytes with
+    // Utf8JsonReader; every other section is small and becomes a JsonElement.
+    private (Dictionary<string, JsonElement>, RawModel?) ReadTopLevel(byte[] bytes)
+    {
+        var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { MaxDepth = 128 });
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            throw Fail("top level is not a JSON object; expected a tokenizer.json");
+        var sections = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        RawModel? model = null;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            string name = reader.GetString()!;
+            reader.Read();
+            if (name == "model" && reader.TokenType == JsonTokenType.StartObject) model = ReadRawModel(ref reader);
+            else sections[name] = JsonElement.ParseValue(ref reader);
+        }
+        return (sections, model);
+    }
+
+    // Merges are resolved to vocab ids while reading (no string per merge); merges that come before the vocab in the
+    // file (HF never writes them so) are kept as strings and resolved at the end.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private RawModel ReadRawModel(ref Utf8JsonReader reader)
+    {
+        Dictionary<string, int>? vocab = null;
+        List<(int, int)>? merges = null;
+        List<(string, string)>? earlyMerges = null;
+        var fields = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        char[] chars = new char[256];
+        try
+        {
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                string name = reader.GetString()!;
+                reader.Read();
+                if (name == "vocab" && reader.TokenType == JsonTokenType.StartObject)
+                {
+                    vocab = new Dictionary<string, int>(1024, StringComparer.Ordinal);
+                    while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                    {
+                        string token = reader.GetString()!;
+                        reader.Read();
+                        if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out int id) || id < 0)
+                            throw Fail($"model.vocab[\"{token}\"] is not a non-negative integer id");
+                        vocab[token] = id;
+                    }
+                }
+                else if (name == "merges" && reader.TokenType == JsonTokenType.StartArray)
+                {
+                    merges = new List<(int, int)>(1024);
+                    if (vocab is null) earlyMerges = new List<(string, string)>();
+                    var lookup = vocab?.GetAlternateLookup<ReadOnlySpan<char>>();
+                    while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                    {
+                        int rank = merges.Count + (earlyMerges?.Count ?? 0);
+                        ReadOnlySpan<char> left, right;
+                        if (reader.TokenType == JsonTokenType.String)
+                        {
+                            int lineLength = ReadChars(ref reader, ref chars, 0); // (may replace chars: read it after)
+                            ReadOnlySpan<char> line = chars.AsSpan(0, lineLength);
+                            if (rank == 0 && line.StartsWith("#version", StringComparison.Ordinal)) continue;
+                            int space = line.IndexOf(' ');
+                            if (space < 0 || line[(space + 1)..].Contains(' '))
+                                throw Fail($"model.merges[{rank}] \"{line}\" is not two tokens separated by one space");
+                            left = line[..space];
+                            right = line[(space + 1)..];
+                        }
+                        else if (reader.TokenType == JsonTokenType.StartArray && reader.Read() && reader.TokenType == JsonTokenType.String)
+                        {
+                            int leftLength = ReadChars(ref reader, ref chars, 0);
+                            if (!reader.Read() || reader.TokenType != JsonTokenType.String) throw Fail($"model.merges[{rank}] is not [\"a\", \"b\"]");
+                            int rightLength = ReadChars(ref reader, ref chars, leftLength);
+                            if (!reader.Read() || reader.TokenType != JsonTokenType.EndArray) throw Fail($"model.merges[{rank}] is not [\"a\", \"b\"]");
+                            left = chars.AsSpan(0, leftLength);
+                            right = chars.AsSpan(leftLength, rightLength);
+                        }
+                        else throw Fail($"model.merges[{rank}] is neither \"a b\" nor [\"a\", \"b\"]");
+
+                        if (lookup is { } l) merges.Add(BpeModel.MergeIds(l, left, right, rank));
+                        else earlyMerges!.Add((left.ToString(), right.ToString()));
+                    }
+                }
+                else fields[name] = JsonElement.ParseValue(ref reader);
+            }
+            if (earlyMerges is not null && vocab is not null)
+            {
+                var lookup = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
+                for (int i = 0; i < earlyMerges.Count; i++) merges!.Add(BpeModel.MergeIds(lookup, earlyMerges[i].Item1, earlyMerges[i].Item2, i));
+            }
+        }
+        catch (FormatException e)
+        {
+            throw Fail($"model: {e.Message}; the vocab and merges do not belong together");
+        }
+        return new RawModel(vocab, merges, fields);
+    }
+
+    // Copies the current string value, unescaped, into chars[offset..] (grown as needed); returns its length.
+    private static int ReadChars(ref Utf8JsonReader reader, ref char[] chars, int offset)
+    {
+        int max = reader.ValueSpan.Length; // unescaped UTF-16 length ≤ UTF-8 byte length
+        if (chars.Length < offset + max) Array.Resize(ref chars, Math.Max(chars.Length * 2, offset + max));
+        return reader.CopyString(chars.AsSpan(offset));
     }
 
     private ModelFormatException Fail(string problem) => new(path, problem);
 
-    private TokenizerParts ReadRoot(JsonElement root)
+    private TokenizerParts ReadRoot(Dictionary<string, JsonElement> sections, RawModel? rawModel)
     {
-        if (root.ValueKind != JsonValueKind.Object) throw Fail("top level is not a JSON object; expected a tokenizer.json");
-        if (!root.TryGetProperty("model", out var modelEl) || modelEl.ValueKind != JsonValueKind.Object)
-            throw Fail("has no \"model\" object; expected a Hugging Face tokenizers file (tokenizer.json)");
+        if (rawModel is null) throw Fail("has no \"model\" object; expected a Hugging Face tokenizers file (tokenizer.json)");
+        JsonElement? Section(string name) =>
+            sections.TryGetValue(name, out var el) && el.ValueKind != JsonValueKind.Null ? el : null;
 
-        var model = ReadModel(modelEl);
-        var added = ReadAddedTokens(root);
-        var normalizer = Optional(root, "normalizer") is { } n ? ReadNormalizer(n, "normalizer") : null;
-        var pre = Optional(root, "pre_tokenizer") is { } p ? ReadPreTokenizer(p, "pre_tokenizer") : null;
-        var post = Optional(root, "post_processor") is { } pp ? ReadPostProcessor(pp, "post_processor") : PostProcessor.None;
-        var decoder = Optional(root, "decoder") is { } d ? ReadDecoder(d, "decoder") : null;
+        var model = ReadModel(rawModel);
+        var added = Section("added_tokens") is { } a ? ReadAddedTokens(a) : [];
+        var normalizer = Section("normalizer") is { } n ? ReadNormalizer(n, "normalizer") : null;
+        var pre = Section("pre_tokenizer") is { } p ? ReadPreTokenizer(p, "pre_tokenizer") : null;
+        var post = Section("post_processor") is { } pp ? ReadPostProcessor(pp, "post_processor") : PostProcessor.None;
+        var decoder = Section("decoder") is { } d ? ReadDecoder(d, "decoder") : null;
 
         string kind = _byteLevel ? "byte-level BPE"
             : model.ByteFallback ? "SentencePiece BPE (byte fallback)"
@@ -89,55 +199,30 @@ internal sealed class TokenizerJsonReader(string path)
 
     // ---- model ----
 
-    private BpeModel ReadModel(JsonElement el)
+    private BpeModel ReadModel(RawModel raw)
     {
-        string type = el.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()!
-            : el.TryGetProperty("merges", out _) ? "BPE" : "(no type)";
+        var f = raw.Fields;
+        string type = f.TryGetValue("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()!
+            : raw.Merges is not null ? "BPE" : "(no type)";
         if (type != "BPE")
             throw Fail($"model.type \"{type}\" is not supported: Palu.Text implements BPE tokenizers only " +
                 "(Llama, Mistral, Qwen, GPT-2 families); WordPiece, Unigram and WordLevel models cannot be loaded");
-        if (Optional(el, "dropout") is { ValueKind: JsonValueKind.Number } dropout && dropout.GetDouble() > 0)
+        if (f.TryGetValue("dropout", out var dropout) && dropout.ValueKind == JsonValueKind.Number && dropout.GetDouble() > 0)
             throw Fail("model.dropout is set: BPE dropout is for training; save the tokenizer with dropout null");
+        if (raw.Vocab is null) throw Fail("model has no \"vocab\" object of token → id");
 
-        var vocabEl = Required(el, "vocab", "model");
-        if (vocabEl.ValueKind != JsonValueKind.Object) throw Fail("model.vocab is not an object of token → id");
-        var vocab = new Dictionary<string, int>(vocabEl.GetPropertyCount(), StringComparer.Ordinal);
-        foreach (var p in vocabEl.EnumerateObject())
+        string? Text(string name) => f.TryGetValue(name, out var v) && v.ValueKind != JsonValueKind.Null
+            ? (v.ValueKind == JsonValueKind.String ? v.GetString() : throw Fail($"model.{name} is not a string")) : null;
+        bool Flag(string name) => f.TryGetValue(name, out var v) && v.ValueKind switch
         {
-            if (p.Value.ValueKind != JsonValueKind.Number || !p.Value.TryGetInt32(out int id) || id < 0)
-                throw Fail($"model.vocab[\"{p.Name}\"] is not a non-negative integer id");
-            vocab[p.Name] = id;
-        }
-
-        var mergesEl = Optional(el, "merges");
-        var merges = new List<(string, string)>(mergesEl?.GetArrayLength() ?? 0);
-        if (mergesEl is { } m)
-        {
-            if (m.ValueKind != JsonValueKind.Array) throw Fail("model.merges is not an array");
-            int rank = 0;
-            foreach (var item in m.EnumerateArray())
-            {
-                if (item.ValueKind == JsonValueKind.String)
-                {
-                    string line = item.GetString()!;
-                    if (rank == 0 && line.StartsWith("#version", StringComparison.Ordinal)) continue;
-                    var parts = line.Split(' ');
-                    if (parts.Length != 2) throw Fail($"model.merges[{rank}] \"{line}\" is not two tokens separated by one space");
-                    merges.Add((parts[0], parts[1]));
-                }
-                else if (item.ValueKind == JsonValueKind.Array && item.GetArrayLength() == 2 &&
-                         item[0].ValueKind == JsonValueKind.String && item[1].ValueKind == JsonValueKind.String)
-                    merges.Add((item[0].GetString()!, item[1].GetString()!));
-                else throw Fail($"model.merges[{rank}] is neither \"a b\" nor [\"a\", \"b\"]");
-                rank++;
-            }
-        }
-
+            JsonValueKind.True => true,
+            JsonValueKind.False or JsonValueKind.Null => false,
+            _ => throw Fail($"model.{name} is not true/false"),
+        };
         try
         {
-            return new BpeModel(vocab, merges, Str(el, "unk_token"), Str(el, "continuing_subword_prefix"),
-                Str(el, "end_of_word_suffix"), Bool(el, "fuse_unk", false), Bool(el, "byte_fallback", false),
-                Bool(el, "ignore_merges", false));
+            return new BpeModel(raw.Vocab, raw.Merges ?? [], Text("unk_token"), Text("continuing_subword_prefix"),
+                Text("end_of_word_suffix"), Flag("fuse_unk"), Flag("byte_fallback"), Flag("ignore_merges"));
         }
         catch (FormatException e)
         {
@@ -145,10 +230,9 @@ internal sealed class TokenizerJsonReader(string path)
         }
     }
 
-    private List<AddedToken> ReadAddedTokens(JsonElement root)
+    private List<AddedToken> ReadAddedTokens(JsonElement arr)
     {
         var result = new List<AddedToken>();
-        if (Optional(root, "added_tokens") is not { } arr) return result;
         if (arr.ValueKind != JsonValueKind.Array) throw Fail("added_tokens is not an array");
         int i = 0;
         foreach (var t in arr.EnumerateArray())
