@@ -37,15 +37,16 @@ public sealed class Tokenizer
         _decoder = parts.Decoder;
         Kind = parts.Kind;
 
-        foreach (var t in parts.AddedTokens)
+        // As HF: an added token already in the model vocab keeps the model's id (HF warns if the file says otherwise).
+        var added = parts.AddedTokens.Select(t => _model.TokenToId(t.Content) is int id && id != t.Id ? t with { Id = id } : t).ToList();
+        foreach (var t in added)
         {
             _addedById[t.Id] = t;
             _addedByContent[t.Content] = t.Id;
             if (t.Special) _specialContents.Add(t.Content);
         }
-        _rawMatcher = new AddedTokenMatcher(parts.AddedTokens.Where(t => !t.Normalized), t => t.Content);
-        _normalizedMatcher = new AddedTokenMatcher(parts.AddedTokens.Where(t => t.Normalized),
-            t => _normalizer?.Normalize(t.Content) ?? t.Content);
+        _rawMatcher = new AddedTokenMatcher(added.Where(t => !t.Normalized), t => t.Content);
+        _normalizedMatcher = new AddedTokenMatcher(added.Where(t => t.Normalized), NormalizedForm);
 
         int maxId = -1;
         foreach (var id in _model.Vocab.Values) maxId = Math.Max(maxId, id);
@@ -53,7 +54,8 @@ public sealed class Tokenizer
         VocabSize = maxId + 1;
         _idToToken = new string?[VocabSize];
         foreach (var (token, id) in _model.Vocab) _idToToken[id] = token;
-        foreach (var (id, t) in _addedById) _idToToken[id] = t.Content;
+        // HF 0.23 decodes a normalized added token by its normalized spelling (e.g. byte-level stand-ins).
+        foreach (var (id, t) in _addedById) _idToToken[id] = t.Normalized ? NormalizedForm(t) : t.Content;
 
         BosTokenId = config.BosToken is { } bos ? TokenToId(bos) : config.ConfigBosId;
         var eos = new List<int>();
@@ -64,6 +66,8 @@ public sealed class Tokenizer
         _postProcessor = parts.PostProcessor.WithBosEos(config.AddBosToken, BosTokenId, config.AddEosToken,
             eos.Count > 0 ? eos[0] : null);
     }
+
+    private string NormalizedForm(AddedToken token) => _normalizer?.Normalize(token.Content) ?? token.Content;
 
     /// <summary>
     /// Loads modelDir/tokenizer.json with modelDir/tokenizer_config.json (optional) for the BOS/EOS names, and
@@ -142,15 +146,18 @@ public sealed class Tokenizer
         return string.Concat(_decoder.DecodeChain(tokens));
     }
 
-    /// <summary>The token string of an id (added tokens first, then the model vocab), or null.</summary>
+    /// <summary>
+    /// The token string of an id (added tokens first, then the model vocab), or null. As in HF, an added token with
+    /// normalized: true is spelled as the normalizer writes it.
+    /// </summary>
     public string? IdToToken(int id) => (uint)id < (uint)_idToToken.Length ? _idToToken[id] : null;
 
     /// <summary>The id of a token string (added tokens first, then the model vocab), or null.</summary>
     public int? TokenToId(string token) =>
         _addedByContent.TryGetValue(token, out int id) ? id : _model.TokenToId(token);
 
-    /// <summary>Whether the id is a special added token (what skipSpecialTokens removes).</summary>
-    public bool IsSpecial(int id) => IdToToken(id) is { } token && _specialContents.Contains(token);
+    /// <summary>Whether the id is an added token marked special (what skipSpecialTokens removes).</summary>
+    public bool IsSpecial(int id) => _addedById.TryGetValue(id, out var t) && t.Special;
 
     internal bool IsSpecialToken(string token) => _specialContents.Contains(token);
 

@@ -32,6 +32,20 @@ public class BpeAndAddedTokenTests
     }
 
     [Fact]
+    public void Merges_of_long_tokens_in_both_spellings()
+    {
+        // Long merge strings go through the reader's growing buffer; a wrong read would fail the vocab lookups.
+        string a = new('a', 300), b = new('b', 700);
+        string json = SyntheticTokenizer.Json(["a", "b", a, b, a + b], [$"{a} {b}"]);
+        string pairs = json.Replace($"\"{a} {b}\"", $"[\"{a}\", \"{b}\"]");
+        Assert.NotEqual(json, pairs);
+        Assert.Equal(5, SyntheticTokenizer.Load(json).VocabSize);
+        Assert.Equal(5, SyntheticTokenizer.Load(pairs).VocabSize);
+        var e = Assert.Throws<Palu.IO.ModelFormatException>(() => SyntheticTokenizer.Load(pairs.Replace($"\"{b}\"]", $"\"{b}x\"]")));
+        Assert.Contains($"\"{b}x\" is not in the vocab", e.Message);
+    }
+
+    [Fact]
     public void Long_word_merges_fully()
     {
         // 5000 'a': merges "a a" → "aa", "aa aa" → "aaaa"; the result is 1250 × "aaaa".
@@ -131,9 +145,13 @@ public class BpeAndAddedTokenTests
         string json = SyntheticTokenizer.Json(vocab, [], normalizer: """{"type": "Lowercase"}""",
             addedTokens: Added(AddedToken(5, "Hello", normalized: true, special: false)));
         var tok = SyntheticTokenizer.Load(json);
-        Assert.Equal(["x", "Hello", "x"], Tokens(tok, "xHELLOx"));
+        Assert.Equal([4, 5, 4], tok.Encode("xHELLOx"));
+        // HF 0.23 spells a normalized added token in its normalized form when decoding.
+        Assert.Equal("hello", tok.IdToToken(5));
+        Assert.Equal(5, tok.TokenToId("Hello"));
         // A non-normalized token must match the raw text exactly.
         var raw = SyntheticTokenizer.Load(json.Replace("\"normalized\": true", "\"normalized\": false"));
+        Assert.Equal("Hello", raw.IdToToken(5));
         Assert.Equal(["x", "Hello", "x"], Tokens(raw, "xHellox"));
         Assert.Equal(["x", "h", "e", "l", "l", "o", "x"], Tokens(raw, "xHELLOx"));
     }
