@@ -112,6 +112,8 @@ internal sealed class HfRegex
     {
         var sb = new StringBuilder(p.Length + 16);
         var groupStarts = new Stack<int>();
+        var ignoreCase = new Stack<bool>(); // per open group: inside (?i…)
+        bool caseless = false;
         int atomStart = -1; // where the last quantifiable atom begins in sb
         int i = 0;
         while (i < p.Length)
@@ -128,24 +130,37 @@ internal sealed class HfRegex
                     i = CopyClass(p, i, sb);
                     break;
                 case '(':
+                {
                     groupStarts.Push(sb.Length);
+                    ignoreCase.Push(caseless);
                     sb.Append('(');
                     i++;
                     if (i < p.Length && p[i] == '?')
                     {
                         // Group prefix: (?: (?= (?! (?<= (?<! (?> (?<name> (?i: (?i-m) …
+                        int prefixStart = i;
                         while (i < p.Length)
                         {
                             char g = p[i++];
                             sb.Append(g);
+                            if (g == ':') caseless = CaselessAfter(p.AsSpan(prefixStart, i - prefixStart), caseless);
                             if (g is ':' or '=' or '!' or '>') break;
-                            if (g == ')') { groupStarts.Pop(); atomStart = -1; break; } // (?i) option switch
+                            if (g == ')') // (?i) option switch: applies to the rest of the enclosing group
+                            {
+                                groupStarts.Pop();
+                                ignoreCase.Pop();
+                                caseless = CaselessAfter(p.AsSpan(prefixStart, i - prefixStart), caseless);
+                                atomStart = -1;
+                                break;
+                            }
                         }
                     }
                     break;
+                }
                 case ')':
                     sb.Append(')');
                     atomStart = groupStarts.Count > 0 ? groupStarts.Pop() : -1;
+                    if (ignoreCase.Count > 0) caseless = ignoreCase.Pop();
                     i++;
                     break;
                 case '*' or '+' or '?':
@@ -183,12 +198,25 @@ internal sealed class HfRegex
                     break;
                 default:
                     atomStart = c is '^' or '$' ? -1 : sb.Length;
-                    sb.Append(c);
+                    // Oniguruma folds case with Unicode case folding, where ſ (U+017F) is s and K (U+212A) is k;
+                    // .NET's ignore-case does not pair them, so spell them out.
+                    if (caseless && c is 's' or 'S') sb.Append(@"[sS\u017F]");
+                    else if (caseless && c is 'k' or 'K') sb.Append(@"[kK\u212A]");
+                    else sb.Append(c);
                     i++;
                     break;
             }
         }
         return sb.ToString();
+    }
+
+    // Whether case is ignored after a group prefix such as "?i:", "?-i:", "?mi)" (flags before '-' turn on).
+    private static bool CaselessAfter(ReadOnlySpan<char> prefix, bool current)
+    {
+        int dash = prefix.IndexOf('-');
+        if (prefix.IndexOf('i') is int on and >= 0 && (dash < 0 || on < dash)) return true;
+        if (dash >= 0 && prefix[dash..].Contains('i')) return false;
+        return current;
     }
 
     private static int CopyEscape(string p, int i, StringBuilder sb, bool inClass)

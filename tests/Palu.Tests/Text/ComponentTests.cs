@@ -16,7 +16,8 @@ public class ComponentTests
     [InlineData("x{,3}", "x{0,3}")]
     [InlineData("x{2}+", "(?:x{2})+")]
     [InlineData(@"\p{^L}", @"\P{L}")]
-    [InlineData(@"(?i:'s|'t)|\p{N}{1,3}", @"(?i:'s|'t)|\p{N}{1,3}")]
+    [InlineData(@"(?i:'s|'t)|\p{N}{1,3}s", @"(?i:'[sS\u017F]|'t)|\p{N}{1,3}s")]
+    [InlineData(@"(?i)k(?-i:k)", @"(?i)[kK\u212A](?-i:k)")]
     [InlineData("a{b", @"a\{b")]
     public void Oniguruma_patterns_are_translated(string onig, string dotnet) => Assert.Equal(dotnet, HfRegex.Translate(onig));
 
@@ -40,6 +41,8 @@ public class ComponentTests
         Assert.Equal(["𝐀𝐁𝐂", " 𠀀𠀁"], Pieces(regex, "𝐀𝐁𝐂 𠀀𠀁"));
         Assert.Equal(["𝟎𝟏𝟐", "𝟑"], Pieces(regex, "𝟎𝟏𝟐𝟑"));
         Assert.Equal(["I", "'M", " ok"], Pieces(regex, "I'M ok"));
+        // Oniguruma's case folding makes ſ (long s) an s: "'ſ" is a contraction, as "'s" and "'S" are.
+        Assert.Equal(["it", "'ſ"], Pieces(regex, "it'ſ"));
     }
 
     [Fact]
