@@ -1,0 +1,166 @@
+using Palu.IO;
+
+namespace Palu.Text;
+
+/// <summary>
+/// A Hugging Face tokenizer (tokenizer.json) for BPE models: byte-level BPE (GPT-2, Llama 3, Qwen) and SentencePiece
+/// style BPE with byte fallback (Llama 2, Mistral). Encoding follows HF <c>tokenizers</c>' pipeline:
+/// added tokens are cut out of the raw text → each remaining segment is normalized → normalized added tokens are cut
+/// out → pre-tokenizer splits the rest into pieces → the BPE model turns each piece into ids → with
+/// addSpecialTokens the post-processor adds BOS/EOS. Decoding maps ids to token strings and runs the decoder.
+/// Immutable after loading and safe to use from several threads.
+/// </summary>
+public sealed class Tokenizer
+{
+    private readonly BpeModel _model;
+    private readonly INormalizer? _normalizer;
+    private readonly IPreTokenizer? _preTokenizer;
+    private readonly PostProcessor _postProcessor;
+    private readonly Decoder? _decoder;
+    private readonly AddedTokenMatcher _rawMatcher;        // added tokens with normalized: false
+    private readonly AddedTokenMatcher _normalizedMatcher; // added tokens with normalized: true
+    private readonly Dictionary<int, AddedToken> _addedById = new();
+    private readonly Dictionary<string, int> _addedByContent = new(StringComparer.Ordinal);
+    private readonly HashSet<string> _specialContents = new(StringComparer.Ordinal);
+    private readonly string?[] _idToToken;
+
+    public int VocabSize { get; }
+    public int? BosTokenId { get; }
+    public IReadOnlyList<int> EosTokenIds { get; }
+    public string Kind { get; }
+
+    private Tokenizer(TokenizerParts parts, TokenizerConfig config)
+    {
+        _model = parts.Model;
+        _normalizer = parts.Normalizer;
+        _preTokenizer = parts.PreTokenizer;
+        _decoder = parts.Decoder;
+        Kind = parts.Kind;
+
+        // As HF: an added token already in the model vocab keeps the model's id (HF warns if the file says otherwise).
+        var added = parts.AddedTokens.Select(t => _model.TokenToId(t.Content) is int id && id != t.Id ? t with { Id = id } : t).ToList();
+        foreach (var t in added)
+        {
+            _addedById[t.Id] = t;
+            _addedByContent[t.Content] = t.Id;
+            if (t.Special) _specialContents.Add(t.Content);
+        }
+        _rawMatcher = new AddedTokenMatcher(added.Where(t => !t.Normalized), t => t.Content);
+        _normalizedMatcher = new AddedTokenMatcher(added.Where(t => t.Normalized), NormalizedForm);
+
+        int maxId = -1;
+        foreach (var id in _model.Vocab.Values) maxId = Math.Max(maxId, id);
+        foreach (var id in _addedById.Keys) maxId = Math.Max(maxId, id);
+        VocabSize = maxId + 1;
+        _idToToken = new string?[VocabSize];
+        foreach (var (token, id) in _model.Vocab) _idToToken[id] = token;
+        // HF 0.23 decodes a normalized added token by its normalized spelling (e.g. byte-level stand-ins).
+        foreach (var (id, t) in _addedById) _idToToken[id] = t.Normalized ? NormalizedForm(t) : t.Content;
+
+        BosTokenId = config.BosToken is { } bos ? TokenToId(bos) : config.ConfigBosId;
+        var eos = new List<int>();
+        if (config.EosToken is { } eosName && TokenToId(eosName) is int eosId) eos.Add(eosId);
+        foreach (int id in config.ConfigEosIds)
+            if (!eos.Contains(id)) eos.Add(id);
+        EosTokenIds = eos;
+        _postProcessor = parts.PostProcessor.WithBosEos(config.AddBosToken, BosTokenId, config.AddEosToken,
+            eos.Count > 0 ? eos[0] : null);
+    }
+
+    private string NormalizedForm(AddedToken token) => _normalizer?.Normalize(token.Content) ?? token.Content;
+
+    /// <summary>
+    /// Loads modelDir/tokenizer.json with modelDir/tokenizer_config.json (optional) for the BOS/EOS names, and
+    /// modelDir/config.json (optional) for bos_token_id / eos_token_id when the tokenizer config does not name them.
+    /// </summary>
+    public static Tokenizer FromDirectory(string modelDir)
+    {
+        string json = Path.Combine(modelDir, "tokenizer.json");
+        if (!File.Exists(json))
+        {
+            string hint = File.Exists(Path.Combine(modelDir, "tokenizer.model"))
+                ? "this directory has only a SentencePiece tokenizer.model; save the tokenizer with transformers " +
+                  "(AutoTokenizer.from_pretrained(dir).save_pretrained(dir)) to get tokenizer.json"
+                : "copy tokenizer.json from the original Hugging Face checkpoint into the model directory";
+            throw new ModelFormatException(json, $"not found; {hint}");
+        }
+        string config = Path.Combine(modelDir, "tokenizer_config.json");
+        var parts = TokenizerJsonReader.Read(json);
+        return new Tokenizer(parts, TokenizerConfig.Read(File.Exists(config) ? config : null, Path.Combine(modelDir, "config.json")));
+    }
+
+    /// <summary>Loads a tokenizer.json, with an optional tokenizer_config.json for the BOS/EOS tokens.</summary>
+    public static Tokenizer FromFile(string tokenizerJson, string? tokenizerConfigJson = null)
+    {
+        var parts = TokenizerJsonReader.Read(tokenizerJson);
+        return new Tokenizer(parts, TokenizerConfig.Read(tokenizerConfigJson, null));
+    }
+
+    /// <summary>
+    /// Encodes <paramref name="text"/> as HF's <c>encode(text, add_special_tokens)</c> does. Special tokens written in
+    /// the text (e.g. "&lt;|im_start|&gt;") are recognized as single tokens.
+    /// </summary>
+    public int[] Encode(string text, bool addSpecialTokens = false)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        var ids = new List<int>(text.Length / 3 + 4);
+        if (addSpecialTokens) ids.AddRange(_postProcessor.Prefix);
+        var pieces = new List<Piece>();
+        foreach (var (segment, token, start) in _rawMatcher.Split(text))
+        {
+            if (token is not null) { ids.Add(token.Id); continue; }
+            if (segment.Length == 0) continue;
+            string normalized = _normalizer?.Normalize(segment) ?? segment;
+            foreach (var (sub, subToken, subStart) in _normalizedMatcher.Split(normalized))
+            {
+                if (subToken is not null) { ids.Add(subToken.Id); continue; }
+                if (sub.Length == 0) continue;
+                var piece = new Piece(sub, AtStart: start == 0 && subStart == 0);
+                if (_preTokenizer is null)
+                {
+                    _model.Encode(piece.Text, ids);
+                    continue;
+                }
+                pieces.Clear();
+                _preTokenizer.PreTokenize(piece, pieces);
+                foreach (var p in pieces) _model.Encode(p.Text, ids);
+            }
+        }
+        if (addSpecialTokens) ids.AddRange(_postProcessor.Suffix);
+        return ids.ToArray();
+    }
+
+    /// <summary>
+    /// Decodes ids as HF's <c>decode(ids, skip_special_tokens)</c> does. Ids outside the vocabulary are skipped.
+    /// </summary>
+    public string Decode(ReadOnlySpan<int> ids, bool skipSpecialTokens = false)
+    {
+        var tokens = new List<string>(ids.Length);
+        foreach (int id in ids)
+        {
+            if (IdToToken(id) is not { } token) continue;
+            if (skipSpecialTokens && _specialContents.Contains(token)) continue;
+            tokens.Add(token);
+        }
+        if (_decoder is null) return string.Join(" ", tokens);
+        return string.Concat(_decoder.DecodeChain(tokens));
+    }
+
+    /// <summary>
+    /// The token string of an id (added tokens first, then the model vocab), or null. As in HF, an added token with
+    /// normalized: true is spelled as the normalizer writes it.
+    /// </summary>
+    public string? IdToToken(int id) => (uint)id < (uint)_idToToken.Length ? _idToToken[id] : null;
+
+    /// <summary>The id of a token string (added tokens first, then the model vocab), or null.</summary>
+    public int? TokenToId(string token) =>
+        _addedByContent.TryGetValue(token, out int id) ? id : _model.TokenToId(token);
+
+    /// <summary>Whether the id is an added token marked special (what skipSpecialTokens removes).</summary>
+    public bool IsSpecial(int id) => _addedById.TryGetValue(id, out var t) && t.Special;
+
+    internal bool IsSpecialToken(string token) => _specialContents.Contains(token);
+
+    /// <summary>A decoder for generated ids, one at a time (see <see cref="StreamingDecoder"/>).</summary>
+    public StreamingDecoder CreateStreamingDecoder(bool skipSpecialTokens = true) => new(this, _decoder, skipSpecialTokens);
+}

@@ -1,0 +1,468 @@
+using System.Text;
+using System.Text.Json;
+using Palu.IO;
+
+namespace Palu.Text;
+
+/// <summary>The components read from a tokenizer.json.</summary>
+internal sealed record TokenizerParts(
+    BpeModel Model,
+    IReadOnlyList<AddedToken> AddedTokens,
+    INormalizer? Normalizer,
+    IPreTokenizer? PreTokenizer,
+    PostProcessor PostProcessor,
+    Decoder? Decoder,
+    string Kind);
+
+/// <summary>
+/// Interprets HF tokenizer.json (the <c>tokenizers</c> library's serialization). Anything we do not implement is
+/// rejected with a <see cref="ModelFormatException"/> naming the file and the field, never silently ignored.
+/// </summary>
+internal sealed class TokenizerJsonReader(string path)
+{
+    private bool _byteLevel, _metaspace;
+
+    public static TokenizerParts Read(string path)
+    {
+        byte[] bytes;
+        try { bytes = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new ModelFormatException(path, $"cannot read the tokenizer file ({e.Message}); the model directory " +
+                "needs the Hugging Face tokenizer.json saved with the checkpoint", e);
+        }
+        var self = new TokenizerJsonReader(path);
+        Dictionary<string, JsonElement> sections;
+        RawModel? model;
+        try { (sections, model) = self.ReadTopLevel(bytes); }
+        catch (JsonException e)
+        {
+            throw new ModelFormatException(path, $"is not valid JSON ({e.Message}); the file is damaged or truncated: " +
+                "copy tokenizer.json from the original checkpoint again", e);
+        }
+        return self.ReadRoot(sections, model);
+    }
+
+    /// <summary>The "model" object as read by the streaming reader: vocab and merges, plus its other fields.</summary>
+    private sealed record RawModel(Dictionary<string, int>? Vocab, List<(int, int)>? Merges, Dictionary<string, JsonElement> Fields);
+
+    // The model's vocab and merges (hundreds of thousands of entries) are read straight from the bytes with
+    // Utf8JsonReader; every other section is small and becomes a JsonElement.
+    private (Dictionary<string, JsonElement>, RawModel?) ReadTopLevel(byte[] bytes)
+    {
+        var reader = new Utf8JsonReader(bytes, new JsonReaderOptions { MaxDepth = 128 });
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject)
+            throw Fail("top level is not a JSON object; expected a tokenizer.json");
+        var sections = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        RawModel? model = null;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            string name = reader.GetString()!;
+            reader.Read();
+            if (name == "model" && reader.TokenType == JsonTokenType.StartObject) model = ReadRawModel(ref reader);
+            else sections[name] = JsonElement.ParseValue(ref reader);
+        }
+        return (sections, model);
+    }
+
+    // Merges are resolved to vocab ids while reading (no string per merge); merges that come before the vocab in the
+    // file (HF never writes them so) are kept as strings and resolved at the end.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    private RawModel ReadRawModel(ref Utf8JsonReader reader)
+    {
+        Dictionary<string, int>? vocab = null;
+        List<(int, int)>? merges = null;
+        List<(string, string)>? earlyMerges = null;
+        var fields = new Dictionary<string, JsonElement>(StringComparer.Ordinal);
+        char[] chars = new char[256];
+        try
+        {
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                string name = reader.GetString()!;
+                reader.Read();
+                if (name == "vocab" && reader.TokenType == JsonTokenType.StartObject)
+                {
+                    vocab = new Dictionary<string, int>(1024, StringComparer.Ordinal);
+                    while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+                    {
+                        string token = reader.GetString()!;
+                        reader.Read();
+                        if (reader.TokenType != JsonTokenType.Number || !reader.TryGetInt32(out int id) || id < 0)
+                            throw Fail($"model.vocab[\"{token}\"] is not a non-negative integer id");
+                        vocab[token] = id;
+                    }
+                }
+                else if (name == "merges" && reader.TokenType == JsonTokenType.StartArray)
+                {
+                    merges = new List<(int, int)>(1024);
+                    if (vocab is null) earlyMerges = new List<(string, string)>();
+                    var lookup = vocab?.GetAlternateLookup<ReadOnlySpan<char>>();
+                    while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
+                    {
+                        int rank = merges.Count + (earlyMerges?.Count ?? 0);
+                        ReadOnlySpan<char> left, right;
+                        if (reader.TokenType == JsonTokenType.String)
+                        {
+                            int lineLength = ReadChars(ref reader, ref chars, 0); // (may replace chars: read it after)
+                            ReadOnlySpan<char> line = chars.AsSpan(0, lineLength);
+                            if (rank == 0 && line.StartsWith("#version", StringComparison.Ordinal)) continue;
+                            int space = line.IndexOf(' ');
+                            if (space < 0 || line[(space + 1)..].Contains(' '))
+                                throw Fail($"model.merges[{rank}] \"{line}\" is not two tokens separated by one space");
+                            left = line[..space];
+                            right = line[(space + 1)..];
+                        }
+                        else if (reader.TokenType == JsonTokenType.StartArray && reader.Read() && reader.TokenType == JsonTokenType.String)
+                        {
+                            int leftLength = ReadChars(ref reader, ref chars, 0);
+                            if (!reader.Read() || reader.TokenType != JsonTokenType.String) throw Fail($"model.merges[{rank}] is not [\"a\", \"b\"]");
+                            int rightLength = ReadChars(ref reader, ref chars, leftLength);
+                            if (!reader.Read() || reader.TokenType != JsonTokenType.EndArray) throw Fail($"model.merges[{rank}] is not [\"a\", \"b\"]");
+                            left = chars.AsSpan(0, leftLength);
+                            right = chars.AsSpan(leftLength, rightLength);
+                        }
+                        else throw Fail($"model.merges[{rank}] is neither \"a b\" nor [\"a\", \"b\"]");
+
+                        if (lookup is { } l) merges.Add(BpeModel.MergeIds(l, left, right, rank));
+                        else earlyMerges!.Add((left.ToString(), right.ToString()));
+                    }
+                }
+                else fields[name] = JsonElement.ParseValue(ref reader);
+            }
+            if (earlyMerges is not null && vocab is not null)
+            {
+                var lookup = vocab.GetAlternateLookup<ReadOnlySpan<char>>();
+                for (int i = 0; i < earlyMerges.Count; i++) merges!.Add(BpeModel.MergeIds(lookup, earlyMerges[i].Item1, earlyMerges[i].Item2, i));
+            }
+        }
+        catch (FormatException e)
+        {
+            throw Fail($"model: {e.Message}; the vocab and merges do not belong together");
+        }
+        return new RawModel(vocab, merges, fields);
+    }
+
+    // Copies the current string value, unescaped, into chars[offset..] (grown as needed); returns its length.
+    private static int ReadChars(ref Utf8JsonReader reader, ref char[] chars, int offset)
+    {
+        int max = reader.ValueSpan.Length; // unescaped UTF-16 length ≤ UTF-8 byte length
+        if (chars.Length < offset + max) Array.Resize(ref chars, Math.Max(chars.Length * 2, offset + max));
+        return reader.CopyString(chars.AsSpan(offset));
+    }
+
+    private ModelFormatException Fail(string problem) => new(path, problem);
+
+    private TokenizerParts ReadRoot(Dictionary<string, JsonElement> sections, RawModel? rawModel)
+    {
+        if (rawModel is null) throw Fail("has no \"model\" object; expected a Hugging Face tokenizers file (tokenizer.json)");
+        JsonElement? Section(string name) =>
+            sections.TryGetValue(name, out var el) && el.ValueKind != JsonValueKind.Null ? el : null;
+
+        var model = ReadModel(rawModel);
+        var added = Section("added_tokens") is { } a ? ReadAddedTokens(a) : [];
+        var normalizer = Section("normalizer") is { } n ? ReadNormalizer(n, "normalizer") : null;
+        var pre = Section("pre_tokenizer") is { } p ? ReadPreTokenizer(p, "pre_tokenizer") : null;
+        var post = Section("post_processor") is { } pp ? ReadPostProcessor(pp, "post_processor") : PostProcessor.None;
+        var decoder = Section("decoder") is { } d ? ReadDecoder(d, "decoder") : null;
+
+        string kind = _byteLevel ? "byte-level BPE"
+            : model.ByteFallback ? "SentencePiece BPE (byte fallback)"
+            : _metaspace ? "SentencePiece BPE"
+            : "BPE";
+        return new TokenizerParts(model, added, normalizer, pre, post, decoder, kind);
+    }
+
+    private static JsonElement? Optional(JsonElement obj, string name) =>
+        obj.TryGetProperty(name, out var el) && el.ValueKind != JsonValueKind.Null ? el : null;
+
+    private string TypeOf(JsonElement el, string where)
+    {
+        if (el.ValueKind != JsonValueKind.Object) throw Fail($"{where} is not a JSON object");
+        if (el.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String) return t.GetString()!;
+        throw Fail($"{where} has no \"type\"");
+    }
+
+    private string? Str(JsonElement obj, string name) =>
+        Optional(obj, name) is { } v ? (v.ValueKind == JsonValueKind.String ? v.GetString() : throw Fail($"\"{name}\" is not a string")) : null;
+
+    private bool Bool(JsonElement obj, string name, bool fallback) =>
+        Optional(obj, name) is { } v ? v.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False => false,
+            _ => throw Fail($"\"{name}\" is not true/false"),
+        } : fallback;
+
+    private JsonElement Required(JsonElement obj, string name, string where) =>
+        Optional(obj, name) ?? throw Fail($"{where} has no \"{name}\"");
+
+    // ---- model ----
+
+    private BpeModel ReadModel(RawModel raw)
+    {
+        var f = raw.Fields;
+        string type = f.TryGetValue("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()!
+            : raw.Merges is not null ? "BPE" : "(no type)";
+        if (type != "BPE")
+            throw Fail($"model.type \"{type}\" is not supported: Palu.Text implements BPE tokenizers only " +
+                "(Llama, Mistral, Qwen, GPT-2 families); WordPiece, Unigram and WordLevel models cannot be loaded");
+        if (f.TryGetValue("dropout", out var dropout) && dropout.ValueKind == JsonValueKind.Number && dropout.GetDouble() > 0)
+            throw Fail("model.dropout is set: BPE dropout is for training; save the tokenizer with dropout null");
+        if (raw.Vocab is null) throw Fail("model has no \"vocab\" object of token → id");
+
+        string? Text(string name) => f.TryGetValue(name, out var v) && v.ValueKind != JsonValueKind.Null
+            ? (v.ValueKind == JsonValueKind.String ? v.GetString() : throw Fail($"model.{name} is not a string")) : null;
+        bool Flag(string name) => f.TryGetValue(name, out var v) && v.ValueKind switch
+        {
+            JsonValueKind.True => true,
+            JsonValueKind.False or JsonValueKind.Null => false,
+            _ => throw Fail($"model.{name} is not true/false"),
+        };
+        try
+        {
+            return new BpeModel(raw.Vocab, raw.Merges ?? [], Text("unk_token"), Text("continuing_subword_prefix"),
+                Text("end_of_word_suffix"), Flag("fuse_unk"), Flag("byte_fallback"), Flag("ignore_merges"));
+        }
+        catch (FormatException e)
+        {
+            throw Fail($"model: {e.Message}; the vocab and merges do not belong together");
+        }
+    }
+
+    private List<AddedToken> ReadAddedTokens(JsonElement arr)
+    {
+        var result = new List<AddedToken>();
+        if (arr.ValueKind != JsonValueKind.Array) throw Fail("added_tokens is not an array");
+        int i = 0;
+        foreach (var t in arr.EnumerateArray())
+        {
+            string where = $"added_tokens[{i++}]";
+            if (t.ValueKind != JsonValueKind.Object) throw Fail($"{where} is not an object");
+            if (!Required(t, "id", where).TryGetInt32(out int id) || id < 0) throw Fail($"{where}.id is not a non-negative integer");
+            string content = Str(t, "content") ?? throw Fail($"{where} has no \"content\"");
+            bool special = Bool(t, "special", false);
+            result.Add(new AddedToken(id, content, Bool(t, "single_word", false), Bool(t, "lstrip", false),
+                Bool(t, "rstrip", false), Bool(t, "normalized", !special), special));
+        }
+        return result;
+    }
+
+    // ---- regex patterns ({"String": …} or {"Regex": …}) ----
+
+    private (HfRegex Regex, string? Literal) ReadPattern(JsonElement owner, string where)
+    {
+        var p = Required(owner, "pattern", where);
+        try
+        {
+            if (p.ValueKind == JsonValueKind.Object && p.TryGetProperty("String", out var s) && s.ValueKind == JsonValueKind.String)
+                return (HfRegex.FromLiteral(s.GetString()!), s.GetString());
+            if (p.ValueKind == JsonValueKind.Object && p.TryGetProperty("Regex", out var r) && r.ValueKind == JsonValueKind.String)
+                return (HfRegex.FromOniguruma(r.GetString()!), null);
+        }
+        catch (ArgumentException e)
+        {
+            throw Fail($"{where}.pattern {p.GetRawText()} cannot be translated to a .NET regex: {e.Message}");
+        }
+        throw Fail($"{where}.pattern must be {{\"String\": …}} or {{\"Regex\": …}}, found {p.GetRawText()}");
+    }
+
+    // ---- normalizer ----
+
+    private INormalizer ReadNormalizer(JsonElement el, string where)
+    {
+        string type = TypeOf(el, where);
+        switch (type)
+        {
+            case "Sequence":
+            {
+                var list = new List<INormalizer>();
+                int i = 0;
+                foreach (var n in Required(el, "normalizers", where).EnumerateArray())
+                    list.Add(ReadNormalizer(n, $"{where}.normalizers[{i++}]"));
+                return new SequenceNormalizer(list);
+            }
+            case "Prepend":
+                string prepend = Str(el, "prepend") ?? throw Fail($"{where} (Prepend) has no \"prepend\"");
+                if (prepend.Contains('\u2581')) _metaspace = true;
+                return new PrependNormalizer(prepend);
+            case "Replace":
+                var (regex, _) = ReadPattern(el, where);
+                return new ReplaceNormalizer(regex, Str(el, "content") ?? "");
+            case "NFC": return new UnicodeFormNormalizer(NormalizationForm.FormC);
+            case "NFD": return new UnicodeFormNormalizer(NormalizationForm.FormD);
+            case "NFKC": return new UnicodeFormNormalizer(NormalizationForm.FormKC);
+            case "NFKD": return new UnicodeFormNormalizer(NormalizationForm.FormKD);
+            case "Lowercase": return new LowercaseNormalizer();
+            case "Strip": return new StripNormalizer(Bool(el, "strip_left", true), Bool(el, "strip_right", true));
+            case "StripAccents": return new StripAccentsNormalizer();
+            case "ByteLevel":
+                _byteLevel = true;
+                return new ByteLevelNormalizer();
+            default:
+                throw Fail($"{where}.type \"{type}\" is not supported (supported normalizers: Sequence, Prepend, Replace, " +
+                    "NFC, NFD, NFKC, NFKD, Lowercase, Strip, StripAccents, ByteLevel)");
+        }
+    }
+
+    // ---- pre-tokenizer ----
+
+    private IPreTokenizer ReadPreTokenizer(JsonElement el, string where)
+    {
+        string type = TypeOf(el, where);
+        switch (type)
+        {
+            case "Sequence":
+            {
+                var list = new List<IPreTokenizer>();
+                int i = 0;
+                foreach (var p in Required(el, "pretokenizers", where).EnumerateArray())
+                    list.Add(ReadPreTokenizer(p, $"{where}.pretokenizers[{i++}]"));
+                return new SequencePreTokenizer(list);
+            }
+            case "ByteLevel":
+                _byteLevel = true;
+                return new ByteLevelPreTokenizer(Bool(el, "add_prefix_space", true), Bool(el, "use_regex", true));
+            case "Split":
+            {
+                var (regex, _) = ReadPattern(el, where);
+                string behavior = Str(el, "behavior") ?? throw Fail($"{where} (Split) has no \"behavior\"");
+                if (!Enum.TryParse<SplitBehavior>(behavior, out var b))
+                    throw Fail($"{where}.behavior \"{behavior}\" is not one of Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous");
+                return new SplitPreTokenizer(regex, b, Bool(el, "invert", false));
+            }
+            case "Metaspace":
+                _metaspace = true;
+                return new MetaspacePreTokenizer(ReadReplacementChar(el, where), ReadPrependScheme(el, where), Bool(el, "split", true));
+            case "Digits":
+                return new DigitsPreTokenizer(Bool(el, "individual_digits", false));
+            default:
+                throw Fail($"{where}.type \"{type}\" is not supported (supported pre-tokenizers: Sequence, ByteLevel, " +
+                    "Split, Metaspace, Digits)");
+        }
+    }
+
+    private char ReadReplacementChar(JsonElement el, string where)
+    {
+        string r = Str(el, "replacement") ?? "\u2581";
+        if (r.Length != 1) throw Fail($"{where}.replacement \"{r}\" must be a single character");
+        return r[0];
+    }
+
+    private PrependScheme ReadPrependScheme(JsonElement el, string where)
+    {
+        if (Str(el, "prepend_scheme") is { } s)
+        {
+            var scheme = s switch
+            {
+                "always" => PrependScheme.Always,
+                "first" => PrependScheme.First,
+                "never" => PrependScheme.Never,
+                _ => throw Fail($"{where}.prepend_scheme \"{s}\" is not always, first or never"),
+            };
+            return Bool(el, "add_prefix_space", true) ? scheme : PrependScheme.Never;
+        }
+        return Bool(el, "add_prefix_space", true) ? PrependScheme.Always : PrependScheme.Never;
+    }
+
+    // ---- post-processor ----
+
+    private PostProcessor ReadPostProcessor(JsonElement el, string where)
+    {
+        string type = TypeOf(el, where);
+        switch (type)
+        {
+            case "ByteLevel":
+                return PostProcessor.None; // only trims offsets
+            case "Sequence":
+            {
+                var result = PostProcessor.None;
+                int i = 0;
+                foreach (var p in Required(el, "processors", where).EnumerateArray())
+                    result = PostProcessor.Compose(result, ReadPostProcessor(p, $"{where}.processors[{i++}]"));
+                return result;
+            }
+            case "TemplateProcessing":
+                return ReadTemplate(el, where);
+            case "RobertaProcessing" or "BertProcessing":
+                return new PostProcessor([ReadSpecialPair(el, "cls", where)], [ReadSpecialPair(el, "sep", where)]);
+            default:
+                throw Fail($"{where}.type \"{type}\" is not supported (supported post-processors: TemplateProcessing, " +
+                    "ByteLevel, Sequence, RobertaProcessing, BertProcessing)");
+        }
+    }
+
+    private PostProcessor ReadTemplate(JsonElement el, string where)
+    {
+        var single = Required(el, "single", where);
+        if (single.ValueKind != JsonValueKind.Array) throw Fail($"{where}.single is not a list of template pieces");
+        var specials = Optional(el, "special_tokens");
+        var prefix = new List<int>();
+        var suffix = new List<int>();
+        bool seenSequence = false;
+        foreach (var piece in single.EnumerateArray())
+        {
+            if (piece.TryGetProperty("Sequence", out _))
+            {
+                seenSequence = true;
+                continue;
+            }
+            if (!piece.TryGetProperty("SpecialToken", out var st) || Str(st, "id") is not { } name)
+                throw Fail($"{where}.single has a piece that is neither Sequence nor SpecialToken: {piece.GetRawText()}");
+            if (specials is not { } sp || !sp.TryGetProperty(name, out var entry) || Optional(entry, "ids") is not { } ids)
+                throw Fail($"{where}: special token \"{name}\" used in the template is missing from special_tokens");
+            foreach (var id in ids.EnumerateArray()) (seenSequence ? suffix : prefix).Add(id.GetInt32());
+        }
+        return new PostProcessor(prefix.ToArray(), suffix.ToArray());
+    }
+
+    private int ReadSpecialPair(JsonElement el, string name, string where)
+    {
+        var pair = Required(el, name, where);
+        if (pair.ValueKind == JsonValueKind.Array && pair.GetArrayLength() == 2 && pair[1].TryGetInt32(out int id)) return id;
+        throw Fail($"{where}.{name} is not [token, id]");
+    }
+
+    // ---- decoder ----
+
+    private Decoder ReadDecoder(JsonElement el, string where)
+    {
+        string type = TypeOf(el, where);
+        switch (type)
+        {
+            case "Sequence":
+            {
+                var list = new List<Decoder>();
+                int i = 0;
+                foreach (var d in Required(el, "decoders", where).EnumerateArray())
+                    list.Add(ReadDecoder(d, $"{where}.decoders[{i++}]"));
+                return new SequenceDecoder(list);
+            }
+            case "ByteLevel":
+                _byteLevel = true;
+                return new ByteLevelDecoder();
+            case "Replace":
+            {
+                var (regex, literal) = ReadPattern(el, where);
+                if (literal?.Contains('\u2581') == true) _metaspace = true;
+                return new ReplaceDecoder(regex, literal, Str(el, "content") ?? "");
+            }
+            case "ByteFallback": return new ByteFallbackDecoder();
+            case "Fuse": return new FuseDecoder();
+            case "Strip":
+            {
+                string content = Str(el, "content") ?? " ";
+                if (content.Length != 1) throw Fail($"{where}.content \"{content}\" must be a single character");
+                int start = Required(el, "start", where).GetInt32(), stop = Required(el, "stop", where).GetInt32();
+                if (start < 0 || stop < 0) throw Fail($"{where}: start and stop must be ≥ 0");
+                return new StripDecoder(content[0], start, stop);
+            }
+            case "Metaspace":
+                _metaspace = true;
+                return new MetaspaceDecoder(ReadReplacementChar(el, where), ReadPrependScheme(el, where));
+            default:
+                throw Fail($"{where}.type \"{type}\" is not supported (supported decoders: Sequence, ByteLevel, Replace, " +
+                    "ByteFallback, Fuse, Strip, Metaspace)");
+        }
+    }
+}
