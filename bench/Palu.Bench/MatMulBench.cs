@@ -35,12 +35,16 @@ public static class MatMulBench
         {
             long macs = (long)T * m * n;
             double flops = 2.0 * macs, bytes = w.Bytes + 4.0 * (x.Length + y.Length);
-            double budget = macs > 1L << 30 ? 1.0 : 0.3;
-            double simd = Time(() => SimdKernels.MatMul(x, w, y, T), budget);
-            double one = KernelBench.WithThreads(1, () => Time(() => SimdKernels.MatMul(x, w, y, T), budget));
-            double reference = macs <= refLimit
-                ? (macs <= 1L << 22 ? Time(() => ReferenceKernels.MatMul(x, w, y, T), 0.2) : TimeOnce(() => ReferenceKernels.MatMul(x, w, y, T)))
-                : double.NaN;
+            double budget = macs > 1L << 30 ? 2.0 : 0.6;
+            bool refInLoop = macs <= 1L << 22;
+            int threads = Parallelism.Threads;
+            var t = Compare(budget,
+                () => { Parallelism.Threads = threads; SimdKernels.MatMul(x, w, y, T); },
+                () => { Parallelism.Threads = 1; SimdKernels.MatMul(x, w, y, T); },
+                refInLoop ? () => ReferenceKernels.MatMul(x, w, y, T) : () => { });
+            Parallelism.Threads = threads;
+            double simd = t[0], one = t[1];
+            double reference = refInLoop ? t[2] : macs <= refLimit ? TimeOnce(() => ReferenceKernels.MatMul(x, w, y, T)) : double.NaN;
             Console.WriteLine($"{T,5} {m,5} {n,5} {DTypes.Name(dt),5} | {Ms(reference),9} {Ms(one),10} {Ms(simd),9} | " +
                 $"{Rate(flops, reference),8} {Rate(flops, one),8} {Rate(flops, simd),9} {Rate(bytes, simd),9} | {Ratio(reference, simd),7} {Ratio(one, simd),6}");
         }

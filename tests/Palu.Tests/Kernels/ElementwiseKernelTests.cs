@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using Palu.Kernels.Cpu;
 
 namespace Palu.Tests.Kernels;
@@ -96,6 +97,28 @@ public class ElementwiseKernelTests
         KernelTestData.AssertClose(expected, x, Tolerance, $"Softmax n={n}");
         Assert.InRange(x.Sum(v => (double)v), 1 - 1e-5, 1 + 1e-5);
         Assert.All(x, v => Assert.InRange(v, 0f, 1f));
+    }
+
+    [Fact]
+    public void VectorExpIsWithinFewUlpOfMathF()
+    {
+        var x = new float[16];
+        double worst = 0;
+        for (int k = 0; k < 200_000; k += 16)
+        {
+            for (int l = 0; l < 16; l++) x[l] = -86.5f + (k + l) * (175.2f / 200_000);
+            var e = SimdMath.Exp(Vector512.Create(x));
+            for (int l = 0; l < 16; l++) worst = Math.Max(worst, Math.Abs(e[l] - (double)MathF.Exp(x[l])) / MathF.Exp(x[l]));
+        }
+        Assert.True(worst < 5e-7, $"relative error {worst:E2}");
+        float[] special = [0f, -0f, 1f, float.PositiveInfinity, float.NegativeInfinity, 89f, 1000f, -100f, -1000f, float.NaN, 88.7f, -86f, 1e-8f, -1e-8f, 0.5f, 2f];
+        var s = SimdMath.Exp(Vector512.Create(special));
+        Assert.Equal(1f, s[0]); Assert.Equal(1f, s[1]); Assert.Equal(MathF.Exp(1f), s[2], 6);
+        Assert.Equal(float.PositiveInfinity, s[3]); Assert.Equal(0f, s[4]);
+        Assert.Equal(float.PositiveInfinity, s[5]); Assert.Equal(float.PositiveInfinity, s[6]);
+        Assert.Equal(0f, s[7]); Assert.Equal(0f, s[8]); Assert.True(float.IsNaN(s[9]));
+        Assert.True(Math.Abs(s[10] / MathF.Exp(88.7f) - 1) < 1e-6);
+        Assert.True(Math.Abs(s[11] / MathF.Exp(-86f) - 1) < 1e-6);
     }
 
     [Fact]

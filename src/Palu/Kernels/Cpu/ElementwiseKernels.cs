@@ -30,7 +30,7 @@ internal static unsafe class ElementwiseKernels
         for (int t = t0; t < t1; t++)
         {
             float* xr = x + (long)t * n, yr = y + (long)t * n;   // [n]
-            float ss = TensorPrimitives.SumOfSquares(new ReadOnlySpan<float>(xr, n));
+            float ss = SumOfSquares(xr, n);
             float inv = 1f / MathF.Sqrt(ss / n + eps);
             var vinv = Vector512.Create(inv);
             int i = 0;
@@ -40,34 +40,76 @@ internal static unsafe class ElementwiseKernels
         }
     }
 
-    /// <summary>In-place softmax of one row: exp(x − max) / Σ.</summary>
-    public static void Softmax(Span<float> x)
+    static float SumOfSquares(float* x, int n)
     {
-        if (x.IsEmpty) return;
-        float max = TensorPrimitives.Max(x);
-        TensorPrimitives.Subtract(x, max, x);
-        TensorPrimitives.Exp(x, x);
-        float sum = TensorPrimitives.Sum(x);
-        TensorPrimitives.Multiply(x, (float)(1.0 / sum), x);
+        var acc0 = Vector512<float>.Zero;
+        var acc1 = Vector512<float>.Zero;
+        int i = 0;
+        for (; i <= n - 32; i += 32)
+        {
+            var a = Vector512.Load(x + i); var b = Vector512.Load(x + i + 16);
+            acc0 = Vector512.FusedMultiplyAdd(a, a, acc0);
+            acc1 = Vector512.FusedMultiplyAdd(b, b, acc1);
+        }
+        if (i <= n - 16) { var a = Vector512.Load(x + i); acc0 = Vector512.FusedMultiplyAdd(a, a, acc0); i += 16; }
+        float ss = Vector512.Sum(acc0 + acc1);
+        for (; i < n; i++) ss += x[i] * x[i];
+        return ss;
     }
 
-    /// <summary>gate = gate / (1 + exp(−gate)) · up, in blocks that stay in L1. exp(−g) overflows to +∞ for very
-    /// negative g, giving g / ∞ = −0 as in the reference.</summary>
+    /// <summary>In-place softmax of one row: max, then e^(x − max) and its sum in one pass, then the scaling.</summary>
+    public static void Softmax(Span<float> row)
+    {
+        int n = row.Length;
+        if (n == 0) return;
+        fixed (float* x = row)
+        {
+            int i;
+            float max = float.NegativeInfinity;
+            if (n >= 16)
+            {
+                var vmax = Vector512.Load(x + n - 16);   // the last 16 (may overlap the loop's): covers the tail
+                for (i = 0; i <= n - 16; i += 16) vmax = Vector512.Max(vmax, Vector512.Load(x + i));
+                for (int l = 0; l < 16; l++) max = MathF.Max(max, vmax[l]);
+            }
+            else
+                for (i = 0; i < n; i++) max = MathF.Max(max, x[i]);
+
+            var vm = Vector512.Create(max);
+            var vsum = Vector512<float>.Zero;
+            i = 0;
+            for (; i <= n - 16; i += 16)
+            {
+                var e = SimdMath.Exp(Vector512.Load(x + i) - vm);
+                e.Store(x + i);
+                vsum += e;
+            }
+            float sum = Vector512.Sum(vsum);
+            for (; i < n; i++) { x[i] = MathF.Exp(x[i] - max); sum += x[i]; }
+
+            var vinv = Vector512.Create((float)(1.0 / sum));
+            float inv = (float)(1.0 / sum);
+            i = 0;
+            for (; i <= n - 16; i += 16) (Vector512.Load(x + i) * vinv).Store(x + i);
+            for (; i < n; i++) x[i] *= inv;
+        }
+    }
+
+    /// <summary>gate = gate / (1 + e^(−gate)) · up in one pass. e^(−g) overflows to +∞ for very negative g, giving
+    /// g / ∞ = −0 as in the reference.</summary>
     public static void SwiGlu(Span<float> gate, ReadOnlySpan<float> up)
     {
         if (up.Length < gate.Length) throw new ArgumentException("SwiGlu: up is shorter than gate");
-        const int Block = 1024;
-        Span<float> e = stackalloc float[Block];    // [Block] 1 + exp(−g)
-        for (int i = 0; i < gate.Length; i += Block)
+        int n = gate.Length;
+        fixed (float* g = gate, u = up)
         {
-            int len = Math.Min(Block, gate.Length - i);
-            var g = gate.Slice(i, len);
-            var d = e[..len];
-            TensorPrimitives.Negate(g, d);
-            TensorPrimitives.Exp(d, d);
-            TensorPrimitives.Add(d, 1f, d);
-            TensorPrimitives.Divide(g, d, g);
-            TensorPrimitives.Multiply(g, up.Slice(i, len), g);
+            int i = 0;
+            for (; i <= n - 16; i += 16)
+            {
+                var gv = Vector512.Load(g + i);
+                (gv / (Vector512<float>.One + SimdMath.Exp(-gv)) * Vector512.Load(u + i)).Store(g + i);
+            }
+            for (; i < n; i++) g[i] = g[i] / (1f + MathF.Exp(-g[i])) * u[i];
         }
     }
 
@@ -78,7 +120,7 @@ internal static unsafe class ElementwiseKernels
         for (int t = 0; t < T; t++)
         {
             var row = y.Slice(t * m, m);
-            TensorPrimitives.Add(row, bias, row);
+            TensorPrimitives.Add(row, bias, row);   // a plain binary op: JIT-expanded, fast from the first call
         }
     }
 
