@@ -8,7 +8,8 @@ public class AttentionKernelTests
     const double Tolerance = 1e-5;
 
     // (T, startPos, H, Hkv, d, maxSeq, window): MHA, GQA, MQA; d from 6 (below one vector) to 128; decode (T = 1)
-    // deep into the cache; prefill from 0 and after a prefix; sliding windows shorter and longer than the context.
+    // deep into the cache; prefill from 0 and after a prefix; sliding windows shorter and longer than the context;
+    // small T (queries four at a time) and large T (blocked GEMM path).
     public static TheoryData<int, int, int, int, int, int, int?> Cases() => new()
     {
         { 1, 0, 1, 1, 8, 4, null },
@@ -24,6 +25,12 @@ public class AttentionKernelTests
         { 33, 0, 8, 4, 8, 33, 5 },
         { 1, 511, 4, 2, 128, 512, null },
         { 64, 64, 4, 2, 64, 128, null },
+        // prefill through the GEMM path (T·H/Hkv ≥ 32): one and several query blocks, windows, d tails
+        { 40, 0, 2, 2, 64, 40, null },
+        { 150, 10, 6, 2, 24, 200, null },
+        { 130, 0, 4, 4, 128, 130, 50 },
+        { 100, 28, 8, 2, 6, 128, 9 },
+        { 70, 0, 3, 3, 8, 70, null },
     };
 
     [Theory]
@@ -46,6 +53,7 @@ public class AttentionKernelTests
     [InlineData(9, 4, 2, 64, null)]
     [InlineData(20, 6, 2, 8, null)]
     [InlineData(33, 2, 1, 128, 7)]
+    [InlineData(70, 3, 3, 64, null)]
     public void DecodeAtPositionEqualsLastRowOfPrefill(int p, int H, int Hkv, int d, int? window)
     {
         int maxSeq = p + 1;

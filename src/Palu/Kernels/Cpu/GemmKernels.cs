@@ -25,18 +25,27 @@ internal static unsafe class GemmKernels
     {
         int panels = (m + NR - 1) / NR;
         int chunks = KernelThreads.Plan((long)T * n * m, MinMacsPerChunk, panels);
-        if (chunks == 1) { GemmPanels<TL>(x, w, y, T, n, m, 0, panels); return; }
-        KernelThreads.For(chunks, c =>
-            GemmPanels<TL>(x, w, y, T, n, m, KernelThreads.Split(panels, chunks, c), KernelThreads.Split(panels, chunks, c + 1)));
+        long ldw = (long)n * TL.Size;
+        if (chunks == 1) { GemmPanels<RowPacker<TL>>(x, n, w, ldw, y, m, T, n, m, 0, panels); return; }
+        KernelThreads.For(chunks, c => GemmPanels<RowPacker<TL>>(x, n, w, ldw, y, m, T, n, m,
+            KernelThreads.Split(panels, chunks, c), KernelThreads.Split(panels, chunks, c + 1)));
     }
 
+    /// <summary>
+    /// y [T, m] (stride ldy) = x [T, n] (stride ldx) · B on the calling thread, where B [n, m] is read through the
+    /// packer <typeparamref name="TP"/>: W [m, n]ᵀ (<see cref="RowPacker{TL}"/>) or a row-major f32 [n, m]
+    /// (<see cref="ColumnPacker"/>).
+    /// </summary>
+    public static void GemmSingle<TP>(float* x, int ldx, byte* w, long ldw, float* y, int ldy, int T, int n, int m) where TP : struct, IPanelPacker
+        => GemmPanels<TP>(x, ldx, w, ldw, y, ldy, T, n, m, 0, (m + NR - 1) / NR);
+
     /// <summary>Output columns of panels [p0, p1) for all T rows.</summary>
-    static void GemmPanels<TL>(float* x, byte* w, float* y, int T, int n, int m, int p0, int p1) where TL : struct, IWeightLoader
+    static void GemmPanels<TP>(float* x, int ldx, byte* w, long ldw, float* y, int ldy, int T, int n, int m, int p0, int p1)
+        where TP : struct, IPanelPacker
     {
         float* pack = ThreadScratch.Floats(ThreadScratch.Slot.GemmPack, PanelsPerBlock * KC * NR); // [PanelsPerBlock, kc, NR]
         float* tileA = ThreadScratch.Floats(ThreadScratch.Slot.GemmTile, MR * KC + MR * NR);        // [MR, kc] x rows of a short tile
         float* tileC = tileA + MR * KC;                                                               // [MR, NR] y of a partial tile
-        long rowBytes = (long)n * TL.Size;
         for (int k0 = 0; k0 < n; k0 += KC)
         {
             int kc = Math.Min(KC, n - k0);
@@ -45,8 +54,7 @@ internal static unsafe class GemmKernels
             {
                 int pe = Math.Min(p1, pb + PanelsPerBlock);
                 for (int p = pb; p < pe; p++)
-                    GemmPacking.PackPanel<TL>(w + p * NR * rowBytes + (long)k0 * TL.Size, rowBytes, Math.Min(NR, m - p * NR), kc,
-                        pack + (p - pb) * kc * NR);
+                    TP.Pack(w, ldw, p * NR, Math.Min(NR, m - p * NR), k0, kc, pack + (p - pb) * kc * NR);
                 for (int t0 = 0; t0 < T; t0 += MC)
                 {
                     int t1 = Math.Min(T, t0 + MC);
@@ -57,18 +65,18 @@ internal static unsafe class GemmKernels
                         for (int t = t0; t < t1; t += MR)
                         {
                             int rows = Math.Min(MR, t1 - t);
-                            float* a = x + (long)t * n + k0;    // [rows, kc] with stride n
-                            int lda = n;
+                            float* a = x + (long)t * ldx + k0;  // [rows, kc] with stride ldx
+                            int lda = ldx;
                             if (rows < MR)
                             {
-                                CopyRows(a, n, rows, kc, tileA);
+                                CopyRows(a, ldx, rows, kc, tileA);
                                 a = tileA; lda = kc;
                             }
-                            float* c = y + (long)t * m + o;     // [rows, cols] with stride m
-                            if (rows == MR && cols == NR) { Micro8x32(a, lda, b, kc, c, m, accumulate); continue; }
-                            if (accumulate) CopyTile(c, m, tileC, NR, rows, cols);
+                            float* c = y + (long)t * ldy + o;   // [rows, cols] with stride ldy
+                            if (rows == MR && cols == NR) { Micro8x32(a, lda, b, kc, c, ldy, accumulate); continue; }
+                            if (accumulate) CopyTile(c, ldy, tileC, NR, rows, cols);
                             Micro8x32(a, lda, b, kc, tileC, NR, accumulate);
-                            CopyTile(tileC, NR, c, m, rows, cols);
+                            CopyTile(tileC, NR, c, ldy, rows, cols);
                         }
                     }
                 }

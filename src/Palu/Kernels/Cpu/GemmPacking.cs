@@ -4,6 +4,37 @@ using System.Runtime.Intrinsics.X86;
 
 namespace Palu.Kernels.Cpu;
 
+/// <summary>Fills one packed panel dst [kc, NR] of B (y = x·B) with B[k0 + k, o0 + r] for r &lt; cols, 0 past them.</summary>
+internal unsafe interface IPanelPacker
+{
+    static abstract void Pack(byte* w, long ldw, int o0, int cols, int k0, int kc, float* dst);
+}
+
+/// <summary>B = Wᵀ for W [m, n] row-major with rows ldw bytes apart, any storage dtype: a transposing pack.</summary>
+internal unsafe struct RowPacker<TL> : IPanelPacker where TL : struct, IWeightLoader
+{
+    public static void Pack(byte* w, long ldw, int o0, int cols, int k0, int kc, float* dst)
+        => GemmPacking.PackPanel<TL>(w + o0 * ldw + (long)k0 * TL.Size, ldw, cols, kc, dst);
+}
+
+/// <summary>B itself, row-major f32 [n, m] with rows ldw bytes apart (e.g. the V rows of attention): a plain copy.</summary>
+internal unsafe struct ColumnPacker : IPanelPacker
+{
+    public static void Pack(byte* w, long ldw, int o0, int cols, int k0, int kc, float* dst)
+    {
+        const int NR = GemmKernels.NR;
+        for (int k = 0; k < kc; k++)
+        {
+            float* src = (float*)(w + (k0 + k) * ldw) + o0;
+            float* d = dst + k * NR;
+            if (cols == NR) { Vector512.Load(src).Store(d); Vector512.Load(src + 16).Store(d + 16); continue; }
+            int r = 0;
+            for (; r < cols; r++) d[r] = src[r];
+            for (; r < NR; r++) d[r] = 0;
+        }
+    }
+}
+
 /// <summary>
 /// Packs a panel of W for <see cref="GemmKernels"/>: rows [0, rows) of W (stride rowBytes, any storage dtype),
 /// inputs [0, kc), widened to f32 and transposed into dst [kc, NR]; rows past <c>rows</c> are zero.
