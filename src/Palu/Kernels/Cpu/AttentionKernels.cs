@@ -69,6 +69,7 @@ internal static unsafe class AttentionKernels
     }
 
     /// <summary>Work items [i0, i1): item i = rows [(i / Hkv)·RowsPerItem, +RowsPerItem) of KV head i % Hkv.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Items(in Args a, int i0, int i1)
     {
         int d = a.D, groups = a.H / a.Hkv;
@@ -116,6 +117,7 @@ internal static unsafe class AttentionKernels
     /// R = rows·G queries gathered into Q [R, d]; S [R, L] = Q·Kᵀ over keys [first of the first row, last row];
     /// per query: scale its visible keys, softmax them, zero the rest; O [R, d] = S·V; scatter O to the output.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void PrefillItems(in Args a, int i0, int i1)
     {
         int d = a.D, groups = a.H / a.Hkv, maxR = a.RowsPerItem * groups, maxKeys = a.StartPos + a.T;
@@ -149,6 +151,7 @@ internal static unsafe class AttentionKernels
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Scale(float* x, int n, float s)
     {
         var vs = Vector512.Create(s);
@@ -171,6 +174,7 @@ internal static unsafe class AttentionKernels
     }
 
     /// <summary>Scores past a query's own key range [lo, hi] of [0, len) become −∞.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Mask(float* s, int len, int lo, int hi)
     {
         for (int j = 0; j < lo; j++) s[j] = float.NegativeInfinity;

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
 
@@ -25,6 +26,7 @@ internal static unsafe class ElementwiseKernels
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void RmsNormRows(float* x, float* weight, float* y, int n, int t0, int t1, float eps)
     {
         for (int t = t0; t < t1; t++)
@@ -40,6 +42,7 @@ internal static unsafe class ElementwiseKernels
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static float SumOfSquares(float* x, int n)
     {
         var acc0 = Vector512<float>.Zero;
@@ -58,6 +61,7 @@ internal static unsafe class ElementwiseKernels
     }
 
     /// <summary>In-place softmax of one row: max, then e^(x − max) and its sum in one pass, then the scaling.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Softmax(Span<float> row)
     {
         int n = row.Length;
@@ -97,6 +101,7 @@ internal static unsafe class ElementwiseKernels
 
     /// <summary>gate = gate / (1 + e^(−gate)) · up in one pass. e^(−g) overflows to +∞ for very negative g, giving
     /// g / ∞ = −0 as in the reference.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SwiGlu(Span<float> gate, ReadOnlySpan<float> up)
     {
         if (up.Length < gate.Length) throw new ArgumentException("SwiGlu: up is shorter than gate");
@@ -114,6 +119,7 @@ internal static unsafe class ElementwiseKernels
     }
 
     /// <summary>y[t] += bias. y [T, m], bias [m].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void AddBias(Span<float> y, ReadOnlySpan<float> bias, int T)
     {
         int m = bias.Length;
@@ -125,6 +131,7 @@ internal static unsafe class ElementwiseKernels
     }
 
     /// <summary>In-place rotate-half RoPE. x [T, heads, d]; token t at position startPos + t.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rope(Span<float> x, int T, int heads, int startPos, RopeTable table)
     {
         int d = table.HeadDim, half = d / 2;

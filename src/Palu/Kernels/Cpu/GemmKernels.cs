@@ -40,6 +40,7 @@ internal static unsafe class GemmKernels
         => GemmPanels<TP>(x, ldx, w, ldw, y, ldy, T, n, m, 0, (m + NR - 1) / NR);
 
     /// <summary>Output columns of panels [p0, p1) for all T rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void GemmPanels<TP>(float* x, int ldx, byte* w, long ldw, float* y, int ldy, int T, int n, int m, int p0, int p1)
         where TP : struct, IPanelPacker
     {
@@ -85,6 +86,7 @@ internal static unsafe class GemmKernels
     }
 
     /// <summary>dst [MR, kc] = src rows [0, rows) then zero rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void CopyRows(float* src, int lds, int rows, int kc, float* dst)
     {
         for (int r = 0; r < MR; r++)
@@ -95,6 +97,7 @@ internal static unsafe class GemmKernels
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void CopyTile(float* src, int lds, float* dst, int ldd, int rows, int cols)
     {
         for (int r = 0; r < rows; r++)

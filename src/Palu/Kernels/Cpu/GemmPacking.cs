@@ -20,6 +20,7 @@ internal unsafe struct RowPacker<TL> : IPanelPacker where TL : struct, IWeightLo
 /// <summary>B itself, row-major f32 [n, m] with rows ldw bytes apart (e.g. the V rows of attention): a plain copy.</summary>
 internal unsafe struct ColumnPacker : IPanelPacker
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Pack(byte* w, long ldw, int o0, int cols, int k0, int kc, float* dst)
     {
         const int NR = GemmKernels.NR;
@@ -44,6 +45,7 @@ internal static unsafe class GemmPacking
 {
     const int NR = GemmKernels.NR;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackPanel<TL>(byte* w, long rowBytes, int rows, int kc, float* dst) where TL : struct, IWeightLoader
     {
         for (int r0 = 0; r0 < NR; r0 += 16)

@@ -57,6 +57,7 @@ internal static unsafe class MatMulKernels
     }
 
     /// <summary>Output rows [o0, o1) for all T rows of x, four W rows at a time.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void GemvRows<TL>(float* x, byte* w, float* y, int T, int n, int m, int o0, int o1) where TL : struct, IWeightLoader
     {
         long rowBytes = (long)n * TL.Size;
