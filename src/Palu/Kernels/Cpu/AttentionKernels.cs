@@ -300,3 +300,10 @@ internal static unsafe class AttentionKernels
         }
     }
 }
+
+/// <summary>A compile-time integer for generic specialisation.</summary>
+internal interface IConst { static abstract int Value { get; } }
+internal struct C1 : IConst { public static int Value => 1; }
+internal struct C2 : IConst { public static int Value => 2; }
+internal struct C3 : IConst { public static int Value => 3; }
+internal struct C4 : IConst { public static int Value => 4; }

@@ -71,80 +71,116 @@ internal static unsafe class MatMulKernels
             int valid = Math.Min(4, o1 - o);
             switch (T)
             {
-                case 1: Dot4x<TL, C1>(x, n, w0, w1, w2, w3, y + o, m, valid); break;
-                case 2: Dot4x<TL, C2>(x, n, w0, w1, w2, w3, y + o, m, valid); break;
-                case 3: Dot4x<TL, C3>(x, n, w0, w1, w2, w3, y + o, m, valid); break;
-                default: Dot4x<TL, C4>(x, n, w0, w1, w2, w3, y + o, m, valid); break;
+                case 1: Dot1x4<TL>(x, n, w0, w1, w2, w3, y + o, valid); break;
+                case 2: Dot2x4<TL>(x, x + n, n, w0, w1, w2, w3, y + o, y + m + o, valid); break;
+                // T = 3 runs the 4-row kernel with row 2 repeated as row 3 and that row's results dropped.
+                default: Dot4x4<TL>(x, x + n, x + 2 * n, x + (T > 3 ? 3 * n : 2 * n), n, w0, w1, w2, w3, y + o, m, T, valid); break;
             }
         }
     }
 
-    /// <summary>
-    /// y[t, r] = x[t]·w_r for t &lt; TT.Value (1..4) and four rows r. Every 16 weights are widened once and used for all
-    /// TT rows of x; TT is a type so that the JIT drops the unused accumulators.
-    /// </summary>
+    // The three kernels below are the same loop for 1, 2 and 4 rows of x against four W rows: every 16 weights are
+    // widened once and used for all rows (written out: 4, 8 and 16 accumulators in registers).
+
+    /// <summary>y[r] = x·w_r for four rows r.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Dot4x<TL, TT>(float* x, int n, byte* w0, byte* w1, byte* w2, byte* w3, float* y, int ldy, int valid)
-        where TL : struct, IWeightLoader where TT : struct, IConst
+    static void Dot1x4<TL>(float* x, int n, byte* w0, byte* w1, byte* w2, byte* w3, float* y, int valid) where TL : struct, IWeightLoader
     {
-        int R = TT.Value;
-        float* x0 = x, x1 = x + (R > 1 ? n : 0), x2 = x + (R > 2 ? 2 * n : 0), x3 = x + (R > 3 ? 3 * n : 0);
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        int i = 0, end = n - 16;
+        if (end >= 0)
+        do
+        {
+            var xv = Vector512.Load(x + i);
+            a0 = Vector512.FusedMultiplyAdd(xv, TL.Load16(w0, i), a0); a1 = Vector512.FusedMultiplyAdd(xv, TL.Load16(w1, i), a1);
+            a2 = Vector512.FusedMultiplyAdd(xv, TL.Load16(w2, i), a2); a3 = Vector512.FusedMultiplyAdd(xv, TL.Load16(w3, i), a3);
+            i += 16;
+        } while (i <= end);
+        Finish<TL>(x, n, i, w0, w1, w2, w3, Sums(a0, a1, a2, a3), y, valid);
+    }
+
+    /// <summary>y_t[r] = x_t·w_r for two rows t of x and four rows r.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Dot2x4<TL>(float* x0, float* x1, int n, byte* w0, byte* w1, byte* w2, byte* w3, float* y0, float* y1, int valid)
+        where TL : struct, IWeightLoader
+    {
         Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
         Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
-        Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
-        Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
-        int i = 0;
-        for (; i <= n - 16; i += 16)
+        int i = 0, end = n - 16;
+        if (end >= 0)
+        do
         {
             var v0 = TL.Load16(w0, i); var v1 = TL.Load16(w1, i); var v2 = TL.Load16(w2, i); var v3 = TL.Load16(w3, i);
             var xv = Vector512.Load(x0 + i);
             a00 = Vector512.FusedMultiplyAdd(xv, v0, a00); a01 = Vector512.FusedMultiplyAdd(xv, v1, a01);
             a02 = Vector512.FusedMultiplyAdd(xv, v2, a02); a03 = Vector512.FusedMultiplyAdd(xv, v3, a03);
-            if (R > 1)
-            {
-                xv = Vector512.Load(x1 + i);
-                a10 = Vector512.FusedMultiplyAdd(xv, v0, a10); a11 = Vector512.FusedMultiplyAdd(xv, v1, a11);
-                a12 = Vector512.FusedMultiplyAdd(xv, v2, a12); a13 = Vector512.FusedMultiplyAdd(xv, v3, a13);
-            }
-            if (R > 2)
-            {
-                xv = Vector512.Load(x2 + i);
-                a20 = Vector512.FusedMultiplyAdd(xv, v0, a20); a21 = Vector512.FusedMultiplyAdd(xv, v1, a21);
-                a22 = Vector512.FusedMultiplyAdd(xv, v2, a22); a23 = Vector512.FusedMultiplyAdd(xv, v3, a23);
-            }
-            if (R > 3)
-            {
-                xv = Vector512.Load(x3 + i);
-                a30 = Vector512.FusedMultiplyAdd(xv, v0, a30); a31 = Vector512.FusedMultiplyAdd(xv, v1, a31);
-                a32 = Vector512.FusedMultiplyAdd(xv, v2, a32); a33 = Vector512.FusedMultiplyAdd(xv, v3, a33);
-            }
-        }
-        Store4(x0, n, i, w0, w1, w2, w3, a00, a01, a02, a03, y, valid);
-        if (R > 1) Store4(x1, n, i, w0, w1, w2, w3, a10, a11, a12, a13, y + ldy, valid);
-        if (R > 2) Store4(x2, n, i, w0, w1, w2, w3, a20, a21, a22, a23, y + 2 * ldy, valid);
-        if (R > 3) Store4(x3, n, i, w0, w1, w2, w3, a30, a31, a32, a33, y + 3 * ldy, valid);
+            xv = Vector512.Load(x1 + i);
+            a10 = Vector512.FusedMultiplyAdd(xv, v0, a10); a11 = Vector512.FusedMultiplyAdd(xv, v1, a11);
+            a12 = Vector512.FusedMultiplyAdd(xv, v2, a12); a13 = Vector512.FusedMultiplyAdd(xv, v3, a13);
+            i += 16;
+        } while (i <= end);
+        // All accumulators are reduced before any tail loop: vectors live across a loop get spilled by the JIT.
+        var s0 = Sums(a00, a01, a02, a03); var s1 = Sums(a10, a11, a12, a13);
+        Finish<TL>(x0, n, i, w0, w1, w2, w3, s0, y0, valid);
+        Finish<TL>(x1, n, i, w0, w1, w2, w3, s1, y1, valid);
+    }
 
-        // Reduces the four accumulators of one x row, adds the scalar tail [i, n) and stores the valid outputs.
-        static void Store4(float* xr, int n, int i, byte* w0, byte* w1, byte* w2, byte* w3,
-            Vector512<float> s0, Vector512<float> s1, Vector512<float> s2, Vector512<float> s3, float* yr, int valid)
+    /// <summary>y_t[r] = x_t·w_r for four rows t of x (the first <paramref name="rows"/> stored) and four rows r.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Dot4x4<TL>(float* x0, float* x1, float* x2, float* x3, int n, byte* w0, byte* w1, byte* w2, byte* w3,
+        float* y, int ldy, int rows, int valid) where TL : struct, IWeightLoader
+    {
+        Vector512<float> a00 = default, a01 = default, a02 = default, a03 = default;
+        Vector512<float> a10 = default, a11 = default, a12 = default, a13 = default;
+        Vector512<float> a20 = default, a21 = default, a22 = default, a23 = default;
+        Vector512<float> a30 = default, a31 = default, a32 = default, a33 = default;
+        int i = 0, end = n - 16;
+        if (end >= 0)
+        do
         {
-            float d0 = Vector512.Sum(s0), d1 = Vector512.Sum(s1), d2 = Vector512.Sum(s2), d3 = Vector512.Sum(s3);
-            for (; i < n; i++)
-            {
-                float xi = xr[i];
-                d0 += xi * TL.Load1(w0, i); d1 += xi * TL.Load1(w1, i); d2 += xi * TL.Load1(w2, i); d3 += xi * TL.Load1(w3, i);
-            }
-            yr[0] = d0;
-            if (valid > 1) yr[1] = d1;
-            if (valid > 2) yr[2] = d2;
-            if (valid > 3) yr[3] = d3;
+            var v0 = TL.Load16(w0, i); var v1 = TL.Load16(w1, i); var v2 = TL.Load16(w2, i); var v3 = TL.Load16(w3, i);
+            var xv = Vector512.Load(x0 + i);
+            a00 = Vector512.FusedMultiplyAdd(xv, v0, a00); a01 = Vector512.FusedMultiplyAdd(xv, v1, a01);
+            a02 = Vector512.FusedMultiplyAdd(xv, v2, a02); a03 = Vector512.FusedMultiplyAdd(xv, v3, a03);
+            xv = Vector512.Load(x1 + i);
+            a10 = Vector512.FusedMultiplyAdd(xv, v0, a10); a11 = Vector512.FusedMultiplyAdd(xv, v1, a11);
+            a12 = Vector512.FusedMultiplyAdd(xv, v2, a12); a13 = Vector512.FusedMultiplyAdd(xv, v3, a13);
+            xv = Vector512.Load(x2 + i);
+            a20 = Vector512.FusedMultiplyAdd(xv, v0, a20); a21 = Vector512.FusedMultiplyAdd(xv, v1, a21);
+            a22 = Vector512.FusedMultiplyAdd(xv, v2, a22); a23 = Vector512.FusedMultiplyAdd(xv, v3, a23);
+            xv = Vector512.Load(x3 + i);
+            a30 = Vector512.FusedMultiplyAdd(xv, v0, a30); a31 = Vector512.FusedMultiplyAdd(xv, v1, a31);
+            a32 = Vector512.FusedMultiplyAdd(xv, v2, a32); a33 = Vector512.FusedMultiplyAdd(xv, v3, a33);
+            i += 16;
+        } while (i <= end);
+        // All accumulators are reduced before any tail loop: vectors live across a loop get spilled by the JIT.
+        var s0 = Sums(a00, a01, a02, a03); var s1 = Sums(a10, a11, a12, a13);
+        var s2 = Sums(a20, a21, a22, a23); var s3 = Sums(a30, a31, a32, a33);
+        Finish<TL>(x0, n, i, w0, w1, w2, w3, s0, y, valid);
+        Finish<TL>(x1, n, i, w0, w1, w2, w3, s1, y + ldy, valid);
+        Finish<TL>(x2, n, i, w0, w1, w2, w3, s2, y + 2 * ldy, valid);
+        if (rows > 3) Finish<TL>(x3, n, i, w0, w1, w2, w3, s3, y + 3 * ldy, valid);
+    }
+
+    /// <summary>The horizontal sums of four accumulators, as one Vector128.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static Vector128<float> Sums(Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3)
+        => Vector128.Create(Vector512.Sum(a0), Vector512.Sum(a1), Vector512.Sum(a2), Vector512.Sum(a3));
+
+    /// <summary>Adds the scalar tail [i, n) of one x row to its four dot products and stores the valid outputs.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void Finish<TL>(float* x, int n, int i, byte* w0, byte* w1, byte* w2, byte* w3, Vector128<float> sums, float* y, int valid)
+        where TL : struct, IWeightLoader
+    {
+        float d0 = sums[0], d1 = sums[1], d2 = sums[2], d3 = sums[3];
+        for (; i < n; i++)
+        {
+            float xi = x[i];
+            d0 += xi * TL.Load1(w0, i); d1 += xi * TL.Load1(w1, i); d2 += xi * TL.Load1(w2, i); d3 += xi * TL.Load1(w3, i);
         }
+        y[0] = d0;
+        if (valid > 1) y[1] = d1;
+        if (valid > 2) y[2] = d2;
+        if (valid > 3) y[3] = d3;
     }
 }
-
-/// <summary>A compile-time integer for generic specialisation.</summary>
-internal interface IConst { static abstract int Value { get; } }
-internal struct C1 : IConst { public static int Value => 1; }
-internal struct C2 : IConst { public static int Value => 2; }
-internal struct C3 : IConst { public static int Value => 3; }
-internal struct C4 : IConst { public static int Value => 4; }
