@@ -4,20 +4,37 @@ namespace Palu.Kernels.Cpu;
 
 /// <summary>
 /// Fast CPU kernels (Vector512 / TensorPrimitives, multithreaded over <see cref="Parallelism.Threads"/>).
-/// Same signatures and results as <see cref="ReferenceKernels"/> up to float rounding.
+/// Same signatures and results as <see cref="ReferenceKernels"/> up to float rounding; tests compare the two.
+/// The work is done in <see cref="MatMulKernels"/> (GEMV) / <see cref="GemmKernels"/> (GEMM),
+/// <see cref="ElementwiseKernels"/> and <see cref="AttentionKernels"/>.
+/// Written for AVX-512 machines; elsewhere Vector512 is emulated in software (correct, slower).
 /// </summary>
 public static class SimdKernels
 {
-    // TODO(kernels): replace each body with a SIMD version; until then these forward to the reference.
-    public static void MatMul(ReadOnlySpan<float> x, in WeightMatrix w, Span<float> y, int T) => ReferenceKernels.MatMul(x, w, y, T);
-    public static void AddBias(Span<float> y, ReadOnlySpan<float> bias, int T) => ReferenceKernels.AddBias(y, bias, T);
-    public static void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, Span<float> y, int T, float eps) => ReferenceKernels.RmsNorm(x, weight, y, T, eps);
-    public static void Softmax(Span<float> x) => ReferenceKernels.Softmax(x);
-    public static void Rope(Span<float> x, int T, int heads, int startPos, RopeTable table) => ReferenceKernels.Rope(x, T, heads, startPos, table);
+    /// <summary>y = x·Wᵀ. x [T, n], W [m, n] (F32/F16/BF16), y [T, m].</summary>
+    public static void MatMul(ReadOnlySpan<float> x, in WeightMatrix w, Span<float> y, int T) => MatMulKernels.MatMul(x, w, y, T);
+
+    /// <summary>y[t] += bias. y [T, m], bias [m].</summary>
+    public static void AddBias(Span<float> y, ReadOnlySpan<float> bias, int T) => ElementwiseKernels.AddBias(y, bias, T);
+
+    /// <summary>y = x / sqrt(mean(x²) + eps) · weight, per row. x, y [T, n], weight [n]. x and y may alias.</summary>
+    public static void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, Span<float> y, int T, float eps)
+        => ElementwiseKernels.RmsNorm(x, weight, y, T, eps);
+
+    /// <summary>In-place softmax of one row.</summary>
+    public static void Softmax(Span<float> x) => ElementwiseKernels.Softmax(x);
+
+    /// <summary>In-place rotate-half RoPE. x [T, heads, d]; token t sits at absolute position startPos + t.</summary>
+    public static void Rope(Span<float> x, int T, int heads, int startPos, RopeTable table) => ElementwiseKernels.Rope(x, T, heads, startPos, table);
+
+    /// <summary>Causal GQA attention over a dense cache; see <see cref="ReferenceKernels.Attention"/>. q, out [T, H, d];
+    /// kCache, vCache [Hkv, maxSeq, d].</summary>
     public static void Attention(ReadOnlySpan<float> q, ReadOnlySpan<float> kCache, ReadOnlySpan<float> vCache,
         Span<float> output, int T, int startPos, int H, int Hkv, int d, int maxSeq, int? window = null)
-        => ReferenceKernels.Attention(q, kCache, vCache, output, T, startPos, H, Hkv, d, maxSeq, window);
-    public static void SwiGlu(Span<float> gate, ReadOnlySpan<float> up) => ReferenceKernels.SwiGlu(gate, up);
+        => AttentionKernels.Attention(q, kCache, vCache, output, T, startPos, H, Hkv, d, maxSeq, window);
+
+    /// <summary>gate = silu(gate) · up, elementwise. gate, up [T, f].</summary>
+    public static void SwiGlu(Span<float> gate, ReadOnlySpan<float> up) => ElementwiseKernels.SwiGlu(gate, up);
 }
 
 /// <summary>How many threads kernels may use (default: all cores).</summary>

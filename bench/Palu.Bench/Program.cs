@@ -1,0 +1,31 @@
+using BenchmarkDotNet.Running;
+
+namespace Palu.Bench;
+
+/// <summary>
+/// <c>dotnet run -c Release --project bench/Palu.Bench -- &lt;command&gt; [options]</c>. One static class per command,
+/// each in its own file; add a command by adding a case here and a line to <see cref="Usage"/>.
+/// </summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        string command = args.Length > 0 ? args[0] : "help";
+        string[] rest = args.Length > 0 ? args[1..] : [];
+        switch (command)
+        {
+            case "kernels": return KernelBench.Run(rest);
+            case "bdn": BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest); return 0;
+            case "help" or "-h" or "--help": Usage(); return 0;
+            default: Console.Error.WriteLine($"unknown command '{command}'"); Usage(); return 2;
+        }
+    }
+
+    static void Usage() => Console.WriteLine("""
+        usage: dotnet run -c Release --project bench/Palu.Bench -- <command> [options]
+          kernels [matmul|elementwise|attention ...] [--quick] [--threads N]
+                  Stopwatch harness: reference vs SIMD kernels side by side (GFLOP/s, GB/s, speedup).
+          bdn [BenchmarkDotNet options, e.g. --filter *MatMul*]
+                  BenchmarkDotNet classes for the same kernels.
+        """);
+}
