@@ -5,14 +5,13 @@ namespace Palu.LinearAlgebra;
 /// <summary>
 /// Pure C# provider, always available; the oracle the native provider is tested against.
 /// Own code: GEMM (<see cref="ManagedGemm"/>), blocked Cholesky and triangular solves (<see cref="ManagedTriangular"/>),
-/// Householder QR and least squares (<see cref="ManagedQr"/>). MathNet's managed provider: the SVD of a square core
-/// matrix (non-square inputs are first reduced by our QR) and the symmetric eigendecomposition.
-/// Expect MathNet SVD ≈ 350 s and eigendecomposition ≈ 110 s at n = 4096 on 2 cores: use LAPACK for large exact
-/// decompositions, or <see cref="Factorizations.RandomizedSvd(ILinearAlgebra, ReadOnlySpan{float}, int, int, int, RandomizedSvdOptions?)"/>.
+/// Householder QR and least squares (<see cref="ManagedQr"/>), symmetric eigendecomposition (<see cref="ManagedEigen"/>).
+/// MathNet's managed provider: only the SVD of a square core matrix (non-square inputs are first reduced by our QR).
+/// Expect MathNet's SVD to take ≈ 350 s at n = 4096 on 2 cores: use LAPACK for large exact SVDs, or <see cref="Factorizations.RandomizedSvd(ILinearAlgebra, ReadOnlySpan{float}, int, int, int, RandomizedSvdOptions?)"/>.
 /// </summary>
 public sealed unsafe class ManagedLinearAlgebra : ILinearAlgebra
 {
-    public string Name => "managed (C# GEMM/Cholesky/QR, MathNet SVD/eigen)";
+    public string Name => "managed (C# GEMM/Cholesky/QR/eigen, MathNet SVD)";
     public bool IsNative => false;
 
     public void Gemm(bool transA, bool transB, int m, int n, int k, double alpha, ReadOnlySpan<double> a, ReadOnlySpan<double> b, double beta, Span<double> c)
@@ -55,20 +54,7 @@ public sealed unsafe class ManagedLinearAlgebra : ILinearAlgebra
     public SymmetricEigenResult SymmetricEigen(ReadOnlySpan<double> a, int n, bool computeVectors = true)
     {
         Dense.CheckShape(a.Length, n, n, nameof(a));
-        if (n == 0) return new SymmetricEigenResult([], computeVectors ? [] : null, 0);
-        var sym = a[..(n * n)].ToArray(); // [n, n]
-        Dense.SymmetrizeFromLower(sym, n);
-        var evd = Matrix<double>.Build.DenseOfRowMajor(n, n, sym).Evd(Symmetricity.Symmetric);
-        var values = new double[n];
-        for (int i = 0; i < n; i++) values[i] = evd.EigenValues[i].Real;
-        var order = Enumerable.Range(0, n).OrderBy(i => values[i]).ToArray();
-        var sorted = order.Select(i => values[i]).ToArray();
-        if (!computeVectors) return new SymmetricEigenResult(sorted, null, n);
-        var v = evd.EigenVectors; // column i = eigenvector of values[i]
-        var vectors = new double[(long)n * n]; // [n, n], column j = eigenvector j
-        for (int j = 0; j < n; j++)
-            for (int r = 0; r < n; r++) vectors[(long)r * n + j] = v[r, order[j]];
-        return new SymmetricEigenResult(sorted, vectors, n);
+        return ManagedEigen.Solve(a, n, computeVectors);
     }
 
     public SvdResult<double> Svd(ReadOnlySpan<double> a, int m, int n)

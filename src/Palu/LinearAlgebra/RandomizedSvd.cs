@@ -55,10 +55,37 @@ public static partial class Factorizations
 
         var b = new T[(long)l * n];     // [l, n] = Qᵀ·A
         GemmTN(la, l, n, m, y, a, b);
-        var core = Svd(la, b, l, n).Truncate(rank); // U [l, r], S [r], Vt [r, n]
+        var core = la.IsNative ? Svd(la, b, l, n).Truncate(rank) : GramCoreSvd<T>(la, b, l, n, rank); // U [l, r], S [r], Vt [r, n]
         var u = new T[(long)m * rank];  // [m, r] = Q·Ũ
         Gemm(la, false, m, rank, l, y, core.U, u);
         return new SvdResult<T>(u, core.S, core.Vt, m, n, rank);
+    }
+
+    /// <summary>
+    /// Top-r SVD of the small wide B [l, n] from the eigendecomposition of B·Bᵀ [l, l] in double (managed provider only:
+    /// several times faster than MathNet's SVD). Squaring costs relative accuracy ε·(σ_1/σ_i)² in σ_i and in the
+    /// orthogonality of V — negligible in double for the leading r values that are kept.
+    /// </summary>
+    static SvdResult<T> GramCoreSvd<T>(ILinearAlgebra la, T[] b, int l, int n, int rank) where T : unmanaged
+    {
+        double[] bd = typeof(T) == typeof(double) ? (double[])(object)b : Dense.ToDouble((float[])(object)b); // [l, n]
+        var eig = la.SymmetricEigen(la.MatMul(bd, bd, l, l, n, transB: true), l); // ascending
+        var u = new double[(long)l * rank]; // [l, r]: eigenvectors of the r largest eigenvalues
+        var s = new double[rank];           // [r]
+        for (int j = 0; j < rank; j++)
+        {
+            int src = l - 1 - j;
+            s[j] = Math.Sqrt(Math.Max(eig.Values[src], 0));
+            for (int i = 0; i < l; i++) u[(long)i * rank + j] = eig.Vectors![(long)i * l + src];
+        }
+        var vt = la.MatMul(u, bd, rank, n, l, transA: true); // [r, n] = Σ⁻¹·Uᵀ·B, row-scaled below
+        for (int j = 0; j < rank; j++)
+        {
+            var row = vt.AsSpan(j * n, n);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(row, s[j] > 0 ? 1 / s[j] : 0, row);
+        }
+        if (typeof(T) == typeof(double)) return (SvdResult<T>)(object)new SvdResult<double>(u, s, vt, l, n, rank);
+        return (SvdResult<T>)(object)new SvdResult<float>(Dense.ToSingle(u), Dense.ToSingle(s), Dense.ToSingle(vt), l, n, rank);
     }
 
     static void FillGaussian<T>(T[] x, ulong seed) where T : unmanaged
