@@ -65,6 +65,7 @@ public static class GenerateCommand
             else
             {
                 Console.Out.WriteLine(tail);
+                Console.Out.Flush();
                 Console.Error.WriteLine($"[{ids.Length} prompt tokens, {gen.NewTokens} generated ({(gen.FinishReason == FinishReason.EndOfSequence ? "eos" : "length")}); prefill {prefillTps:F1} tok/s, decode {decodeTps:F1} tok/s; KV cache {gen.Cache.BytesInUse:N0} B]");
             }
             return Task.FromResult(0);

@@ -4,7 +4,7 @@ using Palu.Kernels.Cpu;
 using Palu.Models;
 using Palu.Tensors;
 
-namespace Palu.Tests.Palu;
+namespace Palu.Tests.KvCompression;
 
 public class LatentAttentionTests
 {
