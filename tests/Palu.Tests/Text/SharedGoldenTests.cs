@@ -108,4 +108,17 @@ public class SharedGoldenTests(ITestOutputHelper output)
         output.WriteLine($"tiny tokenizer load {loadMs:F0} ms; wiki.test.raw {bytes:N0} bytes → {ids.Length:N0} ids in " +
             $"{encodeS:F3} s ({bytes / encodeS / 1e6:F2} MB/s, first encode with a fresh tokenizer)");
     }
+
+    [Fact]
+    public void Encoding_from_several_threads_gives_the_same_ids()
+    {
+        string[] lines = File.ReadAllLines(TextTestData.WikitextPath).Where(l => l.Length > 0).Take(3000).ToArray();
+        var sequential = Palu.Text.Tokenizer.FromDirectory(TextTestData.ModelDir("stories260k"));
+        var shared = Palu.Text.Tokenizer.FromDirectory(TextTestData.ModelDir("stories260k"));
+        int[][] expected = lines.Select(l => sequential.Encode(l)).ToArray();
+        var actual = new int[lines.Length][];
+        Parallel.For(0, lines.Length, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i => actual[i] = shared.Encode(lines[i]));
+        for (int i = 0; i < lines.Length; i++) Assert.Equal(expected[i], actual[i]);
+        Assert.Equal(lines[5].Trim(), shared.Decode(actual[5]).Trim());
+    }
 }
