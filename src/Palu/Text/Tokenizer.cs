@@ -24,9 +24,16 @@ public sealed class Tokenizer
     private readonly HashSet<string> _specialContents = new(StringComparer.Ordinal);
     private readonly string?[] _idToToken;
 
+    /// <summary>Largest id in the model vocab or the added tokens, plus one.</summary>
     public int VocabSize { get; }
+
+    /// <summary>tokenizer_config.json's bos_token as an id (see <see cref="FromDirectory"/> for config.json), or null.</summary>
     public int? BosTokenId { get; }
+
+    /// <summary>tokenizer_config.json's eos_token as an id, then config.json's eos_token_id(s) not already listed.</summary>
     public IReadOnlyList<int> EosTokenIds { get; }
+
+    /// <summary>A short description for <c>palu inspect</c>: "byte-level BPE", "SentencePiece BPE (byte fallback)", …</summary>
     public string Kind { get; }
 
     private Tokenizer(TokenizerParts parts, TokenizerConfig config)
@@ -57,7 +64,8 @@ public sealed class Tokenizer
         // HF 0.23 decodes a normalized added token by its normalized spelling (e.g. byte-level stand-ins).
         foreach (var (id, t) in _addedById) _idToToken[id] = t.Normalized ? NormalizedForm(t) : t.Content;
 
-        BosTokenId = config.BosToken is { } bos ? TokenToId(bos) : config.ConfigBosId;
+        BosTokenId = config.BosToken is { } bos ? TokenToId(bos) ?? config.ConfigBosId
+            : config.BosTokenGiven ? null : config.ConfigBosId;
         var eos = new List<int>();
         if (config.EosToken is { } eosName && TokenToId(eosName) is int eosId) eos.Add(eosId);
         foreach (int id in config.ConfigEosIds)
@@ -71,7 +79,8 @@ public sealed class Tokenizer
 
     /// <summary>
     /// Loads modelDir/tokenizer.json with modelDir/tokenizer_config.json (optional) for the BOS/EOS names, and
-    /// modelDir/config.json (optional) for bos_token_id / eos_token_id when the tokenizer config does not name them.
+    /// modelDir/config.json (optional): its bos_token_id is used when tokenizer_config.json has no bos_token key
+    /// (an explicit null means no BOS, as in Qwen), and its eos_token_id(s) are appended to EosTokenIds.
     /// </summary>
     public static Tokenizer FromDirectory(string modelDir)
     {

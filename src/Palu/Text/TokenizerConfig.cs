@@ -8,20 +8,22 @@ namespace Palu.Text;
 /// token names (a string, or an object with "content") and the Llama-style add_bos_token / add_eos_token switches.
 /// </summary>
 internal sealed record TokenizerConfig(string? BosToken, string? EosToken, bool? AddBosToken, bool? AddEosToken,
-    int? ConfigBosId, IReadOnlyList<int> ConfigEosIds)
+    int? ConfigBosId, IReadOnlyList<int> ConfigEosIds, bool BosTokenGiven)
 {
-    public static readonly TokenizerConfig Empty = new(null, null, null, null, null, []);
+    public static readonly TokenizerConfig Empty = new(null, null, null, null, null, [], false);
 
     public static TokenizerConfig Read(string? tokenizerConfigPath, string? modelConfigPath)
     {
         string? bos = null, eos = null;
         bool? addBos = null, addEos = null;
+        bool bosGiven = false; // "bos_token": null says "no BOS"; only a missing key falls back to config.json
         if (tokenizerConfigPath is not null)
         {
             using var doc = Parse(tokenizerConfigPath);
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw new ModelFormatException(tokenizerConfigPath, "top level is not a JSON object");
             bos = TokenName(root, "bos_token", tokenizerConfigPath);
+            bosGiven = root.TryGetProperty("bos_token", out _);
             eos = TokenName(root, "eos_token", tokenizerConfigPath);
             addBos = OptionalBool(root, "add_bos_token");
             addEos = OptionalBool(root, "add_eos_token");
@@ -45,7 +47,7 @@ internal sealed record TokenizerConfig(string? BosToken, string? EosToken, bool?
                 }
             }
         }
-        return new TokenizerConfig(bos, eos, addBos, addEos, configBos, configEos);
+        return new TokenizerConfig(bos, eos, addBos, addEos, configBos, configEos, bosGiven);
     }
 
     private static JsonDocument Parse(string path)

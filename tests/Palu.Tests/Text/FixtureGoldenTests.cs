@@ -48,6 +48,30 @@ public class FixtureGoldenTests(ITestOutputHelper output)
     [MemberData(nameof(Qwen3Cases))]
     public void Qwen3_golden_case(int index) => CheckCase("qwen3", index);
 
+    private static void CheckRandom(string name)
+    {
+        var tok = TextTestData.Fixture(name);
+        var random = TextTestData.ReadJson(TextTestData.GoldenFile(name)).GetProperty("random").EnumerateArray().ToList();
+        Assert.Equal(600, random.Count);
+        var mismatches = new List<string>();
+        foreach (var c in random)
+        {
+            string text = c.GetProperty("text").GetString()!;
+            int[] ids = tok.Encode(text);
+            if (!ids.SequenceEqual(TextTestData.Ints(c.GetProperty("ids")))) mismatches.Add(JsonSerializer.Serialize(text));
+            // Byte-level BPE is lossless up to the normalizer (Qwen3: NFC).
+            string expected = name == "qwen3" ? UnicodeNormalizer.Normalize(text, System.Text.NormalizationForm.FormC) : text;
+            Assert.Equal(expected, tok.Decode(ids));
+        }
+        Assert.True(mismatches.Count == 0, $"{mismatches.Count} of {random.Count} differ, e.g. {string.Join(", ", mismatches.Take(5))}");
+    }
+
+    [TokenizerFixtureFact("llama3")]
+    public void Llama3_random_strings() => CheckRandom("llama3");
+
+    [TokenizerFixtureFact("qwen3")]
+    public void Qwen3_random_strings() => CheckRandom("qwen3");
+
     [Fact]
     public void Goldens_cover_the_required_strings()
     {

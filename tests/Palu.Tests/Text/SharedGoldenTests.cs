@@ -1,11 +1,13 @@
+using System.Diagnostics;
 using System.Text.Json;
+using Xunit.Abstractions;
 
 namespace Palu.Tests.Text;
 
 /// <summary>
 /// The shared models' goldens, computed with Python `tokenizers` 0.23: every field of every case must match.
 /// </summary>
-public class SharedGoldenTests
+public class SharedGoldenTests(ITestOutputHelper output)
 {
     public static IEnumerable<object[]> Cases()
     {
@@ -83,17 +85,40 @@ public class SharedGoldenTests
         Assert.Null(tok.TokenToId("no such token ✗✗✗"));
     }
 
-    /// <summary>The perplexity golden's stream: all of wiki.test.raw without special tokens is 440,103 ids.</summary>
+    /// <summary>
+    /// The perplexity golden's stream: all of wiki.test.raw without special tokens is 440,103 ids. The encode time
+    /// is printed (run with --logger "console;verbosity=detailed"); no timing is asserted.
+    /// </summary>
     [Fact]
     public void Wikitext_test_encodes_to_the_golden_token_count()
     {
-        var tok = TextTestData.Shared("tiny");
+        var sw = Stopwatch.StartNew();
+        var tok = Palu.Text.Tokenizer.FromDirectory(TextTestData.ModelDir("tiny"));
+        double loadMs = sw.Elapsed.TotalMilliseconds;
         var ppl = TextTestData.ReadJson(Path.Combine(TextTestData.ModelDir("tiny"), "golden", "perplexity.json"));
         int expected = ppl.GetProperty("wikitext2_test").GetProperty("stream_tokens").GetInt32();
         Assert.Equal(440103, expected);
         string text = File.ReadAllText(TextTestData.WikitextPath);
+        sw.Restart();
         int[] ids = tok.Encode(text);
+        double encodeS = sw.Elapsed.TotalSeconds;
         Assert.Equal(expected, ids.Length);
         Assert.Equal(text, tok.Decode(ids)); // byte-level BPE is lossless
+        long bytes = new FileInfo(TextTestData.WikitextPath).Length;
+        output.WriteLine($"tiny tokenizer load {loadMs:F0} ms; wiki.test.raw {bytes:N0} bytes → {ids.Length:N0} ids in " +
+            $"{encodeS:F3} s ({bytes / encodeS / 1e6:F2} MB/s, first encode with a fresh tokenizer)");
+    }
+
+    [Fact]
+    public void Encoding_from_several_threads_gives_the_same_ids()
+    {
+        string[] lines = File.ReadAllLines(TextTestData.WikitextPath).Where(l => l.Length > 0).Take(3000).ToArray();
+        var sequential = Palu.Text.Tokenizer.FromDirectory(TextTestData.ModelDir("stories260k"));
+        var shared = Palu.Text.Tokenizer.FromDirectory(TextTestData.ModelDir("stories260k"));
+        int[][] expected = lines.Select(l => sequential.Encode(l)).ToArray();
+        var actual = new int[lines.Length][];
+        Parallel.For(0, lines.Length, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i => actual[i] = shared.Encode(lines[i]));
+        for (int i = 0; i < lines.Length; i++) Assert.Equal(expected[i], actual[i]);
+        Assert.Equal(lines[5].Trim(), shared.Decode(actual[5]).Trim());
     }
 }
