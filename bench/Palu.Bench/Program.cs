@@ -15,6 +15,9 @@ public static class Program
         switch (command)
         {
             case "kernels": return KernelBench.Run(rest);
+            case "tokens": return TokensBench.Run(rest);
+            case "attention-block": return AttentionBlockBench.Run(rest);
+            case "kv-memory": return KvMemoryBench.Run(rest);
             case "bdn": BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest); return 0;
             case "help" or "-h" or "--help": Usage(); return 0;
             default: Console.Error.WriteLine($"unknown command '{command}'"); Usage(); return 2;
@@ -25,6 +28,12 @@ public static class Program
         usage: dotnet run -c Release --project bench/Palu.Bench -- <command> [options]
           kernels [matmul|elementwise|attention ...] [--quick] [--threads N]
                   Stopwatch harness: reference vs SIMD kernels side by side (GFLOP/s, GB/s, speedup).
+          tokens --model DIR [--model DIR2 ...] [--prompt 512] [--gen 128] [--reps 3] [--fuse-values]
+                  End-to-end prefill and decode tokens/s (llama-bench pp/tg) and implied weight bandwidth.
+          attention-block [--contexts 1024,4096,16384] [--hidden 4096] [--heads 32] [--kv-heads 32] [--head-dim 128] [--keep 0.5] [--group-size 4]
+                  Decode latency of one attention block: dense KV cache vs Palu latent cache (rebuilt / fused values).
+          kv-memory --model DIR [--model DIR2 ...] [--tokens 1024]
+                  KV-cache bytes held after an N-token prefill (buffer bytes and resident-set growth).
           bdn [BenchmarkDotNet options, e.g. --filter *MatMul*]
                   BenchmarkDotNet classes for the same kernels.
         """);

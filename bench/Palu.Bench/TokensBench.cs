@@ -1,0 +1,59 @@
+using System.Diagnostics;
+using Palu.Models;
+
+namespace Palu.Bench;
+
+/// <summary>
+/// End-to-end speed of a model, llama-bench style: prefill of P prompt tokens (pp) and decode of G tokens one at a time
+/// (tg), tokens/s, plus the weight bandwidth decode implies (bytes of weights read per token × tokens/s). Several
+/// models in one run are measured side by side (e.g. dense vs Palu-compressed).
+/// usage: tokens --model DIR [--model DIR2 ...] [--prompt 512] [--gen 128] [--reps 3] [--fuse-values]
+/// </summary>
+public static class TokensBench
+{
+    public static int Run(string[] argv)
+    {
+        var a = new Args(argv);
+        var models = argv.Select((s, i) => (s, i)).Where(x => x.s == "--model" && x.i + 1 < argv.Length).Select(x => argv[x.i + 1]).ToList();
+        if (models.Count == 0) { Console.Error.WriteLine("tokens: --model DIR required"); return 2; }
+        int P = a.Int("--prompt", 512), G = a.Int("--gen", 128), reps = a.Int("--reps", 3);
+        Console.WriteLine($"threads {Kernels.Cpu.Parallelism.Threads}, prompt {P}, generate {G}, median of {reps} after one warm-up run");
+        Console.WriteLine($"{"model",-40} {"pp tok/s",10} {"tg tok/s",10} {"tg ms/tok",10} {"weights MB/tok",15} {"GB/s",7} {"KV B/tok",10}");
+        foreach (var dir in models)
+        {
+            using var lm = CausalLM.Load(dir, new LoadOptions { FuseValues = a.Flag("--fuse-values") });
+            var rng = new Random(1);
+            var prompt = Enumerable.Range(0, P).Select(_ => rng.Next(2, lm.Vocab)).ToArray();
+            var pp = new List<double>(); var tg = new List<double>();
+            long kvPerTok = 0;
+            for (int r = 0; r <= reps; r++)
+            {
+                using var cache = lm.CreateCache(P + G);
+                kvPerTok = cache.BytesPerToken;
+                var hidden = new float[P * lm.Hidden];
+                var logits = new float[lm.Vocab];
+                var sw = Stopwatch.StartNew();
+                lm.Forward(prompt, cache, hidden);
+                lm.Logits(hidden.AsSpan((P - 1) * lm.Hidden, lm.Hidden), logits, 1);
+                double tp = sw.Elapsed.TotalSeconds;
+                var h1 = new float[lm.Hidden];
+                sw.Restart();
+                for (int g = 0; g < G; g++)
+                {
+                    int next = Generation.Sampler.ArgMax(logits);
+                    lm.Forward([next], cache, h1);
+                    lm.Logits(h1, logits, 1);
+                }
+                double tt = sw.Elapsed.TotalSeconds;
+                if (r > 0) { pp.Add(P / tp); tg.Add(G / tt); }
+            }
+            double ppm = Median(pp), tgm = Median(tg);
+            double mb = lm.DecodeWeightBytes / 1e6;
+            Console.WriteLine($"{Trim(dir),-40} {ppm,10:F1} {tgm,10:F1} {1000 / tgm,10:F2} {mb,15:F2} {mb * tgm / 1000,7:F2} {kvPerTok,10}");
+        }
+        return 0;
+    }
+
+    static string Trim(string s) => s.Length <= 40 ? s : "…" + s[^39..];
+    internal static double Median(List<double> v) { v.Sort(); return v[v.Count / 2]; }
+}
