@@ -1,0 +1,107 @@
+using System.Text.Json;
+using Palu.Text;
+
+namespace Palu.Tests.CommandLine;
+
+public class CliTests
+{
+    static readonly string Tiny = TestPaths.Model("tiny");
+    static readonly string Wiki = TestPaths.Data("wikitext-2-raw/wiki.test.raw");
+
+    [Fact]
+    public void InspectJson()
+    {
+        var r = CliRunner.Run("inspect", "--model", Tiny, "--json");
+        Assert.Equal(0, r.ExitCode);
+        var j = r.Json();
+        Assert.Equal("LlamaForCausalLM", j.GetProperty("architecture").GetString());
+        Assert.Equal(192, j.GetProperty("hidden_size").GetInt32());
+        Assert.Equal(2557632, j.GetProperty("parameters").GetInt64());
+        Assert.Equal(2557632, j.GetProperty("dtypes").GetProperty("BF16").GetInt64());
+        Assert.Equal(2 * 4 * 192 * 4, j.GetProperty("kv_bytes_per_token").GetInt64());
+        Assert.Equal(2 * 4 * 192 * 4, j.GetProperty("kv_bytes_per_token_dense").GetInt64());
+        Assert.Equal("byte-level BPE", j.GetProperty("tokenizer").GetString());
+    }
+
+    [Fact]
+    public void GenerateGreedyJsonMatchesGoldenContinuation()
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Tiny, "golden", "prompts.json")));
+        string prompt = doc.RootElement.GetProperty("prompts")[0].GetString()!;
+        var cont = doc.RootElement.GetProperty("per_prompt")[0].GetProperty("greedy_continuation_32").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+        var r = CliRunner.Run("generate", "--model", Tiny, "--prompt", prompt, "--max-tokens", "32", "--json");
+        Assert.Equal(0, r.ExitCode);
+        var j = r.Json();
+        Assert.Equal(Tokenizer.FromDirectory(Tiny).Decode(cont, skipSpecialTokens: true), j.GetProperty("completion").GetString());
+        Assert.Equal(32, j.GetProperty("completion_tokens").GetInt32());
+        Assert.Equal("length", j.GetProperty("finish_reason").GetString());
+    }
+
+    /// <summary>Acceptance: the whole WikiText-2 test file at seq-len 1024 equals golden/perplexity.json within 0.5 %.</summary>
+    [Fact]
+    public void EvalPplFullWikiTextMatchesGolden()
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(Tiny, "golden", "perplexity.json")));
+        var g = doc.RootElement.GetProperty("wikitext2_test");
+        var r = CliRunner.Run("eval", "ppl", "--model", Tiny, "--data", Wiki, "--seq-len", "1024", "--json");
+        Assert.Equal(0, r.ExitCode);
+        var j = r.Json();
+        foreach (var key in new[] { "model", "data", "seq_len", "windows", "tokens", "nll", "ppl", "seconds" }) Assert.True(j.TryGetProperty(key, out _), key);
+        Assert.Equal(g.GetProperty("windows").GetInt32(), j.GetProperty("windows").GetInt32());
+        Assert.Equal(g.GetProperty("tokens_scored").GetInt64(), j.GetProperty("tokens").GetInt64());
+        double want = g.GetProperty("ppl").GetDouble(), got = j.GetProperty("ppl").GetDouble();
+        Assert.True(Math.Abs(got / want - 1) < 0.005, $"ppl {got} vs golden {want}");
+        Assert.True(Math.Abs(j.GetProperty("nll").GetDouble() - g.GetProperty("mean_nll").GetDouble()) < 1e-4);
+    }
+
+    [Fact]
+    public void StrideProtocolDropsPartialWindowAndScoresAllButFirst()
+    {
+        var r = CliRunner.Run("eval", "ppl", "--model", Tiny, "--data", Wiki, "--seq-len", "512", "--protocol", "stride", "--max-windows", "2", "--json");
+        Assert.Equal(0, r.ExitCode);
+        var j = r.Json();
+        Assert.Equal(2, j.GetProperty("windows").GetInt32());
+        Assert.Equal(2 * 511, j.GetProperty("tokens").GetInt64());
+    }
+
+    [Fact]
+    public void CompressThenInspectAndEvaluate()
+    {
+        using var tmp = TestPaths.Temp();
+        string outDir = tmp.File("tiny-palu");
+        var c = CliRunner.Run("compress", "--model", Tiny, "--out", outDir, "--kv-keep", "0.5", "--group-size", "1",
+            "--calib", TestPaths.Data("calib/corpus-train-2M.txt"), "--calib-samples", "4", "--calib-seq-len", "256", "--json");
+        Assert.Equal(0, c.ExitCode);
+        Assert.Equal(0.5, c.Json().GetProperty("realized_keep").GetDouble());
+        var i = CliRunner.Run("inspect", "--model", outDir, "--json").Json();
+        Assert.Equal(2 * 4 * 192 * 4 / 2, i.GetProperty("kv_bytes_per_token").GetInt64());
+        Assert.Equal(2 * 4 * 192 * 4, i.GetProperty("kv_bytes_per_token_dense").GetInt64());
+        var layer0 = i.GetProperty("palu").GetProperty("layers")[0];
+        Assert.Equal([32, 32, 32], layer0.GetProperty("k_ranks").EnumerateArray().Select(e => e.GetInt32()));
+        var e = CliRunner.Run("eval", "ppl", "--model", outDir, "--data", Wiki, "--seq-len", "256", "--max-windows", "2", "--json");
+        Assert.Equal(0, e.ExitCode);
+        Assert.Equal("latent", e.Json().GetProperty("kv_cache").GetString());
+        Assert.InRange(e.Json().GetProperty("ppl").GetDouble(), 10, 2000);
+    }
+
+    [Fact]
+    public void UserErrorsExitOneWithTheFileNamed()
+    {
+        var missing = CliRunner.Run("eval", "ppl", "--model", Tiny, "--data", "/nonexistent/wiki.txt", "--json");
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains("/nonexistent/wiki.txt", missing.Stderr);
+        Assert.Equal("", missing.Stdout);
+
+        var noModel = CliRunner.Run("inspect", "--model", "/nonexistent/model");
+        Assert.Equal(1, noModel.ExitCode);
+        Assert.Contains("/nonexistent/model", noModel.Stderr);
+
+        var tooLong = CliRunner.Run("generate", "--model", Tiny, "--prompt", "hello", "--max-tokens", "5000");
+        Assert.Equal(1, tooLong.ExitCode);
+        Assert.Contains("context of 2048", tooLong.Stderr);
+
+        var badKeep = CliRunner.Run("compress", "--model", Tiny, "--out", "/tmp/never", "--kv-keep", "1.5", "--decomposition", "svd");
+        Assert.Equal(1, badKeep.ExitCode);
+        Assert.Contains("--kv-keep", badKeep.Stderr);
+    }
+}
