@@ -17,7 +17,7 @@ public static class ReportHtml
         td.better{color:#1e7b34}td.worse{color:#b42318}
         .charts{display:flex;flex-wrap:wrap;gap:24px}.chart{border:1px solid #e4e7eb;border-radius:6px;padding:8px}
         svg .ct{font-size:14px;font-weight:600;fill:#1f2933}svg .lg,svg .cat{font-size:12px;fill:#323f4b}
-        svg .tick{font-size:11px;fill:#616e7c}svg .val{font-size:10px;fill:#323f4b}
+        svg .tick{font-size:11px;fill:#616e7c}svg .val{font-size:10px;fill:#323f4b;paint-order:stroke;stroke:#fff;stroke-width:3px}
         svg .grid{stroke:#e4e7eb}svg .axis{stroke:#7b8794}svg .err{stroke:#1f2933;fill:none}
         svg .ref{stroke:#d64545;stroke-width:1.5;stroke-dasharray:4 3}
         ul.notes{color:#52606d}.small{color:#616e7c;font-size:12px}
@@ -60,7 +60,7 @@ public static class ReportHtml
 
         if (r.Model.Tasks.Count > 0)
         {
-            sb.Append("<h2>Tasks in detail</h2>\n<table><thead><tr><th>task</th><th>model</th><th>n</th><th>acc</th><th>acc_norm</th><th>chance</th><th>s / 100 items</th></tr></thead><tbody>\n");
+            sb.Append("<h2>Tasks in detail</h2>\n<table><thead><tr><th>task</th><th>run</th><th>n</th><th>acc</th><th>acc_norm</th><th>chance</th><th>s / 100 items</th></tr></thead><tbody>\n");
             foreach (var (task, role, t) in ReportTable.Details(r))
                 sb.Append($"<tr><td>{HtmlEncode(task)}</td><td>{role}</td><td>{t.N}</td><td>{ReportTable.Pct(t.Acc)}</td><td>{ReportTable.Pct(t.AccNorm)}</td>" +
                           $"<td>{ReportTable.Pct(t.Chance)}</td><td>{ReportTable.F(t.Seconds * 100 / t.N, "F2")}</td></tr>\n");

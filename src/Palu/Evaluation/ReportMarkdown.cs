@@ -29,7 +29,7 @@ public static class ReportMarkdown
         if (r.Model.Tasks.Count > 0)
         {
             sb.AppendLine();
-            sb.AppendLine("| task | model | n | acc | acc_norm | chance | s / 100 items |");
+            sb.AppendLine("| task | run | n | acc | acc_norm | chance | s / 100 items |");
             sb.AppendLine("|---|---|---:|---:|---:|---:|---:|");
             foreach (var (task, role, t) in ReportTable.Details(r))
                 sb.AppendLine($"| {task} | {role} | {t.N} | {ReportTable.Pct(t.Acc)} | {ReportTable.Pct(t.AccNorm)} | " +

@@ -25,7 +25,8 @@ public sealed class SvgBarChart
     public string Render()
     {
         int groups = Categories.Count, series = Series.Count;
-        int plotWidth = Math.Max(240, groups * GroupWidth);
+        // wide enough for the bars and for the title (about 8 px per character at 14 px bold)
+        int plotWidth = Math.Max(Math.Max(240, groups * GroupWidth), 8 * Title.Length + 16 - Left);
         int width = Left + plotWidth + Right, height = Top + PlotHeight + Bottom;
         double max = 0;
         foreach (var s in Series)
@@ -37,7 +38,7 @@ public sealed class SvgBarChart
 
         var sb = new StringBuilder();
         sb.Append($"<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" role=\"img\" aria-label=\"{HtmlEncode(Title)}\">");
-        sb.Append($"<text x=\"{Left}\" y=\"18\" class=\"ct\">{HtmlEncode(Title)}</text>");
+        sb.Append($"<text x=\"8\" y=\"18\" class=\"ct\">{HtmlEncode(Title)}</text>");
         // legend
         double lx = Left;
         foreach (var s in Series)
@@ -55,6 +56,7 @@ public sealed class SvgBarChart
             sb.Append($"<text x=\"{Left - 6}\" y=\"{N(y + 4)}\" class=\"tick\" text-anchor=\"end\">{N(t)}</text>");
         }
         sb.Append($"<text transform=\"translate(14 {Top + PlotHeight / 2}) rotate(-90)\" class=\"tick\" text-anchor=\"middle\">{HtmlEncode(YLabel)}</text>");
+        var labels = new StringBuilder();   // value labels go on top of bars, error bars and reference marks
         double gw = (double)plotWidth / groups, bw = Math.Min(32, (gw - 16) / Math.Max(1, series));
         for (int g = 0; g < groups; g++)
         {
@@ -72,7 +74,7 @@ public sealed class SvgBarChart
                     sb.Append($"<path d=\"M{N(xc)} {N(y1)}V{N(y2)}M{N(xc - 4)} {N(y1)}H{N(xc + 4)}M{N(xc - 4)} {N(y2)}H{N(xc + 4)}\" class=\"err\"/>");
                     labelY = y1 - 4;
                 }
-                sb.Append($"<text x=\"{N(x + bw / 2)}\" y=\"{N(labelY)}\" class=\"val\" text-anchor=\"middle\">{HtmlEncode(ValueText(v))}</text>");
+                labels.Append($"<text x=\"{N(x + bw / 2)}\" y=\"{N(labelY)}\" class=\"val\" text-anchor=\"middle\">{HtmlEncode(ValueText(v))}</text>");
             }
             if (Reference?[g] is double r)
                 sb.Append($"<line x1=\"{N(x0 - 4)}\" y1=\"{N(Y(r))}\" x2=\"{N(x0 + bw * series + 4)}\" y2=\"{N(Y(r))}\" class=\"ref\"/>");
@@ -85,7 +87,7 @@ public sealed class SvgBarChart
             sb.Append("</text>");
         }
         sb.Append($"<line x1=\"{Left}\" y1=\"{Top + PlotHeight}\" x2=\"{Left + plotWidth}\" y2=\"{Top + PlotHeight}\" class=\"axis\"/>");
-        sb.Append("</svg>");
+        sb.Append(labels).Append("</svg>");
         return sb.ToString();
     }
 

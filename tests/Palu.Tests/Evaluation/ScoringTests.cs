@@ -102,6 +102,20 @@ public class ScoringTests
     }
 
     [Fact]
+    public void WinoGrande_acc_norm_equals_acc_because_the_continuation_is_shared()
+    {
+        using var lm = CausalLM.Load(Tiny);
+        string file = Path.Combine(TestPaths.RepoRoot, "tests", "Palu.Tests", "Evaluation", "Fixtures", "winogrande-dev.jsonl");
+        var items = ZeroShotTask.WinoGrande.Load(file);
+        var r = ZeroShot.Evaluate("winogrande", [lm], Tokenizer.FromDirectory(Tiny), BosMode.Never, items, file);
+        Assert.Equal(4, r.N);
+        Assert.Equal(r.Acc, r.AccNorm);
+        Assert.Null(r.BosTokenId);
+        // both options of an item score the same continuation tokens, after different contexts
+        Assert.All(r.LogLikelihoods, lls => Assert.NotEqual(lls[0], lls[1]));
+    }
+
+    [Fact]
     public void Predict_ties_go_to_the_first_choice_and_lengths_count_code_points()
     {
         var item = new McItem(1, [new("c", " ab", "ab"), new("c", " 😀😀", "😀😀"), new("c", " abcd", "abcd")], 0);

@@ -210,6 +210,19 @@ public class TaskReaderTests
         Assert.Throws<ModelFormatException>(() => ZeroShotTask.BoolQ.Load("/nonexistent/dev.jsonl"));
     }
 
+    static string Fixture(string name) => Path.Combine(TestPaths.RepoRoot, "tests", "Palu.Tests", "Evaluation", "Fixtures", name);
+
+    [Fact]
+    public void Fixture_files_of_the_tasks_without_shared_data_load()
+    {
+        var hs = ZeroShotTask.HellaSwag.Load(Fixture("hellaswag.jsonl"));
+        Assert.Equal([2, 0, 1], hs.Select(i => i.Gold));
+        Assert.Equal("Home and Garden: How to water a plant. Check the soil. If the top inch is dry,", hs[1].Choices[0].Context);
+        Assert.Equal("cover  the leaves with glue.", hs[1].Choices[2].NormText);   // one pass of "  " → " ", as Python
+        Assert.Equal([0, 1, 1, 0], ZeroShotTask.WinoGrande.Load(Fixture("winogrande-dev.jsonl")).Select(i => i.Gold));
+        Assert.Equal([1, 0, 1], ZeroShotTask.BoolQ.Load(Fixture("boolq-dev.jsonl")).Select(i => i.Gold));
+    }
+
     [Fact]
     public void Shared_task_files_load()
     {
