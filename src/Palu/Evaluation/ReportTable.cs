@@ -63,7 +63,7 @@ public static class ReportTable
                 bt is null ? null : norm ? bt.AccNormStderr : bt.AccStderr, norm ? t.AccNormStderr : t.AccStderr));
         }
         if (r.Model.Tasks.Count > 1)
-            rows.Add(new ReportRow($"average of {r.Model.Tasks.Count} tasks", RowKind.Accuracy, b?.PaperAverage, r.Model.PaperAverage));
+            rows.Add(new ReportRow($"average of {r.Model.Tasks.Count} tasks (papers' metrics)", RowKind.Accuracy, b?.PaperAverage, r.Model.PaperAverage));
         rows.Add(new ReportRow("KV cache bytes/token (f32)", RowKind.Bytes, b?.Info.KvBytesPerToken, r.Model.Info.KvBytesPerToken));
         return rows;
     }
