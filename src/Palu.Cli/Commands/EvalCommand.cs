@@ -5,7 +5,7 @@ using Palu.Text;
 
 namespace Palu.Cli.Commands;
 
-/// <summary><c>palu eval …</c>: perplexity (and, later, zero-shot tasks and suites).</summary>
+/// <summary><c>palu eval …</c>: perplexity, zero-shot tasks and the comparison suite.</summary>
 public static class EvalCommand
 {
     public const string ProtocolHelp =
@@ -18,8 +18,10 @@ public static class EvalCommand
 
     public static Command Create()
     {
-        var eval = new Command("eval", "Evaluate a model (perplexity).");
+        var eval = new Command("eval", "Evaluate a model (perplexity, zero-shot tasks, before/after report).");
         eval.Subcommands.Add(Ppl());
+        eval.Subcommands.Add(ZeroShotCommand.Create());
+        eval.Subcommands.Add(SuiteCommand.Create());
         return eval;
     }
 
@@ -44,9 +46,9 @@ public static class EvalCommand
             if (L < 2 || L > lm.Config.MaxPositionEmbeddings)
                 throw new ArgumentException($"--seq-len must be in [2, {lm.Config.MaxPositionEmbeddings}] (max_position_embeddings), got {L}");
             var tok = Tokenizer.FromDirectory(dir);
-            var stream = tok.Encode(File.ReadAllText(file), addSpecialTokens: proto == PerplexityProtocol.Stride);
-            var windows = Perplexity.Windows(stream, L, proto, tok.BosTokenId ?? lm.Config.BosTokenId, p.GetValue(maxWindows));
-            var r = Cli.WithProgress($"ppl {Path.GetFileName(file)}", progress => Perplexity.Evaluate(lm, windows, progress, ct));
+            string text = File.ReadAllText(file);
+            var r = Cli.WithProgress($"ppl {Path.GetFileName(file)}",
+                progress => Perplexity.EvaluateText(lm, tok, text, L, proto, p.GetValue(maxWindows), progress, ct));
             var result = new Dictionary<string, object?>
             {
                 ["model"] = dir, ["data"] = file, ["seq_len"] = L, ["protocol"] = p.GetValue(protocol),

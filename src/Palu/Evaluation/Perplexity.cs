@@ -1,4 +1,5 @@
 using Palu.Models;
+using Palu.Text;
 
 namespace Palu.Evaluation;
 
@@ -73,6 +74,18 @@ public static class Perplexity
         if (count == 0) throw new ArgumentException("no tokens to score: the text is empty or shorter than one window");
         double mean = nll / count;
         return new PerplexityResult(windows.Count, count, mean, Math.Exp(mean), sw.Elapsed.TotalSeconds);
+    }
+
+    /// <summary>
+    /// Perplexity of one text under <paramref name="protocol"/>: encoded as the protocol says (special tokens only for
+    /// Stride), cut into windows, scored. What <c>palu eval ppl</c> and <c>palu eval suite</c> run for every text.
+    /// </summary>
+    public static PerplexityResult EvaluateText(CausalLM lm, Tokenizer tokenizer, string text, int seqLen, PerplexityProtocol protocol,
+        int? maxWindows = null, IProgress<double>? progress = null, CancellationToken ct = default)
+    {
+        var stream = tokenizer.Encode(text, addSpecialTokens: protocol == PerplexityProtocol.Stride);
+        var windows = Windows(stream, seqLen, protocol, tokenizer.BosTokenId ?? lm.Config.BosTokenId, maxWindows);
+        return Evaluate(lm, windows, progress, ct);
     }
 
     const int LogitRows = 64;

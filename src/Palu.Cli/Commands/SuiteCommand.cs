@@ -1,0 +1,89 @@
+using System.CommandLine;
+using Palu.Evaluation;
+using Spectre.Console;
+
+namespace Palu.Cli.Commands;
+
+/// <summary><c>palu eval suite</c>: perplexity on several texts + every zero-shot task, model vs baseline, as a report.</summary>
+public static class SuiteCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model", "-m") { Description = "model directory (e.g. the compressed one)", Required = true };
+        var baseline = new Option<string?>("--baseline", "-b") { Description = "baseline model directory (e.g. the original); adds baseline and Δ columns" };
+        var output = new Option<string>("--out", "-o") { Description = "report directory: results.json, results.md, index.html (written atomically)", Required = true };
+        var dataDir = new Option<string>("--data-dir")
+        {
+            Description = "where the task files and default texts live (tasks/piqa/valid.jsonl, tasks/arc/…, wikitext-2-raw/wiki.test.raw, …); " +
+                          "tasks without a file there are skipped with a note",
+            DefaultValueFactory = _ => "../shared/data",
+        };
+        var ppl = new Option<string[]>("--ppl")
+        {
+            Description = "text file for perplexity (repeat for several); default: WikiText-2 test and the TinyStories slice under --data-dir",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var limit = new Option<int?>("--limit") { Description = "score only the first N items of each task" };
+        var seqLen = new Option<int?>("--seq-len") { Description = "perplexity window length (default min(1024, max_position_embeddings))" };
+        var maxWindows = new Option<int?>("--max-windows") { Description = "perplexity over the first N windows of each text only" };
+        var protocol = new Option<string>("--protocol") { Description = EvalCommand.ProtocolHelp, DefaultValueFactory = _ => "bos-windows" };
+        protocol.AcceptOnlyFromAmong("bos-windows", "stride");
+        var bos = ZeroShotCommand.BosOption();
+        var workers = ZeroShotCommand.WorkersOption();
+        var fuse = new Option<bool>("--fuse-values") { Description = "Palu models: fold the value up-projection into o_proj" };
+        var overwrite = new Option<bool>("--overwrite") { Description = "replace a non-empty --out directory" };
+        var json = new Option<bool>("--json") { Description = "print results.json on stdout (instead of the Markdown table)" };
+        var cmd = new Command("suite", "Perplexity on every given text and accuracy on every zero-shot task found under --data-dir, " +
+                                       "for a model and optionally its baseline; writes results.json, results.md (rows = metrics; " +
+                                       "columns = baseline, model, Δ) and a self-contained index.html with SVG plots.")
+            { model, baseline, output, dataDir, ppl, limit, seqLen, maxWindows, protocol, bos, workers, fuse, overwrite, json };
+        cmd.SetAction((p, ct) =>
+        {
+            string outDir = p.GetValue(output)!;
+            if (p.GetValue(limit) is int l && l < 1) throw new ArgumentException($"--limit must be ≥ 1, got {l}");
+            if (p.GetValue(maxWindows) is int w && w < 1) throw new ArgumentException($"--max-windows must be ≥ 1, got {w}");
+            int nWorkers = p.GetValue(workers);
+            if (nWorkers < 1 || nWorkers > 64) throw new ArgumentException($"--workers must be in [1, 64], got {nWorkers}");
+            if (nWorkers > 1) Kernels.Cpu.Parallelism.Threads = Math.Max(1, Environment.ProcessorCount / nWorkers);
+            if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any() && !p.GetValue(overwrite))
+                throw new IOException($"{outDir}: output directory exists and is not empty; pass --overwrite to replace it");
+            var options = new SuiteOptions
+            {
+                DataDir = p.GetValue(dataDir)!, PplFiles = p.GetValue(ppl) ?? [], Limit = p.GetValue(limit), SeqLen = p.GetValue(seqLen),
+                MaxWindows = p.GetValue(maxWindows),
+                Protocol = p.GetValue(protocol) == "stride" ? PerplexityProtocol.Stride : PerplexityProtocol.BosWindows,
+                Bos = ZeroShotCommand.ParseBos(p.GetValue(bos)!), Workers = nWorkers, FuseValues = p.GetValue(fuse),
+            };
+            var report = Run(p.GetValue(model)!, p.GetValue(baseline), options, ct);
+            ReportWriter.Write(report, outDir, p.GetValue(overwrite));
+            if (p.GetValue(json)) Console.Out.WriteLine(report.ToJson());
+            else Console.Out.Write(ReportMarkdown.Write(report));
+            Console.Error.WriteLine($"wrote {Path.GetFullPath(outDir)}: {string.Join(", ", ReportWriter.Files)}");
+            return Task.FromResult(0);
+        });
+        return cmd;
+    }
+
+    /// <summary>Runs the suite with one progress bar per step on a terminal, one stderr line per step otherwise.</summary>
+    static SuiteReport Run(string model, string? baseline, SuiteOptions options, CancellationToken ct)
+    {
+        if (!Cli.Interactive)
+            return Suite.Run(model, baseline, options, label =>
+            {
+                Console.Error.WriteLine(label);
+                return new Cli.SyncProgress<double>(_ => { });
+            }, ct);
+        SuiteReport report = null!;
+        Cli.Err.Progress()
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+            .Start(ctx =>
+            {
+                report = Suite.Run(model, baseline, options, label =>
+                {
+                    var task = ctx.AddTask(label, maxValue: 1.0);
+                    return new Cli.SyncProgress<double>(v => task.Value = v);
+                }, ct);
+            });
+        return report;
+    }
+}

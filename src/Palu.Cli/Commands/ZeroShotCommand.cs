@@ -1,0 +1,125 @@
+using System.CommandLine;
+using Palu.Evaluation;
+using Palu.Models;
+using Palu.Text;
+
+namespace Palu.Cli.Commands;
+
+/// <summary><c>palu eval zeroshot</c>: one multiple-choice task, lm-evaluation-harness 0.4 scoring.</summary>
+public static class ZeroShotCommand
+{
+    public const string BosHelp =
+        "auto (default): prepend BOS to every context when the tokenizer (or config.json) has one — the models here " +
+        "were trained with BOS first; always: the same, an error without BOS; never: no BOS, lm-eval's default " +
+        "add_bos_token=False (what the Palu paper ran)";
+
+    public const string ScoringHelp =
+        "Scoring as lm-evaluation-harness 0.4 (0-shot): each choice's continuation log-likelihood summed over its tokens; " +
+        "acc = argmax of the sums, acc_norm = argmax of sum / length of the choice text (characters, as lm-eval's len()); " +
+        "acc_stderr = sqrt(acc (1 − acc) / (n − 1)). Tokens: whole = encode(context + continuation), " +
+        "continuation = whole minus the first len(encode(context)) ids (trailing context spaces moved to the continuation); " +
+        "inputs longer than max_position_embeddings are cut from the left.";
+
+    public static Option<string> BosOption()
+    {
+        var o = new Option<string>("--bos") { Description = BosHelp, DefaultValueFactory = _ => "auto" };
+        o.AcceptOnlyFromAmong("auto", "always", "never");
+        return o;
+    }
+
+    public static string BosName(BosMode m) => m.ToString().ToLowerInvariant();
+
+    public static BosMode ParseBos(string s) => s switch { "always" => BosMode.Always, "never" => BosMode.Never, _ => BosMode.Auto };
+
+    public static Option<int> WorkersOption() => new("--workers")
+    {
+        Description = "items scored in parallel, each worker with its own copy of the model (1 = items in order, the kernels use all cores)",
+        DefaultValueFactory = _ => 1,
+    };
+
+    public static Command Create()
+    {
+        var model = new Option<string>("--model", "-m") { Description = "model directory (dense or Palu-compressed)", Required = true };
+        var task = new Option<string>("--task", "-t") { Description = "task: " + string.Join("|", ZeroShotTask.Names), Required = true };
+        task.AcceptOnlyFromAmong(ZeroShotTask.Names.ToArray());
+        var data = new Option<string>("--data", "-d")
+        {
+            Description = "the task's file as published: PIQA valid.jsonl (labels from the sibling valid-labels.lst), ARC " +
+                          "ARC-{Easy,Challenge}-test.jsonl, OpenBookQA test.jsonl, HellaSwag hellaswag_val.jsonl, " +
+                          "WinoGrande dev.jsonl, BoolQ dev.jsonl",
+            Required = true,
+        };
+        var limit = new Option<int?>("--limit") { Description = "score only the first N items" };
+        var bos = BosOption();
+        var workers = WorkersOption();
+        var fuse = new Option<bool>("--fuse-values") { Description = "Palu models: fold the value up-projection into o_proj" };
+        var samples = new Option<string?>("--samples") { Description = "also write one JSON line per item to this file: line, gold, log-likelihoods, predictions" };
+        var json = new Option<bool>("--json") { Description = "print one JSON object on stdout: {task, n, acc, acc_norm, acc_stderr, seconds, …}" };
+        var cmd = new Command("zeroshot", "Zero-shot multiple-choice accuracy of a model on one task. " + ScoringHelp)
+            { model, task, data, limit, bos, workers, fuse, samples, json };
+        cmd.SetAction((p, ct) =>
+        {
+            string dir = p.GetValue(model)!, file = p.GetValue(data)!;
+            var t = ZeroShotTask.Get(p.GetValue(task)!);
+            var items = Limit(t.Load(file), p.GetValue(limit));
+            var models = LoadWorkers(dir, p.GetValue(workers), new LoadOptions { FuseValues = p.GetValue(fuse) });
+            try
+            {
+                var tok = Tokenizer.FromDirectory(dir);
+                var r = Cli.WithProgress($"{t.Name} ({items.Count} items)",
+                    progress => ZeroShot.Evaluate(t.Name, models, tok, ParseBos(p.GetValue(bos)!), items, file, progress, ct));
+                if (p.GetValue(samples) is string sp) WriteSamples(sp, items, r);
+                if (p.GetValue(json)) Cli.WriteJson(Json(r, t, dir, file, p.GetValue(limit), models.Count));
+                else Console.Out.WriteLine(Line(r, t));
+            }
+            finally { foreach (var m in models) m.Dispose(); }
+            return Task.FromResult(0);
+        });
+        return cmd;
+    }
+
+    static void WriteSamples(string path, List<McItem> items, ZeroShotResult r)
+    {
+        using var w = new StreamWriter(path);
+        for (int i = 0; i < items.Count; i++)
+        {
+            var (pred, predNorm) = ZeroShot.Predict(items[i], r.LogLikelihoods[i]);
+            w.WriteLine(System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object>
+            {
+                ["line"] = items[i].Line, ["gold"] = items[i].Gold, ["loglikelihoods"] = r.LogLikelihoods[i],
+                ["pred"] = pred, ["pred_norm"] = predNorm,
+                ["lengths"] = items[i].Choices.Select(c => ZeroShot.CodePoints(c.NormText)).ToArray(),
+            }));
+        }
+    }
+
+    public static List<McItem> Limit(List<McItem> items, int? limit)
+    {
+        if (limit is int n && n < 1) throw new ArgumentException($"--limit must be ≥ 1, got {n}");
+        return limit is int k && k < items.Count ? items.GetRange(0, k) : items;
+    }
+
+    public static List<CausalLM> LoadWorkers(string dir, int workers, LoadOptions options)
+    {
+        if (workers < 1 || workers > 64) throw new ArgumentException($"--workers must be in [1, 64], got {workers}");
+        // each worker's kernels get their share of the cores, so the workers do not fight over the helper threads
+        if (workers > 1) Kernels.Cpu.Parallelism.Threads = Math.Max(1, Environment.ProcessorCount / workers);
+        var models = new List<CausalLM>();
+        try { for (int i = 0; i < workers; i++) models.Add(CausalLM.Load(dir, options)); }
+        catch { foreach (var m in models) m.Dispose(); throw; }
+        return models;
+    }
+
+    public static Dictionary<string, object?> Json(ZeroShotResult r, ZeroShotTask t, string model, string data, int? limit, int workers) => new()
+    {
+        ["task"] = r.Task, ["n"] = r.N, ["acc"] = r.Acc, ["acc_norm"] = r.AccNorm, ["acc_stderr"] = r.AccStderr,
+        ["seconds"] = Math.Round(r.Seconds, 3),
+        ["acc_norm_stderr"] = r.AccNormStderr, ["metric"] = t.MetricName, ["chance"] = Math.Round(r.Chance, 6),
+        ["seconds_per_100"] = Math.Round(r.Seconds * 100 / r.N, 3), ["bos"] = BosName(r.Bos), ["bos_token_id"] = r.BosTokenId, ["limit"] = limit,
+        ["workers"] = workers, ["model"] = model, ["data"] = data,
+    };
+
+    static string Line(ZeroShotResult r, ZeroShotTask t) =>
+        $"{r.Task}: acc {r.Acc:F4} ± {r.AccStderr ?? double.NaN:F4}, acc_norm {r.AccNorm:F4} ± {r.AccNormStderr ?? double.NaN:F4} " +
+        $"(papers report {t.MetricName}; chance {r.Chance:F4}) over {r.N} items, BOS {(r.BosTokenId is int b ? $"id {b} first" : "none")} ({BosName(r.Bos)}); {r.Seconds:F1} s ({r.Seconds * 100 / r.N:F2} s / 100 items)";
+}

@@ -1,0 +1,123 @@
+using Palu.IO;
+using Palu.Models;
+using Palu.Text;
+
+namespace Palu.Evaluation;
+
+/// <summary>What <c>palu eval suite</c> runs; null SeqLen = min(1024, max_position_embeddings of the models).</summary>
+public sealed record SuiteOptions
+{
+    public required string DataDir { get; init; }
+    /// <summary>Texts for perplexity; empty = WikiText-2 test and the TinyStories slice under <see cref="DataDir"/>.</summary>
+    public IReadOnlyList<string> PplFiles { get; init; } = [];
+    public int? Limit { get; init; }
+    public int? SeqLen { get; init; }
+    public int? MaxWindows { get; init; }
+    public PerplexityProtocol Protocol { get; init; } = PerplexityProtocol.BosWindows;
+    public BosMode Bos { get; init; } = BosMode.Auto;
+    public int Workers { get; init; } = 1;
+    public bool FuseValues { get; init; }
+}
+
+/// <summary>
+/// The before/after evaluation: perplexity on every text and every zero-shot task whose file exists under the data
+/// directory, for a model and optionally its baseline (same texts, tasks and settings for both).
+/// </summary>
+public static class Suite
+{
+    public static readonly string[] DefaultPplFiles = ["wikitext-2-raw/wiki.test.raw", "tinystories/valid-slice.txt"];
+
+    /// <summary>Progress of one step: its label and its fraction done.</summary>
+    public delegate IProgress<double> StepProgress(string label);
+
+    public static SuiteReport Run(string modelDir, string? baselineDir, SuiteOptions o, StepProgress? step = null, CancellationToken ct = default)
+    {
+        var notes = new List<string>();
+        var texts = PplTexts(o, notes);
+        var tasks = new List<(ZeroShotTask Task, string File, List<McItem> Items)>();
+        foreach (var t in ZeroShotTask.All)
+        {
+            if (t.FindFile(o.DataDir) is not string f)
+            {
+                notes.Add($"{t.Name}: skipped, no file under {o.DataDir} (looked for {string.Join(", ", t.DefaultFiles)})");
+                continue;
+            }
+            var items = t.Load(f);
+            if (o.Limit is int k && k < items.Count) items = items.GetRange(0, k);
+            tasks.Add((t, f, items));
+        }
+        if (o.Limit is int lim) notes.Add($"tasks limited to their first {lim} items (--limit)");
+
+        int seqLen = o.SeqLen ?? Math.Min(1024, MaxPositions(modelDir, baselineDir));
+        if (o.MaxWindows is int mw) notes.Add($"perplexity over the first {mw} windows of each text only (--max-windows)");
+        var settings = new SuiteSettings(Path.GetFullPath(o.DataDir), o.Limit, seqLen, o.MaxWindows,
+            o.Protocol == PerplexityProtocol.Stride ? "stride" : "bos-windows", o.Bos.ToString().ToLowerInvariant(), o.Workers, o.FuseValues);
+
+        var baseline = baselineDir is null ? null : RunModel(baselineDir, "baseline", o, seqLen, texts, tasks, step, ct);
+        var model = RunModel(modelDir, "model", o, seqLen, texts, tasks, step, ct);
+        if (baseline is not null && baseline.Info.Vocab != model.Info.Vocab)
+            notes.Add($"the baseline's vocabulary ({baseline.Info.Vocab}) differs from the model's ({model.Info.Vocab}): perplexities are not comparable");
+        return new SuiteReport($"palu {typeof(Suite).Assembly.GetName().Version?.ToString(3)}", DateTimeOffset.UtcNow, settings, model, baseline, notes);
+    }
+
+    static List<(string Name, string File, string Text)> PplTexts(SuiteOptions o, List<string> notes)
+    {
+        var result = new List<(string, string, string)>();
+        if (o.PplFiles.Count > 0)
+        {
+            foreach (var f in o.PplFiles)
+            {
+                if (!File.Exists(f)) throw new ModelFormatException(f, "perplexity text not found (--ppl)");
+                result.Add((Label(f), Path.GetFullPath(f), File.ReadAllText(f)));
+            }
+        }
+        else
+        {
+            foreach (var rel in DefaultPplFiles)
+            {
+                string f = Path.Combine(o.DataDir, rel);
+                if (File.Exists(f)) result.Add((Label(f), Path.GetFullPath(f), File.ReadAllText(f)));
+                else notes.Add($"perplexity on {rel}: skipped, not found under {o.DataDir}");
+            }
+        }
+        return result;
+    }
+
+    /// <summary>"parent/file" (e.g. wikitext-2-raw/wiki.test.raw): short and still says which text.</summary>
+    static string Label(string file)
+    {
+        string full = Path.GetFullPath(file);
+        return $"{Path.GetFileName(Path.GetDirectoryName(full))}/{Path.GetFileName(full)}";
+    }
+
+    static int MaxPositions(string modelDir, string? baselineDir)
+    {
+        int m = ModelConfig.Load(Path.Combine(modelDir, "config.json")).MaxPositionEmbeddings;
+        return baselineDir is null ? m : Math.Min(m, ModelConfig.Load(Path.Combine(baselineDir, "config.json")).MaxPositionEmbeddings);
+    }
+
+    static ModelResults RunModel(string dir, string role, SuiteOptions o, int seqLen, List<(string Name, string File, string Text)> texts,
+        List<(ZeroShotTask Task, string File, List<McItem> Items)> tasks, StepProgress? step, CancellationToken ct)
+    {
+        var models = new List<CausalLM>();
+        try
+        {
+            for (int i = 0; i < o.Workers; i++) models.Add(CausalLM.Load(dir, new LoadOptions { FuseValues = o.FuseValues }));
+            var lm = models[0];
+            if (seqLen < 2 || seqLen > lm.Config.MaxPositionEmbeddings)
+                throw new ArgumentException($"--seq-len must be in [2, {lm.Config.MaxPositionEmbeddings}] (max_position_embeddings of {dir}), got {seqLen}");
+            var tok = Tokenizer.FromDirectory(dir);
+            var ppl = new List<PplEntry>();
+            foreach (var (name, file, text) in texts)
+            {
+                var r = Perplexity.EvaluateText(lm, tok, text, seqLen, o.Protocol, o.MaxWindows, step?.Invoke($"{role}: ppl {name}"), ct);
+                ppl.Add(new PplEntry(name, file, seqLen, r.Windows, r.Tokens, r.Nll, r.Ppl, r.Seconds));
+            }
+            var results = new List<ZeroShotResult>();
+            foreach (var (task, file, items) in tasks)
+                results.Add(ZeroShot.Evaluate(task.Name, models, tok, o.Bos, items, file, step?.Invoke($"{role}: {task.Name} ({items.Count})"), ct));
+            return new ModelResults(ModelInfo.Of(lm), ppl, results);
+        }
+        finally { foreach (var m in models) m.Dispose(); }
+    }
+}

@@ -1,0 +1,98 @@
+using Palu.IO;
+using Palu.Models;
+using Palu.Text;
+
+namespace Palu.Evaluation;
+
+/// <summary>
+/// Scores of one task. acc_stderr / acc_norm_stderr are lm-eval's mean_stderr of the 0/1 outcomes,
+/// sqrt(p(1 − p) / (n − 1)); null when n &lt; 2. <paramref name="BosTokenId"/>: the BOS put before every context, or null.
+/// </summary>
+public sealed record ZeroShotResult(string Task, int N, double Acc, double AccNorm, double? AccStderr, double? AccNormStderr,
+    double Chance, double Seconds, BosMode Bos, int? BosTokenId)
+{
+    /// <summary>Per item, the summed log-likelihood of each choice (not part of results.json).</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public IReadOnlyList<double[]> LogLikelihoods { get; init; } = [];
+}
+
+/// <summary>Zero-shot multiple-choice evaluation with lm-evaluation-harness 0.4 scoring.</summary>
+public static class ZeroShot
+{
+    /// <summary>The log-likelihoods of an item's choices (one scorer; the item's requests share their prefix).</summary>
+    public static double[] ScoreItem(LoglikelihoodScorer scorer, RequestEncoder encoder, McItem item) =>
+        scorer.Score(item.Choices.Select(c => encoder.Encode(c.Context, c.Continuation)).ToArray());
+
+    /// <summary>
+    /// Runs <paramref name="items"/> on the models in <paramref name="workers"/> (one thread each, items handed out in
+    /// order; results do not depend on the number of workers) and aggregates acc, acc_norm and their standard errors.
+    /// </summary>
+    public static ZeroShotResult Evaluate(string task, IReadOnlyList<CausalLM> workers, Tokenizer tokenizer, BosMode bos,
+        IReadOnlyList<McItem> items, string source, IProgress<double>? progress = null, CancellationToken ct = default)
+    {
+        if (workers.Count == 0) throw new ArgumentException("no model to evaluate with");
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var cfg = workers[0].Config;
+        var encoder = new RequestEncoder(tokenizer, bos, cfg.BosTokenId, cfg.EosTokenIds.Count > 0 ? cfg.EosTokenIds[0] : null);
+        var lls = new double[items.Count][];
+        int next = -1, done = 0;
+        void Work(CausalLM lm)
+        {
+            using var scorer = new LoglikelihoodScorer(lm);
+            for (int i; (i = Interlocked.Increment(ref next)) < items.Count;)
+            {
+                ct.ThrowIfCancellationRequested();
+                try { lls[i] = ScoreItem(scorer, encoder, items[i]); }
+                catch (ArgumentException e) { throw new ModelFormatException(source, $"line {items[i].Line}: {e.Message}"); }
+                progress?.Report((double)Interlocked.Increment(ref done) / items.Count);
+            }
+        }
+        if (workers.Count == 1) Work(workers[0]);
+        else Task.WaitAll(workers.Select(w => Task.Factory.StartNew(() => Work(w), ct, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray(), ct);
+
+        int correct = 0, correctNorm = 0;
+        double chance = 0;
+        for (int i = 0; i < items.Count; i++)
+        {
+            var (pred, predNorm) = Predict(items[i], lls[i]);
+            if (pred == items[i].Gold) correct++;
+            if (predNorm == items[i].Gold) correctNorm++;
+            chance += 1.0 / items[i].Choices.Length;
+        }
+        int n = items.Count;
+        double acc = (double)correct / n, accNorm = (double)correctNorm / n;
+        return new ZeroShotResult(task, n, acc, accNorm, Stderr(acc, n), Stderr(accNorm, n), chance / n,
+            sw.Elapsed.TotalSeconds, bos, encoder.Bos) { LogLikelihoods = lls };
+    }
+
+    /// <summary>
+    /// lm-eval's predictions: acc = argmax of the log-likelihoods, acc_norm = argmax of log-likelihood / len(choice),
+    /// with len the length of the choice string (its doc_to_choice entry, without the leading " ") in Unicode code
+    /// points, as Python's len() in lm-eval's process_results. Ties go to the first choice (numpy argmax).
+    /// </summary>
+    public static (int Pred, int PredNorm) Predict(McItem item, double[] lls)
+    {
+        int pred = 0, predNorm = 0;
+        double bestNorm = double.NegativeInfinity;
+        for (int c = 0; c < lls.Length; c++)
+        {
+            if (lls[c] > lls[pred]) pred = c;
+            int len = CodePoints(item.Choices[c].NormText);
+            double norm = len > 0 ? lls[c] / len : double.NegativeInfinity;
+            if (c == 0 || norm > bestNorm) { bestNorm = norm; predNorm = c; }
+        }
+        return (pred, predNorm);
+    }
+
+    /// <summary>Python len(): Unicode code points (a surrogate pair counts once).</summary>
+    public static int CodePoints(string s)
+    {
+        int n = 0;
+        for (int i = 0; i < s.Length; i++)
+            if (!(char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]))) n++;
+        return n;
+    }
+
+    /// <summary>Standard error of a mean of n 0/1 outcomes with mean p (sample variance, as lm-eval's mean_stderr).</summary>
+    public static double? Stderr(double p, int n) => n < 2 ? null : Math.Sqrt(p * (1 - p) / (n - 1));
+}
