@@ -27,6 +27,7 @@ internal static unsafe class MatMulKernels
         if (T < 0 || x.Length < (long)T * n || y.Length < (long)T * m)
             throw new ArgumentException($"MatMul: x [{T}, {n}] and y [{T}, {m}] do not fit spans of {x.Length} and {y.Length}");
         if (T == 0 || m == 0) return;
+        if (n == 0) { y[..(T * m)].Clear(); return; }   // empty dot products
         fixed (float* px = x, py = y)
         {
             byte* pw = (byte*)w.Data;
