@@ -23,7 +23,7 @@ public static class Program
 
     static void Usage() => Console.WriteLine("""
         usage: dotnet run -c Release --project bench/Palu.Bench -- <command> [options]
-          kernels [matmul|elementwise|attention ...] [--quick] [--threads N]
+          kernels [matmul|elementwise|attention ...] [--quick] [--threads N] [--dtypes F32,BF16,F16]
                   Stopwatch harness: reference vs SIMD kernels side by side (GFLOP/s, GB/s, speedup).
           bdn [BenchmarkDotNet options, e.g. --filter *MatMul*]
                   BenchmarkDotNet classes for the same kernels.
