@@ -41,6 +41,7 @@ public class KernelThreadCountTests
 
     [Theory]
     [InlineData(1, 300, 8, 2, 64)]     // decode
+    [InlineData(1, 1500, 3, 3, 64)]    // decode split into key segments
     [InlineData(6, 50, 4, 4, 32)]      // small prefill, four queries at a time
     [InlineData(200, 0, 4, 2, 64)]     // GEMM prefill
     public void AttentionIsIdenticalForAnyThreadCount(int T, int startPos, int H, int Hkv, int d)

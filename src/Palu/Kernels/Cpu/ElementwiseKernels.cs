@@ -68,35 +68,47 @@ internal static unsafe class ElementwiseKernels
         if (n == 0) return;
         fixed (float* x = row)
         {
-            int i;
-            float max = float.NegativeInfinity;
-            if (n >= 16)
-            {
-                var vmax = Vector512.Load(x + n - 16);   // the last 16 (may overlap the loop's): covers the tail
-                for (i = 0; i <= n - 16; i += 16) vmax = Vector512.Max(vmax, Vector512.Load(x + i));
-                for (int l = 0; l < 16; l++) max = MathF.Max(max, vmax[l]);
-            }
-            else
-                for (i = 0; i < n; i++) max = MathF.Max(max, x[i]);
-
-            var vm = Vector512.Create(max);
-            var vsum = Vector512<float>.Zero;
-            i = 0;
-            for (; i <= n - 16; i += 16)
-            {
-                var e = SimdMath.Exp(Vector512.Load(x + i) - vm);
-                e.Store(x + i);
-                vsum += e;
-            }
-            float sum = Vector512.Sum(vsum);
-            for (; i < n; i++) { x[i] = MathF.Exp(x[i] - max); sum += x[i]; }
-
-            var vinv = Vector512.Create((float)(1.0 / sum));
+            float sum = ExpShiftSum(x, n, Max(x, n));
             float inv = (float)(1.0 / sum);
-            i = 0;
+            var vinv = Vector512.Create(inv);
+            int i = 0;
             for (; i <= n - 16; i += 16) (Vector512.Load(x + i) * vinv).Store(x + i);
             for (; i < n; i++) x[i] *= inv;
         }
+    }
+
+    /// <summary>max of x [n], n ≥ 1 (NaN if any is NaN, as MathF.Max).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float Max(float* x, int n)
+    {
+        float max = float.NegativeInfinity;
+        if (n >= 16)
+        {
+            var vmax = Vector512.Load(x + n - 16);   // the last 16 (may overlap the loop's): covers the tail
+            for (int i = 0; i <= n - 16; i += 16) vmax = Vector512.Max(vmax, Vector512.Load(x + i));
+            for (int l = 0; l < 16; l++) max = MathF.Max(max, vmax[l]);
+        }
+        else
+            for (int i = 0; i < n; i++) max = MathF.Max(max, x[i]);
+        return max;
+    }
+
+    /// <summary>x = e^(x − max) in place; returns Σ x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static float ExpShiftSum(float* x, int n, float max)
+    {
+        var vm = Vector512.Create(max);
+        var vsum = Vector512<float>.Zero;
+        int i = 0;
+        for (; i <= n - 16; i += 16)
+        {
+            var e = SimdMath.Exp(Vector512.Load(x + i) - vm);
+            e.Store(x + i);
+            vsum += e;
+        }
+        float sum = Vector512.Sum(vsum);
+        for (; i < n; i++) { x[i] = MathF.Exp(x[i] - max); sum += x[i]; }
+        return sum;
     }
 
     /// <summary>gate = gate / (1 + e^(−gate)) · up in one pass. e^(−g) overflows to +∞ for very negative g, giving
