@@ -8,6 +8,10 @@ namespace Palu.Kernels.Cpu;
 /// The work is done in <see cref="MatMulKernels"/> (GEMV) / <see cref="GemmKernels"/> (GEMM),
 /// <see cref="ElementwiseKernels"/> and <see cref="AttentionKernels"/>.
 /// Written for AVX-512 machines; elsewhere Vector512 is emulated in software (correct, slower).
+/// Threads: work is split by output (rows/columns of y, attention heads, key segments), so results are bit-identical
+/// for any <see cref="Parallelism.Threads"/>. Safe to call from several threads at once: one caller at a time uses the
+/// kernels' own spinning helper threads (<see cref="KernelThreads"/>), others fall back to the .NET thread pool.
+/// No allocation per call: scratch memory is per thread and reused.
 /// </summary>
 public static class SimdKernels
 {
@@ -37,7 +41,7 @@ public static class SimdKernels
     public static void SwiGlu(Span<float> gate, ReadOnlySpan<float> up) => ElementwiseKernels.SwiGlu(gate, up);
 }
 
-/// <summary>How many threads kernels may use (default: all cores).</summary>
+/// <summary>How many threads kernels may use (default: all cores). Read at every call; 1 runs everything on the caller.</summary>
 public static class Parallelism
 {
     public static int Threads { get; set; } = Environment.ProcessorCount;
