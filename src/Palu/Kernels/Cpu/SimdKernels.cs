@@ -11,7 +11,8 @@ namespace Palu.Kernels.Cpu;
 /// Threads: work is split by output (rows/columns of y, attention heads, key segments), so results are bit-identical
 /// for any <see cref="Parallelism.Threads"/>. Safe to call from several threads at once: one caller at a time uses the
 /// kernels' own spinning helper threads (<see cref="KernelThreads"/>), others fall back to the .NET thread pool.
-/// No allocation per call: scratch memory is per thread and reused.
+/// Buffers (packed panels, scores, partial results) are per-thread scratch, reused across calls; a call that goes
+/// parallel allocates only its small job object and closure.
 /// </summary>
 public static class SimdKernels
 {
