@@ -121,6 +121,21 @@ public class ElementwiseKernelTests
         Assert.True(Math.Abs(s[11] / MathF.Exp(-86f) - 1) < 1e-6);
     }
 
+    [Theory]
+    [InlineData(1, 1f)]
+    [InlineData(15, 3f)]
+    [InlineData(48, 3f)]
+    [InlineData(4096, 10f)]
+    [InlineData(4099, 30f)]
+    [InlineData(151_936, 20f)]   // a Qwen vocabulary
+    public void LogSumExpMatchesReference(int n, float scale)
+    {
+        var x = KernelTestData.Uniform(n + 5, n, scale);
+        double expected = ReferenceKernels.LogSumExp(x), actual = SimdKernels.LogSumExp(x);
+        Assert.True(Math.Abs(actual - expected) <= 1e-5 * Math.Max(1, Math.Abs(expected)), $"n={n}: {actual} vs {expected}");
+        Assert.Equal(float.NegativeInfinity, SimdKernels.LogSumExp(ReadOnlySpan<float>.Empty));
+    }
+
     [Fact]
     public void SoftmaxOfEmptyRowIsNoOp() => SimdKernels.Softmax(Span<float>.Empty);
 

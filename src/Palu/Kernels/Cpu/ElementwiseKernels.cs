@@ -111,6 +111,32 @@ internal static unsafe class ElementwiseKernels
         return sum;
     }
 
+    /// <summary>max + log Σ e^(x − max) of one row, without writing it (e.g. log-softmax of logits for perplexity).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static double LogSumExp(ReadOnlySpan<float> row)
+    {
+        int n = row.Length;
+        if (n == 0) return float.NegativeInfinity;
+        fixed (float* x = row)
+        {
+            float max = Max(x, n);
+            if (float.IsNegativeInfinity(max)) return max;
+            var vm = Vector512.Create(max);
+            var acc0 = Vector512<float>.Zero;
+            var acc1 = Vector512<float>.Zero;
+            int i = 0;
+            for (; i <= n - 32; i += 32)
+            {
+                acc0 += SimdMath.Exp(Vector512.Load(x + i) - vm);
+                acc1 += SimdMath.Exp(Vector512.Load(x + i + 16) - vm);
+            }
+            if (i <= n - 16) { acc0 += SimdMath.Exp(Vector512.Load(x + i) - vm); i += 16; }
+            double sum = Vector512.Sum(acc0 + acc1);
+            for (; i < n; i++) sum += MathF.Exp(x[i] - max);
+            return max + Math.Log(sum);
+        }
+    }
+
     /// <summary>gate = gate / (1 + e^(−gate)) · up in one pass. e^(−g) overflows to +∞ for very negative g, giving
     /// g / ∞ = −0 as in the reference.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

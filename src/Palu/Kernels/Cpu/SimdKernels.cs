@@ -29,6 +29,9 @@ public static class SimdKernels
     /// <summary>In-place softmax of one row.</summary>
     public static void Softmax(Span<float> x) => ElementwiseKernels.Softmax(x);
 
+    /// <summary>log Σ exp(x) of one row, max-shifted, without modifying it (log-softmax[i] = x[i] − LogSumExp(x)).</summary>
+    public static double LogSumExp(ReadOnlySpan<float> x) => ElementwiseKernels.LogSumExp(x);
+
     /// <summary>In-place rotate-half RoPE. x [T, heads, d]; token t sits at absolute position startPos + t.</summary>
     public static void Rope(Span<float> x, int T, int heads, int startPos, RopeTable table) => ElementwiseKernels.Rope(x, T, heads, startPos, table);
 
