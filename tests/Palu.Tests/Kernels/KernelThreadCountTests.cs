@@ -31,6 +31,7 @@ public class KernelThreadCountTests
     [InlineData(1, 1024, 1100)]    // GEMV
     [InlineData(7, 700, 600)]      // GEMV, several x-row groups
     [InlineData(100, 300, 500)]    // GEMM
+    [InlineData(400, 256, 20)]     // GEMM with one panel: rows of x split
     public void MatMulIsIdenticalForAnyThreadCount(int T, int n, int m)
     {
         var x = KernelTestData.Uniform(1, (long)T * n);    // [T, n]
