@@ -173,14 +173,14 @@ internal static unsafe partial class AttentionKernels
                 if (G > 2) a2 = Vector512.FusedMultiplyAdd(Vector512.Load(q2 + i), kv, a2);
                 if (G > 3) a3 = Vector512.FusedMultiplyAdd(Vector512.Load(q3 + i), kv, a3);
             }
-            float d0 = Vector512.Sum(a0), d1 = G > 1 ? Vector512.Sum(a1) : 0, d2 = G > 2 ? Vector512.Sum(a2) : 0, d3 = G > 3 ? Vector512.Sum(a3) : 0;
+            float d0 = SimdMath.Sum(a0), d1 = G > 1 ? SimdMath.Sum(a1) : 0, d2 = G > 2 ? SimdMath.Sum(a2) : 0, d3 = G > 3 ? SimdMath.Sum(a3) : 0;
             if (i <= d - 8)
             {
                 var kv = Vector256.Load(kj + i);
-                d0 += Vector256.Sum(Vector256.Load(q0 + i) * kv);
-                if (G > 1) d1 += Vector256.Sum(Vector256.Load(q1 + i) * kv);
-                if (G > 2) d2 += Vector256.Sum(Vector256.Load(q2 + i) * kv);
-                if (G > 3) d3 += Vector256.Sum(Vector256.Load(q3 + i) * kv);
+                d0 += SimdMath.Sum(Vector256.Load(q0 + i) * kv);
+                if (G > 1) d1 += SimdMath.Sum(Vector256.Load(q1 + i) * kv);
+                if (G > 2) d2 += SimdMath.Sum(Vector256.Load(q2 + i) * kv);
+                if (G > 3) d3 += SimdMath.Sum(Vector256.Load(q3 + i) * kv);
                 i += 8;
             }
             for (; i < d; i++)

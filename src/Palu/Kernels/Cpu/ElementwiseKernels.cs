@@ -55,7 +55,7 @@ internal static unsafe class ElementwiseKernels
             acc1 = Vector512.FusedMultiplyAdd(b, b, acc1);
         }
         if (i <= n - 16) { var a = Vector512.Load(x + i); acc0 = Vector512.FusedMultiplyAdd(a, a, acc0); i += 16; }
-        float ss = Vector512.Sum(acc0 + acc1);
+        float ss = SimdMath.Sum(acc0 + acc1);
         for (; i < n; i++) ss += x[i] * x[i];
         return ss;
     }
@@ -106,7 +106,7 @@ internal static unsafe class ElementwiseKernels
             e.Store(x + i);
             vsum += e;
         }
-        float sum = Vector512.Sum(vsum);
+        float sum = SimdMath.Sum(vsum);
         for (; i < n; i++) { x[i] = MathF.Exp(x[i] - max); sum += x[i]; }
         return sum;
     }
@@ -131,7 +131,7 @@ internal static unsafe class ElementwiseKernels
                 acc1 += SimdMath.Exp(Vector512.Load(x + i + 16) - vm);
             }
             if (i <= n - 16) { acc0 += SimdMath.Exp(Vector512.Load(x + i) - vm); i += 16; }
-            double sum = Vector512.Sum(acc0 + acc1);
+            double sum = SimdMath.Sum(acc0 + acc1);
             for (; i < n; i++) sum += MathF.Exp(x[i] - max);
             return max + Math.Log(sum);
         }
