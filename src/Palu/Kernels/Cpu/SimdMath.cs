@@ -41,7 +41,7 @@ internal static class SimdMath
 
     /// <summary>
     /// Σ of the 16 lanes in 8 instructions: fold 512 → 256 → 128 bits, then two shuffle-adds. (The JIT expands
-    /// <c>Vector512.Sum</c> into ~25, four 128-bit reductions; in attention that cost more than the dot product.)
+    /// <c>Vector512.Sum</c> into ~25, four 128-bit reductions; ~7% of short-context decode attention.)
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static float Sum(Vector512<float> v)
