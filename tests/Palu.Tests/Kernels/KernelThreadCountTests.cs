@@ -60,6 +60,17 @@ public class KernelThreadCountTests
     }
 
     [Fact]
+    public void SwiGluAndRopeAreIdenticalForAnyThreadCount()
+    {
+        const int T = 700, heads = 8, d = 128;   // 716,800 elements: split across threads
+        var g = KernelTestData.Uniform(8, T * heads * d, 6f);   // [T, heads·d]
+        var u = KernelTestData.Uniform(9, T * heads * d);       // [T, heads·d]
+        var table = new RopeTable(d, T, 10000.0);
+        AssertAllEqual(ForEachThreadCount(() => { var y = (float[])g.Clone(); SimdKernels.SwiGlu(y, u); return y; }));
+        AssertAllEqual(ForEachThreadCount(() => { var y = (float[])g.Clone(); SimdKernels.Rope(y, T, heads, 0, table); return y; }));
+    }
+
+    [Fact]
     public void RmsNormIsIdenticalForAnyThreadCount()
     {
         const int T = 1100, n = 1000;   // big enough to be split

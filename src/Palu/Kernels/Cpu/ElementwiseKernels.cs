@@ -138,22 +138,30 @@ internal static unsafe class ElementwiseKernels
     }
 
     /// <summary>gate = gate / (1 + e^(−gate)) · up in one pass. e^(−g) overflows to +∞ for very negative g, giving
-    /// g / ∞ = −0 as in the reference.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    /// g / ∞ = −0 as in the reference. Large inputs are split across threads.</summary>
     public static void SwiGlu(Span<float> gate, ReadOnlySpan<float> up)
     {
         if (up.Length < gate.Length) throw new ArgumentException("SwiGlu: up is shorter than gate");
         int n = gate.Length;
         fixed (float* g = gate, u = up)
         {
-            int i = 0;
-            for (; i <= n - 16; i += 16)
-            {
-                var gv = Vector512.Load(g + i);
-                (gv / (Vector512<float>.One + SimdMath.Exp(-gv)) * Vector512.Load(u + i)).Store(g + i);
-            }
-            for (; i < n; i++) g[i] = g[i] / (1f + MathF.Exp(-g[i])) * u[i];
+            float* gp = g, upp = u;   // copies a lambda may capture
+            int chunks = KernelThreads.Plan(n, MinElementsPerChunk, Math.Max(1, n / 16));
+            if (chunks == 1) { SwiGluRange(gp, upp, 0, n); return; }
+            KernelThreads.For(chunks, c => SwiGluRange(gp, upp, KernelThreads.Split(n, chunks, c, 16), KernelThreads.Split(n, chunks, c + 1, 16)));
         }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void SwiGluRange(float* g, float* u, int i0, int i1)
+    {
+        int i = i0;
+        for (; i <= i1 - 16; i += 16)
+        {
+            var gv = Vector512.Load(g + i);
+            (gv / (Vector512<float>.One + SimdMath.Exp(-gv)) * Vector512.Load(u + i)).Store(g + i);
+        }
+        for (; i < i1; i++) g[i] = g[i] / (1f + MathF.Exp(-g[i])) * u[i];
     }
 
     /// <summary>y[t] += bias. y [T, m], bias [m].</summary>
@@ -178,33 +186,44 @@ internal static unsafe class ElementwiseKernels
             throw new ArgumentOutOfRangeException(nameof(startPos), $"positions [{startPos}, {startPos + T}) exceed the table's {table.MaxPositions}");
         fixed (float* px = x, pc = table.Cos, ps = table.Sin)
         {
-            for (int t = 0; t < T; t++)
+            float* xp = px, cp = pc, sp = ps;   // copies a lambda may capture
+            int chunks = KernelThreads.Plan((long)T * heads * d, MinElementsPerChunk, T);
+            if (chunks == 1) { RopeRows(xp, cp, sp, 0, T, heads, d, startPos); return; }
+            KernelThreads.For(chunks, c => RopeRows(xp, cp, sp, KernelThreads.Split(T, chunks, c), KernelThreads.Split(T, chunks, c + 1), heads, d, startPos));
+        }
+    }
+
+    /// <summary>Tokens [t0, t1) of x [T, heads, d]; cos, sin [positions, d/2].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void RopeRows(float* px, float* pc, float* ps, int t0, int t1, int heads, int d, int startPos)
+    {
+        int half = d / 2;
+        for (int t = t0; t < t1; t++)
+        {
+            float* c = pc + (long)(startPos + t) * half, s = ps + (long)(startPos + t) * half;   // [half]
+            for (int h = 0; h < heads; h++)
             {
-                float* c = pc + (long)(startPos + t) * half, s = ps + (long)(startPos + t) * half;   // [half]
-                for (int h = 0; h < heads; h++)
+                float* x0 = px + ((long)t * heads + h) * d, x1 = x0 + half;                   // [half] each
+                int j = 0;
+                for (; j <= half - 16; j += 16)
                 {
-                    float* x0 = px + ((long)t * heads + h) * d, x1 = x0 + half;                   // [half] each
-                    int j = 0;
-                    for (; j <= half - 16; j += 16)
-                    {
-                        Vector512<float> a = Vector512.Load(x0 + j), b = Vector512.Load(x1 + j);
-                        Vector512<float> cv = Vector512.Load(c + j), sv = Vector512.Load(s + j);
-                        (a * cv - b * sv).Store(x0 + j);
-                        (b * cv + a * sv).Store(x1 + j);
-                    }
-                    for (; j <= half - 4; j += 4)
-                    {
-                        Vector128<float> a = Vector128.Load(x0 + j), b = Vector128.Load(x1 + j);
-                        Vector128<float> cv = Vector128.Load(c + j), sv = Vector128.Load(s + j);
-                        (a * cv - b * sv).Store(x0 + j);
-                        (b * cv + a * sv).Store(x1 + j);
-                    }
-                    for (; j < half; j++)
-                    {
-                        float a = x0[j], b = x1[j];
-                        x0[j] = a * c[j] - b * s[j];
-                        x1[j] = b * c[j] + a * s[j];
-                    }
+                    Vector512<float> a = Vector512.Load(x0 + j), b = Vector512.Load(x1 + j);
+                    Vector512<float> cv = Vector512.Load(c + j), sv = Vector512.Load(s + j);
+                    (a * cv - b * sv).Store(x0 + j);
+                    (b * cv + a * sv).Store(x1 + j);
+                }
+                for (; j <= half - 4; j += 4)
+                {
+                    Vector128<float> a = Vector128.Load(x0 + j), b = Vector128.Load(x1 + j);
+                    Vector128<float> cv = Vector128.Load(c + j), sv = Vector128.Load(s + j);
+                    (a * cv - b * sv).Store(x0 + j);
+                    (b * cv + a * sv).Store(x1 + j);
+                }
+                for (; j < half; j++)
+                {
+                    float a = x0[j], b = x1[j];
+                    x0[j] = a * c[j] - b * s[j];
+                    x1[j] = b * c[j] + a * s[j];
                 }
             }
         }
