@@ -13,7 +13,7 @@ public static class ElementwiseBench
         Console.WriteLine("Elementwise (Gelem/s = elements / time; GB/s = bytes read + written once / time)");
         Console.WriteLine($"{"kernel",-9} {"shape",-21} | {"ref ms",9} {"simd 1T ms",10} {"simd ms",9} | {"Gelem/s",8} {"GB/s",7} | {"vs ref",7} {"vs 1T",6}");
 
-        foreach (var (T, n) in new[] { (1, 4096), (64, 4096), (1024, 192) })
+        foreach (var (T, n) in new[] { (1, 4096), (64, 4096), (1024, 192), (512, 4096) })
         {
             var x = KernelBench.Random(1, T * n); var w = KernelBench.Random(2, n); var y = new float[T * n];   // [T, n], [n], [T, n]
             Row("RmsNorm", $"T={T} n={n}", T * n, 8.0 * T * n + 4.0 * n, budget,
@@ -32,7 +32,7 @@ public static class ElementwiseBench
             Row("LogSumExp", $"n={n}", n, 4.0 * n, budget,
                 () => sink += ReferenceKernels.LogSumExp(x), () => sink += SimdKernels.LogSumExp(x));
         }
-        foreach (var (T, f) in new[] { (1, 11008), (64, 512), (1024, 512) })
+        foreach (var (T, f) in new[] { (1, 11008), (64, 512), (1024, 512), (512, 11008) })
         {
             var g0 = KernelBench.Random(4, T * f); var u = KernelBench.Random(5, T * f); var g = new float[T * f];   // [T, f]
             Row("SwiGlu", $"T={T} f={f}", T * f, 12.0 * T * f, budget,
@@ -44,7 +44,7 @@ public static class ElementwiseBench
             Row("AddBias", $"T={T} m={m}", T * m, 8.0 * T * m + 4.0 * m, budget,
                 () => ReferenceKernels.AddBias(y, b, T), () => SimdKernels.AddBias(y, b, T));
         }
-        foreach (var (T, heads, d) in new[] { (1, 32, 128), (64, 32, 128), (1024, 3, 64), (1024, 8, 8) })
+        foreach (var (T, heads, d) in new[] { (1, 32, 128), (64, 32, 128), (1024, 3, 64), (1024, 8, 8), (512, 32, 128) })
         {
             var table = new RopeTable(d, 2048, 10000.0);
             var x = KernelBench.Random(8, T * heads * d);   // [T, heads, d]
