@@ -3,9 +3,11 @@ using System.Diagnostics;
 namespace Palu.Bench;
 
 /// <summary>
-/// A small Stopwatch harness. Warm-up first (tiered JIT promotes hot methods only after some calls, so the first
-/// iterations are discarded); then the variants being compared are timed in alternating batches, so that load from
-/// other processes on this shared machine hits all of them alike; the median batch gives seconds per call.
+/// A small Stopwatch harness. Warm-up first: the first calls pay for JIT compilation (with tiering, hot methods are
+/// promoted only after some calls; this project runs without it, see the .csproj), helper-thread start, scratch
+/// allocation and cold caches, so they are discarded. Then the variants being compared are timed in alternating
+/// batches, so that load from other processes on this shared machine hits all of them alike; the median batch gives
+/// seconds per call.
 /// </summary>
 public static class Harness
 {

@@ -10,7 +10,7 @@ public static class MatMulBench
     static readonly int[] Ts = [1, 64, 512];
     static readonly (int m, int n)[] Shapes = [(192, 192), (512, 192), (4096, 192), (1024, 1024), (4096, 4096)];
 
-    public static void Run(bool quick)
+    public static void Run(bool quick, DType[] dtypes)
     {
         // The reference runs at ~1 GFLOP/s: time it once (after one warm-up call) and skip it above this many MACs.
         long refLimit = quick ? 1L << 27 : 1L << 31;
@@ -19,7 +19,7 @@ public static class MatMulBench
         Console.WriteLine($"{"T",5} {"m",5} {"n",5} {"W",5} | {"ref ms",9} {"simd 1T ms",10} {"simd ms",9} | {"ref GF/s",8} {"1T GF/s",8} {"simd GF/s",9} {"simd GB/s",9} | {"vs ref",7} {"vs 1T",6}");
         foreach (int T in Ts)
             foreach (var (m, n) in Shapes)
-                foreach (var dt in new[] { DType.F32, DType.BF16 })
+                foreach (var dt in dtypes)
                 {
                     if (quick && (long)T * m * n > 1L << 30) continue;
                     Row(T, m, n, dt, refLimit);

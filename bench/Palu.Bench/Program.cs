@@ -26,7 +26,7 @@ public static class Program
 
     static void Usage() => Console.WriteLine("""
         usage: dotnet run -c Release --project bench/Palu.Bench -- <command> [options]
-          kernels [matmul|elementwise|attention ...] [--quick] [--threads N]
+          kernels [matmul|elementwise|attention ...] [--quick] [--threads N] [--dtypes F32,BF16,F16]
                   Stopwatch harness: reference vs SIMD kernels side by side (GFLOP/s, GB/s, speedup).
           tokens --model DIR [--model DIR2 ...] [--prompt 512] [--gen 128] [--reps 3] [--fuse-values]
                   End-to-end prefill and decode tokens/s (llama-bench pp/tg) and implied weight bandwidth.

@@ -31,6 +31,12 @@ public class AttentionKernelTests
         { 130, 0, 4, 4, 128, 130, 50 },
         { 100, 28, 8, 2, 6, 128, 9 },
         { 70, 0, 3, 3, 8, 70, null },
+        // decode over ≥ 512 visible keys: split into 256-key segments and merged (last segment partial, windows)
+        { 1, 1000, 3, 3, 64, 1001, null },
+        { 1, 2047, 6, 2, 6, 2048, null },
+        { 1, 1500, 8, 1, 128, 1600, null },
+        { 1, 1200, 4, 2, 8, 1300, 600 },
+        { 1, 1200, 4, 2, 8, 1300, 300 },
     };
 
     [Theory]
@@ -54,6 +60,7 @@ public class AttentionKernelTests
     [InlineData(20, 6, 2, 8, null)]
     [InlineData(33, 2, 1, 128, 7)]
     [InlineData(70, 3, 3, 64, null)]
+    [InlineData(700, 4, 2, 32, null)]
     public void DecodeAtPositionEqualsLastRowOfPrefill(int p, int H, int Hkv, int d, int? window)
     {
         int maxSeq = p + 1;

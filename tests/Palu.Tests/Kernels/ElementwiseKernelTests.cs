@@ -8,8 +8,8 @@ public class ElementwiseKernelTests
 {
     const double Tolerance = 1e-5;
 
-    // Row lengths around the vector widths (16 lanes) and large enough to split over threads.
-    public static readonly int[] Lengths = [1, 3, 8, 15, 16, 17, 64, 100, 192, 1000, 4096, 4097];
+    // Row lengths around the vector widths (16 lanes); 17 rows of 16,500 (280,500 elements) split over threads.
+    public static readonly int[] Lengths = [1, 3, 8, 15, 16, 17, 64, 100, 192, 1000, 4096, 4097, 16_500];
 
     public static TheoryData<int, int> RowShapes()
     {
@@ -121,6 +121,21 @@ public class ElementwiseKernelTests
         Assert.True(Math.Abs(s[11] / MathF.Exp(-86f) - 1) < 1e-6);
     }
 
+    [Theory]
+    [InlineData(1, 1f)]
+    [InlineData(15, 3f)]
+    [InlineData(48, 3f)]
+    [InlineData(4096, 10f)]
+    [InlineData(4099, 30f)]
+    [InlineData(151_936, 20f)]   // a Qwen vocabulary
+    public void LogSumExpMatchesReference(int n, float scale)
+    {
+        var x = KernelTestData.Uniform(n + 5, n, scale);
+        double expected = ReferenceKernels.LogSumExp(x), actual = SimdKernels.LogSumExp(x);
+        Assert.True(Math.Abs(actual - expected) <= 1e-5 * Math.Max(1, Math.Abs(expected)), $"n={n}: {actual} vs {expected}");
+        Assert.Equal(float.NegativeInfinity, SimdKernels.LogSumExp(ReadOnlySpan<float>.Empty));
+    }
+
     [Fact]
     public void SoftmaxOfEmptyRowIsNoOp() => SimdKernels.Softmax(Span<float>.Empty);
 
@@ -129,6 +144,7 @@ public class ElementwiseKernelTests
     {
         { 1, 1, 6, 0 }, { 1, 1, 8, 0 }, { 3, 4, 8, 5 }, { 2, 3, 16, 1 }, { 5, 2, 34, 9 },
         { 4, 3, 64, 100 }, { 2, 2, 128, 1000 }, { 1, 32, 128, 2047 }, { 7, 1, 22, 3 },
+        { 520, 8, 128, 3 },   // 532,480 elements: split across threads
     };
 
     [Theory]

@@ -12,14 +12,15 @@ public class MatMulKernelTests
     // (T, n, m): decode/small batches T = 1..12 (GEMV, x rows four at a time) and prefill T ≥ 13 (GEMM) with odd T,
     // n not a multiple of 16, odd m,
     // n over several k-blocks (256), m over several panel blocks (8 × 32), T over several row blocks (128),
+    // one panel with the rows of x split across threads (600, 256, 20),
     // and sizes large enough to be split across threads.
     public static readonly (int T, int n, int m)[] Shapes =
     [
-        (1, 1, 1), (1, 16, 1), (1, 17, 5), (1, 192, 192), (1, 1000, 301),
+        (1, 0, 3), (20, 0, 5), (1, 1, 1), (1, 16, 1), (1, 17, 5), (1, 192, 192), (1, 1000, 301),
         (2, 33, 7), (3, 100, 65), (4, 64, 33), (4, 513, 260),
         (5, 50, 31), (7, 16, 32), (8, 256, 64), (9, 300, 97), (12, 40, 9), (11, 1000, 130),
         (13, 40, 9), (13, 513, 129),
-        (31, 15, 3), (64, 192, 192), (65, 257, 95), (133, 600, 300), (256, 64, 512),
+        (31, 15, 3), (64, 192, 192), (65, 257, 95), (133, 600, 300), (256, 64, 512), (600, 256, 20),
     ];
 
     public static TheoryData<int, int, int, DType> Cases()

@@ -14,8 +14,9 @@ namespace Palu.Kernels.Cpu;
 /// Prefill (at least <see cref="PrefillMinQueries"/> queries per KV head) goes through the GEMM instead, one block of
 /// up to <see cref="PrefillBlockQueries"/> queries at a time: S = Q·Kᵀ over the block's key range, scale, mask and
 /// softmax per row, O = S·V — no horizontal sums, and only the diagonal blocks compute masked scores.
+/// Decode over a long context splits the keys into segments instead (AttentionDecode.cs).
 /// </summary>
-internal static unsafe class AttentionKernels
+internal static unsafe partial class AttentionKernels
 {
     /// <summary>Fewest multiply-adds (q·k plus p·v) in one chunk of work items.</summary>
     const long MinMacsPerChunk = 1 << 15;
@@ -50,6 +51,8 @@ internal static unsafe class AttentionKernels
                 KernelThreads.For(chunks, c => PrefillItems(a, KernelThreads.Split(items, chunks, c), KernelThreads.Split(items, chunks, c + 1)));
                 return;
             }
+            int firstKey = First(a, startPos), visible = startPos - firstKey + 1;
+            if (SplitsDecode(T, visible)) { Decode(a, firstKey, visible); return; }
             if (chunks == 1) { Items(a, 0, items); return; }
             KernelThreads.For(chunks, c => Items(a, KernelThreads.Split(items, chunks, c), KernelThreads.Split(items, chunks, c + 1)));
         }
@@ -112,54 +115,6 @@ internal static unsafe class AttentionKernels
         }
     }
 
-    /// <summary>
-    /// Prefill items [i0, i1): item i = rows [(i / Hkv)·RowsPerItem, +RowsPerItem) of KV head i % Hkv, all G heads:
-    /// R = rows·G queries gathered into Q [R, d]; S [R, L] = Q·Kᵀ over keys [first of the first row, last row];
-    /// per query: scale its visible keys, softmax them, zero the rest; O [R, d] = S·V; scatter O to the output.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void PrefillItems(in Args a, int i0, int i1)
-    {
-        int d = a.D, groups = a.H / a.Hkv, maxR = a.RowsPerItem * groups, maxKeys = a.StartPos + a.T;
-        float scale = 1f / MathF.Sqrt(d);
-        float* qb = ThreadScratch.Floats(ThreadScratch.Slot.Attention, 2L * maxR * d + (long)maxR * maxKeys);   // [R, d]
-        float* ob = qb + (long)maxR * d;                                                                          // [R, d]
-        float* sb = ob + (long)maxR * d;                                                                          // [R, L]
-        for (int i = i0; i < i1; i++)
-        {
-            int t0 = i / a.Hkv * a.RowsPerItem, t1 = Math.Min(a.T, t0 + a.RowsPerItem), kvh = i % a.Hkv;
-            int R = (t1 - t0) * groups, gd = groups * d;
-            for (int t = t0; t < t1; t++)
-                new ReadOnlySpan<float>(a.Q + ((long)t * a.H + kvh * groups) * d, gd).CopyTo(new Span<float>(qb + (long)(t - t0) * gd, gd));
-            int firstKey = First(a, a.StartPos + t0), lastKey = a.StartPos + t1 - 1, L = lastKey - firstKey + 1;
-            float* k = a.K + ((long)kvh * a.MaxSeq + firstKey) * d;   // [L, d]
-            float* v = a.V + ((long)kvh * a.MaxSeq + firstKey) * d;   // [L, d]
-
-            GemmKernels.GemmSingle<RowPacker<F32Loader>>(qb, d, (byte*)k, (long)d * sizeof(float), sb, L, R, d, L);
-            for (int r = 0; r < R; r++)
-            {
-                int p = a.StartPos + t0 + r / groups, lo = First(a, p) - firstKey, hi = p - firstKey;
-                float* row = sb + (long)r * L;   // [L]
-                Scale(row + lo, hi - lo + 1, scale);
-                ElementwiseKernels.Softmax(new Span<float>(row + lo, hi - lo + 1));
-                new Span<float>(row, lo).Clear();
-                new Span<float>(row + hi + 1, L - hi - 1).Clear();
-            }
-            GemmKernels.GemmSingle<ColumnPacker>(sb, L, (byte*)v, (long)d * sizeof(float), ob, d, R, L, d);
-            for (int t = t0; t < t1; t++)
-                new ReadOnlySpan<float>(ob + (long)(t - t0) * gd, gd).CopyTo(new Span<float>(a.O + ((long)t * a.H + kvh * groups) * d, gd));
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Scale(float* x, int n, float s)
-    {
-        var vs = Vector512.Create(s);
-        int i = 0;
-        for (; i <= n - 16; i += 16) (Vector512.Load(x + i) * vs).Store(x + i);
-        for (; i < n; i++) x[i] *= s;
-    }
-
     static int First(in Args a, int p) => a.Window == int.MaxValue ? 0 : Math.Max(0, p - a.Window + 1);
 
     static void Set(ref Quad quad, int r, float* q, float* o, int lo, int hi)
@@ -183,14 +138,27 @@ internal static unsafe class AttentionKernels
 
     /// <summary>Attention of G = TG.Value (1..4) queries [d] over the same keys and values k, v [len, d], each
     /// restricted to its own range of them; s is scratch [G, len].</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Heads<TG>(in Quad quad, float* k, float* v, float* s, int len, int d, float scale) where TG : struct, IConst
+    {
+        int G = TG.Value;
+        Scores<TG>(quad, k, s, len, d, scale);
+        for (int g = 0; g < G; g++)
+        {
+            float* sg = s + g * len;   // [len]
+            Mask(sg, len, g switch { 0 => quad.Lo0, 1 => quad.Lo1, 2 => quad.Lo2, _ => quad.Lo3 },
+                g switch { 0 => quad.Hi0, 1 => quad.Hi1, 2 => quad.Hi2, _ => quad.Hi3 });
+            ElementwiseKernels.Softmax(new Span<float>(sg, len));
+        }
+        Weighted<TG>(quad, s, v, len, d);
+    }
+
+    /// <summary>s [G, len] = q_g·k_j · scale: each key row is loaded once and dotted with all G = TG.Value queries.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Scores<TG>(in Quad quad, float* k, float* s, int len, int d, float scale) where TG : struct, IConst
     {
         int G = TG.Value;
         float* q0 = quad.Q0, q1 = quad.Q1, q2 = quad.Q2, q3 = quad.Q3;
         float* s0 = s, s1 = s + len, s2 = s + 2 * len, s3 = s + 3 * len;
-
-        // Scores: each key row is loaded once and dotted with all G queries.
         for (int j = 0; j < len; j++)
         {
             float* kj = k + (long)j * d;
@@ -205,14 +173,14 @@ internal static unsafe class AttentionKernels
                 if (G > 2) a2 = Vector512.FusedMultiplyAdd(Vector512.Load(q2 + i), kv, a2);
                 if (G > 3) a3 = Vector512.FusedMultiplyAdd(Vector512.Load(q3 + i), kv, a3);
             }
-            float d0 = Vector512.Sum(a0), d1 = G > 1 ? Vector512.Sum(a1) : 0, d2 = G > 2 ? Vector512.Sum(a2) : 0, d3 = G > 3 ? Vector512.Sum(a3) : 0;
+            float d0 = SimdMath.Sum(a0), d1 = G > 1 ? SimdMath.Sum(a1) : 0, d2 = G > 2 ? SimdMath.Sum(a2) : 0, d3 = G > 3 ? SimdMath.Sum(a3) : 0;
             if (i <= d - 8)
             {
                 var kv = Vector256.Load(kj + i);
-                d0 += Vector256.Sum(Vector256.Load(q0 + i) * kv);
-                if (G > 1) d1 += Vector256.Sum(Vector256.Load(q1 + i) * kv);
-                if (G > 2) d2 += Vector256.Sum(Vector256.Load(q2 + i) * kv);
-                if (G > 3) d3 += Vector256.Sum(Vector256.Load(q3 + i) * kv);
+                d0 += SimdMath.Sum(Vector256.Load(q0 + i) * kv);
+                if (G > 1) d1 += SimdMath.Sum(Vector256.Load(q1 + i) * kv);
+                if (G > 2) d2 += SimdMath.Sum(Vector256.Load(q2 + i) * kv);
+                if (G > 3) d3 += SimdMath.Sum(Vector256.Load(q3 + i) * kv);
                 i += 8;
             }
             for (; i < d; i++)
@@ -225,15 +193,14 @@ internal static unsafe class AttentionKernels
             if (G > 2) s2[j] = d2 * scale;
             if (G > 3) s3[j] = d3 * scale;
         }
+    }
 
-        Mask(s0, len, quad.Lo0, quad.Hi0);
-        if (G > 1) Mask(s1, len, quad.Lo1, quad.Hi1);
-        if (G > 2) Mask(s2, len, quad.Lo2, quad.Hi2);
-        if (G > 3) Mask(s3, len, quad.Lo3, quad.Hi3);
-        ElementwiseKernels.Softmax(new Span<float>(s0, len));
-        if (G > 1) ElementwiseKernels.Softmax(new Span<float>(s1, len));
-        if (G > 2) ElementwiseKernels.Softmax(new Span<float>(s2, len));
-        if (G > 3) ElementwiseKernels.Softmax(new Span<float>(s3, len));
+    /// <summary>out_g [d] = Σⱼ s[g, j] · v[j] for the G = TG.Value outputs of <paramref name="quad"/>; v [len, d].</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    static void Weighted<TG>(in Quad quad, float* s, float* v, int len, int d) where TG : struct, IConst
+    {
+        int G = TG.Value;
+        float* s0 = s, s1 = s + len, s2 = s + 2 * len, s3 = s + 3 * len;
 
         // out[g] = Σⱼ s[g, j] · v[j]: each 16 columns of the G outputs stay in registers over all keys,
         // two keys per step, so every V row is read once per 16 columns for all heads.

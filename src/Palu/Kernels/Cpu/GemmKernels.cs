@@ -13,22 +13,32 @@ namespace Palu.Kernels.Cpu;
 /// k, broadcasts one x value per row against the two panel vectors (16 FMAs per 2 loads + 8 broadcasts).</item>
 /// <item>Loops: k-block → block of <see cref="PanelsPerBlock"/> panels (packed once, ~256 KiB, stays in L2) →
 /// <see cref="MC"/> rows of x (≤ 128 KiB in L2) → panel (32 KiB, in L1) → <see cref="MR"/> rows.</item>
-/// <item>Threads split the panels (output columns) so that each thread packs only its own part of W.</item>
+/// <item>Threads split the panels (output columns) so that each thread packs only its own part of W, and also the rows
+/// of x when there are too few panels.</item>
 /// </list>
 /// </summary>
 internal static unsafe class GemmKernels
 {
     public const int MR = 8, NR = 32, KC = 256, MC = 128, PanelsPerBlock = 8;
     const long MinMacsPerChunk = 1 << 19;   // ~5 µs of work
+    const int MinRowsPerChunk = 64;
 
     public static void Gemm<TL>(float* x, byte* w, float* y, int T, int n, int m) where TL : struct, IWeightLoader
     {
         int panels = (m + NR - 1) / NR;
-        int chunks = KernelThreads.Plan((long)T * n * m, MinMacsPerChunk, panels);
         long ldw = (long)n * TL.Size;
+        // Chunks split the panels first (each thread packs only its part of W); when there are fewer panels than
+        // chunks wanted (a low-rank factor with m = 32, say), also the rows of x, MinRowsPerChunk at least each.
+        int chunks = KernelThreads.Plan((long)T * n * m, MinMacsPerChunk, panels * Math.Max(1, T / MinRowsPerChunk));
+        int pChunks = Math.Min(panels, chunks), tChunks = chunks / pChunks;
         if (chunks == 1) { GemmPanels<RowPacker<TL>>(x, n, w, ldw, y, m, T, n, m, 0, panels); return; }
-        KernelThreads.For(chunks, c => GemmPanels<RowPacker<TL>>(x, n, w, ldw, y, m, T, n, m,
-            KernelThreads.Split(panels, chunks, c), KernelThreads.Split(panels, chunks, c + 1)));
+        KernelThreads.For(pChunks * tChunks, c =>
+        {
+            int pc = c % pChunks, tc = c / pChunks;
+            int t0 = KernelThreads.Split(T, tChunks, tc), t1 = KernelThreads.Split(T, tChunks, tc + 1);
+            GemmPanels<RowPacker<TL>>(x + (long)t0 * n, n, w, ldw, y + (long)t0 * m, m, t1 - t0, n, m,
+                KernelThreads.Split(panels, pChunks, pc), KernelThreads.Split(panels, pChunks, pc + 1));
+        });
     }
 
     /// <summary>

@@ -135,7 +135,7 @@ internal static class KernelThreads
 /// </summary>
 internal static unsafe class ThreadScratch
 {
-    public enum Slot { GemmPack, GemmTile, Attention, Count }
+    public enum Slot { GemmPack, GemmTile, Attention, AttentionPartials, Count }
 
     [ThreadStatic] static NativeBuffer?[]? t_buffers;
 

@@ -27,6 +27,7 @@ internal static unsafe class MatMulKernels
         if (T < 0 || x.Length < (long)T * n || y.Length < (long)T * m)
             throw new ArgumentException($"MatMul: x [{T}, {n}] and y [{T}, {m}] do not fit spans of {x.Length} and {y.Length}");
         if (T == 0 || m == 0) return;
+        if (n == 0) { y[..(T * m)].Clear(); return; }   // empty dot products
         fixed (float* px = x, py = y)
         {
             byte* pw = (byte*)w.Data;
@@ -172,7 +173,7 @@ internal static unsafe class MatMulKernels
     /// <summary>The horizontal sums of four accumulators, as one Vector128.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     static Vector128<float> Sums(Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3)
-        => Vector128.Create(Vector512.Sum(a0), Vector512.Sum(a1), Vector512.Sum(a2), Vector512.Sum(a3));
+        => Vector128.Create(SimdMath.Sum(a0), SimdMath.Sum(a1), SimdMath.Sum(a2), SimdMath.Sum(a3));
 
     /// <summary>Adds the scalar tail [i, n) of one x row to its four dot products and stores the valid outputs.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -58,6 +58,17 @@ public static class ReferenceKernels
         for (int i = 0; i < x.Length; i++) x[i] *= inv;
     }
 
+    /// <summary>log Σ exp(x) of one row, max-shifted: max + log Σ exp(x − max) (−∞ for an empty row).</summary>
+    public static double LogSumExp(ReadOnlySpan<float> x)
+    {
+        float max = float.NegativeInfinity;
+        foreach (var v in x) max = MathF.Max(max, v);
+        if (x.IsEmpty || float.IsNegativeInfinity(max)) return max;
+        double sum = 0;
+        foreach (var v in x) sum += Math.Exp((double)v - max);
+        return max + Math.Log(sum);
+    }
+
     /// <summary>
     /// In-place rotate-half RoPE. x [T, heads, d]; token t sits at absolute position startPos + t.
     /// x'_j = x_j cos − x_{j+d/2} sin, x'_{j+d/2} = x_{j+d/2} cos + x_j sin.

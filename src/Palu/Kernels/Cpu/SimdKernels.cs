@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using Palu.Tensors;
 
 namespace Palu.Kernels.Cpu;
@@ -7,37 +8,70 @@ namespace Palu.Kernels.Cpu;
 /// Same signatures and results as <see cref="ReferenceKernels"/> up to float rounding; tests compare the two.
 /// The work is done in <see cref="MatMulKernels"/> (GEMV) / <see cref="GemmKernels"/> (GEMM),
 /// <see cref="ElementwiseKernels"/> and <see cref="AttentionKernels"/>.
-/// Written for AVX-512 machines; elsewhere Vector512 is emulated in software (correct, slower).
+/// Written for AVX-512 (Vector512 hardware-accelerated); elsewhere every call goes to <see cref="PortableKernels"/>.
+/// Threads: work is split by output (rows/columns of y, attention heads, key segments), so results are bit-identical
+/// for any <see cref="Parallelism.Threads"/>. Safe to call from several threads at once: one caller at a time uses the
+/// kernels' own spinning helper threads (<see cref="KernelThreads"/>), others fall back to the .NET thread pool.
+/// Buffers (packed panels, scores, partial results) are per-thread scratch, reused across calls; a call that goes
+/// parallel allocates only its small job object and closure.
 /// </summary>
 public static class SimdKernels
 {
+    /// <summary>True where Vector512 would be emulated in software: then the TensorPrimitives kernels run instead.</summary>
+    public static bool Portable { get; } = !Vector512.IsHardwareAccelerated;
+
     /// <summary>y = x·Wᵀ. x [T, n], W [m, n] (F32/F16/BF16), y [T, m].</summary>
-    public static void MatMul(ReadOnlySpan<float> x, in WeightMatrix w, Span<float> y, int T) => MatMulKernels.MatMul(x, w, y, T);
+    public static void MatMul(ReadOnlySpan<float> x, in WeightMatrix w, Span<float> y, int T)
+    {
+        if (Portable) PortableKernels.MatMul(x, w, y, T);
+        else MatMulKernels.MatMul(x, w, y, T);
+    }
 
     /// <summary>y[t] += bias. y [T, m], bias [m].</summary>
     public static void AddBias(Span<float> y, ReadOnlySpan<float> bias, int T) => ElementwiseKernels.AddBias(y, bias, T);
 
     /// <summary>y = x / sqrt(mean(x²) + eps) · weight, per row. x, y [T, n], weight [n]. x and y may alias.</summary>
     public static void RmsNorm(ReadOnlySpan<float> x, ReadOnlySpan<float> weight, Span<float> y, int T, float eps)
-        => ElementwiseKernels.RmsNorm(x, weight, y, T, eps);
+    {
+        if (Portable) PortableKernels.RmsNorm(x, weight, y, T, eps);
+        else ElementwiseKernels.RmsNorm(x, weight, y, T, eps);
+    }
 
     /// <summary>In-place softmax of one row.</summary>
-    public static void Softmax(Span<float> x) => ElementwiseKernels.Softmax(x);
+    public static void Softmax(Span<float> x)
+    {
+        if (Portable) PortableKernels.Softmax(x);
+        else ElementwiseKernels.Softmax(x);
+    }
+
+    /// <summary>log Σ exp(x) of one row, max-shifted, without modifying it (log-softmax[i] = x[i] − LogSumExp(x)).</summary>
+    public static double LogSumExp(ReadOnlySpan<float> x) => Portable ? PortableKernels.LogSumExp(x) : ElementwiseKernels.LogSumExp(x);
 
     /// <summary>In-place rotate-half RoPE. x [T, heads, d]; token t sits at absolute position startPos + t.</summary>
-    public static void Rope(Span<float> x, int T, int heads, int startPos, RopeTable table) => ElementwiseKernels.Rope(x, T, heads, startPos, table);
+    public static void Rope(Span<float> x, int T, int heads, int startPos, RopeTable table)
+    {
+        if (Portable) PortableKernels.Rope(x, T, heads, startPos, table);
+        else ElementwiseKernels.Rope(x, T, heads, startPos, table);
+    }
 
     /// <summary>Causal GQA attention over a dense cache; see <see cref="ReferenceKernels.Attention"/>. q, out [T, H, d];
     /// kCache, vCache [Hkv, maxSeq, d].</summary>
     public static void Attention(ReadOnlySpan<float> q, ReadOnlySpan<float> kCache, ReadOnlySpan<float> vCache,
         Span<float> output, int T, int startPos, int H, int Hkv, int d, int maxSeq, int? window = null)
-        => AttentionKernels.Attention(q, kCache, vCache, output, T, startPos, H, Hkv, d, maxSeq, window);
+    {
+        if (Portable) PortableKernels.Attention(q, kCache, vCache, output, T, startPos, H, Hkv, d, maxSeq, window);
+        else AttentionKernels.Attention(q, kCache, vCache, output, T, startPos, H, Hkv, d, maxSeq, window);
+    }
 
     /// <summary>gate = silu(gate) · up, elementwise. gate, up [T, f].</summary>
-    public static void SwiGlu(Span<float> gate, ReadOnlySpan<float> up) => ElementwiseKernels.SwiGlu(gate, up);
+    public static void SwiGlu(Span<float> gate, ReadOnlySpan<float> up)
+    {
+        if (Portable) PortableKernels.SwiGlu(gate, up);
+        else ElementwiseKernels.SwiGlu(gate, up);
+    }
 }
 
-/// <summary>How many threads kernels may use (default: all cores).</summary>
+/// <summary>How many threads kernels may use (default: all cores). Read at every call; 1 runs everything on the caller.</summary>
 public static class Parallelism
 {
     public static int Threads { get; set; } = Environment.ProcessorCount;

@@ -38,4 +38,28 @@ internal static class SimdMath
         y = Vector512.ConditionalSelect(Vector512.GreaterThan(x, Vector512.Create(88.72283935546875f)), Vector512.Create(float.PositiveInfinity), y);
         return Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(-87.33654475f)), Vector512<float>.Zero, y);
     }
+
+    /// <summary>
+    /// Σ of the 16 lanes in 8 instructions: fold 512 → 256 → 128 bits, then two shuffle-adds. (The JIT expands
+    /// <c>Vector512.Sum</c> into ~25, four 128-bit reductions; ~7% of short-context decode attention.)
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Sum(Vector512<float> v)
+    {
+        var h = v.GetLower() + v.GetUpper();
+        var q = h.GetLower() + h.GetUpper();
+        q += Vector128.Shuffle(q, Vector128.Create(2, 3, 0, 1));
+        q += Vector128.Shuffle(q, Vector128.Create(1, 0, 3, 2));
+        return q.ToScalar();
+    }
+
+    /// <summary>Σ of the 8 lanes: fold 256 → 128 bits, then two shuffle-adds.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static float Sum(Vector256<float> v)
+    {
+        var q = v.GetLower() + v.GetUpper();
+        q += Vector128.Shuffle(q, Vector128.Create(2, 3, 0, 1));
+        q += Vector128.Shuffle(q, Vector128.Create(1, 0, 3, 2));
+        return q.ToScalar();
+    }
 }
