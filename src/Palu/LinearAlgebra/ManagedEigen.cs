@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Numerics.Tensors;
 
@@ -93,6 +94,7 @@ internal static class ManagedEigen
     /// Implicit QL with Wilkinson shifts on the tridiagonal (d, e); d becomes the eigenvalues (unsorted). When zt is
     /// given, every rotation acting on indices (i, i+1) is applied to rows i and i+1 of zt.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void TridiagonalQl(double[] d, double[] e, double[]? zt, int n)
     {
         var cs = new double[n]; var sn = new double[n]; // rotations of one sweep, by index i
@@ -151,6 +153,7 @@ internal static class ManagedEigen
     }
 
     /// <summary>(x, y) ← (c·x − s·y, s·x + c·y), elementwise.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Rotate(Span<double> x, Span<double> y, double c, double s)
     {
         int k = 0, len = x.Length;

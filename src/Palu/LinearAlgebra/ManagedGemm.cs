@@ -96,6 +96,7 @@ internal static unsafe class ManagedGemm
     }
 
     /// <summary>Packs op(B)[pc:pc+kc, jc:jc+nc] into panels [nc/nr][kc][nr], zero-padded on the right.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void PackB<T>(bool transB, T* b, int ldb, int pc, int jc, int kc, int nc, int nr, T* bp) where T : unmanaged
     {
         int panels = (nc + nr - 1) / nr;
@@ -117,6 +118,7 @@ internal static unsafe class ManagedGemm
     }
 
     /// <summary>Packs alpha·op(A)[ic:ic+mc, pc:pc+kc] into panels [mc/MR][kc][MR], zero-padded at the bottom.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void PackA<T>(bool transA, T* a, int lda, int ic, int pc, int mc, int kc, T alpha, T* ap) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int panels = (mc + MR - 1) / MR;
@@ -157,6 +159,7 @@ internal static unsafe class ManagedGemm
     }
 
     /// <summary>C[rows, cols] += Ap[kc, MR]ᵀ·Bp[kc, 2W] for one register tile (W = Vector512 lanes).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Kernel512<T>(int kc, T* ap, T* bp, T* c, int ldc, int rows, int cols) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int w = Vector512<T>.Count;
@@ -195,6 +198,7 @@ internal static unsafe class ManagedGemm
     }
 
     /// <summary>Same as <see cref="Kernel512"/> with Vector256 registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Kernel256<T>(int kc, T* ap, T* bp, T* c, int ldc, int rows, int cols) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int w = Vector256<T>.Count;
@@ -220,6 +224,7 @@ internal static unsafe class ManagedGemm
         AccPartial(tile, 2 * w, c, ldc, rows, cols);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void AccPartial<T>(T* tile, int ldt, T* c, int ldc, int rows, int cols) where T : unmanaged, IFloatingPointIeee754<T>
     {
         for (int r = 0; r < rows; r++)

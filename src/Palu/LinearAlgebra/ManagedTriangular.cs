@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics.Tensors;
 
 namespace Palu.LinearAlgebra;
@@ -48,6 +49,7 @@ internal static unsafe class ManagedTriangular
     }
 
     /// <summary>Row-oriented (Cholesky–Banachiewicz) factorisation of a small block [nb, nb] with leading dimension ld.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static bool CholeskyUnblocked(double* a, int nb, int ld)
     {
         for (int i = 0; i < nb; i++)

@@ -16,6 +16,12 @@ public sealed class LapackTheoryAttribute : TheoryAttribute
 
 internal static class LinalgTestSupport
 {
+    /// <summary>
+    /// All linear algebra test classes share one xunit collection, so they run one after another: OpenBLAS threads
+    /// busy-wait, and running its tests in parallel with our own threads on a 2-core machine made both several times slower.
+    /// </summary>
+    public const string Collection = "LinearAlgebra";
+
     public static string? LapackSkipReason()
     {
         if (string.Equals(Environment.GetEnvironmentVariable(LinearAlgebraProvider.EnvironmentVariable)?.Trim(), "managed", StringComparison.OrdinalIgnoreCase))

@@ -4,6 +4,7 @@ using static Palu.Tests.LinearAlgebra.LinalgTestSupport;
 namespace Palu.Tests.LinearAlgebra;
 
 /// <summary>The managed provider always runs; it is the oracle.</summary>
+[Collection(LinalgTestSupport.Collection)]
 public class ManagedProviderTests
 {
     static ILinearAlgebra La => LinearAlgebraProvider.Managed;
@@ -54,6 +55,7 @@ public class ManagedProviderTests
 }
 
 /// <summary>The same checks on LAPACK; skipped when LAPACKE is not installed (or PALU_LINALG=managed).</summary>
+[Collection(LinalgTestSupport.Collection)]
 public class LapackProviderTests
 {
     static ILinearAlgebra La => LinearAlgebraProvider.Lapack;
@@ -88,6 +90,7 @@ public class LapackProviderTests
 }
 
 /// <summary>LAPACK and managed results agree (values that are unique: factors, singular values, eigenvalues, solutions).</summary>
+[Collection(LinalgTestSupport.Collection)]
 public class ProviderAgreementTests
 {
     static ILinearAlgebra Managed => LinearAlgebraProvider.Managed;
@@ -139,6 +142,7 @@ public class ProviderAgreementTests
     }
 }
 
+[Collection(LinalgTestSupport.Collection)]
 public class ProviderSelectionTests
 {
     [Fact]

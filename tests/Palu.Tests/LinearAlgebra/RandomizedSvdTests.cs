@@ -3,6 +3,7 @@ using static Palu.Tests.LinearAlgebra.LinalgTestSupport;
 
 namespace Palu.Tests.LinearAlgebra;
 
+[Collection(LinalgTestSupport.Collection)]
 public class RandomizedSvdTests
 {
     public static TheoryData<string> Providers() => WhiteningTests.Providers();

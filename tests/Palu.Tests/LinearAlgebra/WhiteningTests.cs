@@ -4,6 +4,7 @@ using static Palu.Tests.LinearAlgebra.LinalgTestSupport;
 namespace Palu.Tests.LinearAlgebra;
 
 /// <summary>Whitening factor (§1.3) and the whitened truncated SVD (§1.4), on every available provider.</summary>
+[Collection(LinalgTestSupport.Collection)]
 public class WhiteningTests
 {
     /// <summary>"managed", plus "lapack" when it is available (LAPACK rows are absent rather than skipped).</summary>
