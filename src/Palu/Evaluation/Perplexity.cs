@@ -57,17 +57,19 @@ public static class Perplexity
         return windows;
     }
 
-    /// <summary>Scores every window and returns the total NLL over all scored tokens.</summary>
+    /// <summary>Scores every window and returns the total NLL over all scored tokens. One cache and one set of buffers serve all windows.</summary>
     public static PerplexityResult Evaluate(CausalLM lm, IReadOnlyList<(int[] Tokens, int FirstScored)> windows,
         IProgress<double>? progress = null, CancellationToken ct = default)
     {
         var sw = System.Diagnostics.Stopwatch.StartNew();
         double nll = 0; long count = 0;
+        int longest = windows.Count == 0 ? 1 : windows.Max(w => w.Tokens.Length);
+        using var scratch = new WindowScratch(lm, longest);
         for (int w = 0; w < windows.Count; w++)
         {
             ct.ThrowIfCancellationRequested();
             var (tokens, first) = windows[w];
-            var (s, n) = WindowNll(lm, tokens, first);
+            var (s, n) = WindowNll(lm, tokens, first, scratch);
             nll += s; count += n;
             progress?.Report((w + 1.0) / windows.Count);
         }
@@ -88,43 +90,42 @@ public static class Perplexity
         return Evaluate(lm, windows, progress, ct);
     }
 
+    /// <summary>A KV cache and the hidden/logit buffers for windows of up to <c>capacity</c> tokens.</summary>
+    public sealed class WindowScratch(CausalLM lm, int capacity) : IDisposable
+    {
+        public readonly Cache.KvCache Cache = lm.CreateCache(capacity);
+        public readonly float[] Hidden = new float[capacity * lm.Hidden];       // [T, d]
+        public readonly float[] Logits = new float[LogitRows * lm.Vocab];       // [rows, V]
+        public void Dispose() => Cache.Dispose();
+    }
+
     const int LogitRows = 64;
 
     /// <summary>Sum of −log p(tokens[i] | tokens[..i]) for i ≥ firstScored, and how many terms.</summary>
-    public static (double Sum, int Count) WindowNll(CausalLM lm, ReadOnlySpan<int> tokens, int firstScored)
+    public static (double Sum, int Count) WindowNll(CausalLM lm, ReadOnlySpan<int> tokens, int firstScored, WindowScratch? scratch = null)
     {
         int T = tokens.Length, d = lm.Hidden, V = lm.Vocab;
-        using var cache = lm.CreateCache(T);
-        var hidden = new float[T * d];                    // [T, d]
-        lm.Forward(tokens, cache, hidden);
-        var logits = new float[LogitRows * V];            // [rows, V]
+        using var own = scratch == null ? new WindowScratch(lm, T) : null;
+        var sc = scratch ?? own!;
+        sc.Cache.RewindTo(0);
+        var hidden = sc.Hidden.AsSpan(0, T * d);           // [T, d]
+        lm.Forward(tokens, sc.Cache, hidden);
         double sum = 0; int count = 0;
         // hidden row i predicts token i + 1
         for (int r0 = firstScored - 1; r0 < T - 1; r0 += LogitRows)
         {
             int rows = Math.Min(LogitRows, T - 1 - r0);
-            lm.Logits(hidden.AsSpan(r0 * d, rows * d), logits, rows);
+            lm.Logits(hidden.Slice(r0 * d, rows * d), sc.Logits, rows);
             for (int i = 0; i < rows; i++)
             {
-                sum -= LogSoftmaxAt(logits.AsSpan(i * V, V), tokens[r0 + i + 1]);
+                sum -= LogSoftmaxAt(sc.Logits.AsSpan(i * V, V), tokens[r0 + i + 1]);
                 count++;
             }
         }
         return (sum, count);
     }
 
-    /// <summary>log softmax(logits)[target]: max-shifted exp-sum (SIMD, f32 terms, double log).</summary>
-    public static double LogSoftmaxAt(ReadOnlySpan<float> logits, int target)
-    {
-        float max = System.Numerics.Tensors.TensorPrimitives.Max(logits);
-        var tmp = _expScratch ??= new float[logits.Length];
-        if (tmp.Length < logits.Length) tmp = _expScratch = new float[logits.Length];
-        var e = tmp.AsSpan(0, logits.Length);
-        System.Numerics.Tensors.TensorPrimitives.Subtract(logits, max, e);
-        System.Numerics.Tensors.TensorPrimitives.Exp(e, e);
-        double s = System.Numerics.Tensors.TensorPrimitives.Sum<float>(e);
-        return logits[target] - max - Math.Log(s);
-    }
-
-    [ThreadStatic] static float[]? _expScratch;
+    /// <summary>log softmax(logits)[target] = logits[target] − log Σ exp(logits).</summary>
+    public static double LogSoftmaxAt(ReadOnlySpan<float> logits, int target) =>
+        logits[target] - Kernels.Cpu.SimdKernels.LogSumExp(logits);
 }

@@ -20,7 +20,8 @@ public sealed class LatentAttention : KvAttention
     readonly int[] _zOff;
     readonly DenseLinear? _fusedO;    // W̃_O [d, Σ_h r^V_{g(h)}] with bias W_O·b^V + b_O
 
-    float[] _hk = [], _hv = [], _z = [], _vals = [], _keys = [];   // scratch
+    float[] _hk = [], _hv = [], _z = [], _vals = [];   // scratch
+    readonly LatentScratch _scratch = new();
 
     public LatentAttention(LatentProjection k, LatentProjection v, DenseLinear o, float[]? kNorm, AttentionShape shape, bool fuseValues)
     {
@@ -43,7 +44,7 @@ public sealed class LatentAttention : KvAttention
         var c = (LatentLayerCache)cache;
         int H = _s.Heads, dh = _s.HeadDim, S = startPos + T, zDim = _zOff[H];
         Scratch.Ensure(ref _hk, T * K.TotalRank); Scratch.Ensure(ref _hv, T * V.TotalRank);
-        Scratch.Ensure(ref _z, T * zDim); Scratch.Ensure(ref _keys, _s.KvHeads * S * dh);
+        Scratch.Ensure(ref _z, T * zDim);
         var hk = _hk.AsSpan(0, T * K.TotalRank);   // [T, Σr^K]
         var hv = _hv.AsSpan(0, T * V.TotalRank);   // [T, Σr^V]
         var z = _z.AsSpan(0, T * zDim);            // [T, Σ_h r^V_{g(h)}]
@@ -51,7 +52,7 @@ public sealed class LatentAttention : KvAttention
         K.Down.Forward(xn, hk, T);
         V.Down.Forward(xn, hv, T);
         c.Write(hk, hv, startPos, T);
-        LatentAttentionKernels.Fast(q, c, K, V, T, startPos, _s, z, _keys);
+        LatentAttentionKernels.Fast(q, c, K, V, T, startPos, _s, z, _scratch);
 
         if (_fusedO != null)
         {

@@ -27,6 +27,10 @@ public class LatentAttentionTests
         [8, 4, 8, 2, 2, 3, 6, 0, false, true],
         [6, 2, 32, 2, 1, 7, 2, 4, true, true],
         [3, 3, 64, 3, 3, 1, 30, 0, false, false],
+        [8, 2, 64, 1, 2, 1, 700, 0, true, false],      // decode split into key segments
+        [8, 2, 32, 2, 1, 1, 900, 300, false, true],    // split decode inside a sliding window
+        [4, 4, 16, 2, 2, 40, 0, 0, false, false],      // prefill through the GEMM path
+        [12, 4, 16, 4, 2, 33, 17, 9, true, true],      // GQA prefill with a window
     ];
 
     [Theory]
@@ -35,12 +39,12 @@ public class LatentAttentionTests
     {
         var r = new Random(H * 1000 + dh + T);
         int d = 24, S = startPos + T;
-        var rope = new RopeTable(dh, 64, 10000);
+        var rope = new RopeTable(dh, 1024, 10000);
         int[] kr = Enumerable.Range(0, Hkv / sk).Select(g => 3 + 2 * g).ToArray();
         int[] vr = Enumerable.Range(0, Hkv / sv).Select(g => 5 + g).ToArray();
         var K = RandomProjection(r, Hkv, sk, dh, d, kr, bias);
         var V = RandomProjection(r, Hkv, sv, dh, d, vr, bias);
-        using var cache = new LatentLayerCache(kr, vr, 64);
+        using var cache = new LatentLayerCache(kr, vr, S + 8);
         cache.Write(Rand(r, S * kr.Sum()), Rand(r, S * vr.Sum()), 0, S);
         var s = new LatentAttentionShape(H, Hkv, dh, rope, knorm ? Rand(r, dh).Select(v => 1 + 0.3f * v).ToArray() : null, 1e-6f, window > 0 ? window : null);
         var q = Rand(r, T * H * dh);
@@ -48,7 +52,7 @@ public class LatentAttentionTests
         var zRef = new float[T * zDim];
         var zFast = new float[T * zDim];
         LatentAttentionKernels.Reference(q, cache, K, V, T, startPos, s, zRef);
-        LatentAttentionKernels.Fast(q, cache, K, V, T, startPos, s, zFast, new float[Hkv * S * dh]);
+        LatentAttentionKernels.Fast(q, cache, K, V, T, startPos, s, zFast, new LatentScratch());
         float max = zRef.Max(Math.Abs), diff = zRef.Zip(zFast, (a, b) => Math.Abs(a - b)).Max();
         Assert.True(diff / max < 1e-5, $"rel err {diff / max:E2}");
     }

@@ -21,11 +21,11 @@ internal static unsafe partial class AttentionKernels
     /// <summary>Query row 0 (position StartPos) of all heads, keys [first, first + len) split into segments.</summary>
     static void Decode(in Args a, int first, int len)
     {
-        int groups = a.H / a.Hkv, d = a.D;
+        int groups = a.H / a.Hkv, d = a.D, dv = a.Dv;
         int segments = (len + DecodeSegmentKeys - 1) / DecodeSegmentKeys, items = a.Hkv * segments;
         long partials = (long)items * groups;                                              // one per (KV head, segment, group head)
-        float* o = ThreadScratch.Floats(ThreadScratch.Slot.AttentionPartials, partials * (d + 2));   // [Hkv, S, G, d]
-        float* m = o + partials * d, l = m + partials;                                    // [Hkv, S, G] each
+        float* o = ThreadScratch.Floats(ThreadScratch.Slot.AttentionPartials, partials * (dv + 2));  // [Hkv, S, G, dv]
+        float* m = o + partials * dv, l = m + partials;                                   // [Hkv, S, G] each
         var args = a;
         int chunks = KernelThreads.Plan(2L * len * a.H * d, MinMacsPerChunk, items);
         if (chunks == 1) DecodeSegments(args, first, len, segments, o, m, l, 0, items);
@@ -38,7 +38,7 @@ internal static unsafe partial class AttentionKernels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void DecodeSegments(in Args a, int first, int len, int segments, float* o, float* m, float* l, int i0, int i1)
     {
-        int d = a.D, groups = a.H / a.Hkv;
+        int d = a.D, dv = a.Dv, groups = a.H / a.Hkv;
         float scale = 1f / MathF.Sqrt(d);
         float* scores = ThreadScratch.Floats(ThreadScratch.Slot.Attention, 4L * DecodeSegmentKeys);   // [4, n]
         for (int i = i0; i < i1; i++)
@@ -46,7 +46,7 @@ internal static unsafe partial class AttentionKernels
             int kvh = i / segments, seg = i % segments;
             int j0 = first + seg * DecodeSegmentKeys, n = Math.Min(DecodeSegmentKeys, first + len - j0);
             float* k = a.K + ((long)kvh * a.MaxSeq + j0) * d;   // [n, d]
-            float* v = a.V + ((long)kvh * a.MaxSeq + j0) * d;   // [n, d]
+            float* v = a.V + ((long)kvh * a.MaxSeq + j0) * dv;  // [n, dv]
             for (int g0 = 0; g0 < groups; g0 += 4)
             {
                 int count = Math.Min(4, groups - g0);
@@ -55,21 +55,21 @@ internal static unsafe partial class AttentionKernels
                 for (int r = 0; r < 4; r++)
                 {
                     int g = g0 + Math.Min(r, count - 1);          // past count: repeat the last head, results not stored
-                    Set(ref quad, r, a.Q + ((long)kvh * groups + g) * d, o + (part + Math.Min(r, count - 1)) * d, 0, n - 1);
+                    Set(ref quad, r, a.Q + ((long)kvh * groups + g) * d, o + (part + Math.Min(r, count - 1)) * dv, 0, n - 1);
                 }
                 switch (count)
                 {
-                    case 1: Segment<C1>(quad, k, v, scores, n, d, scale, m + part, l + part); break;
-                    case 2: Segment<C2>(quad, k, v, scores, n, d, scale, m + part, l + part); break;
-                    case 3: Segment<C3>(quad, k, v, scores, n, d, scale, m + part, l + part); break;
-                    default: Segment<C4>(quad, k, v, scores, n, d, scale, m + part, l + part); break;
+                    case 1: Segment<C1>(quad, k, v, scores, n, d, dv, scale, m + part, l + part); break;
+                    case 2: Segment<C2>(quad, k, v, scores, n, d, dv, scale, m + part, l + part); break;
+                    case 3: Segment<C3>(quad, k, v, scores, n, d, dv, scale, m + part, l + part); break;
+                    default: Segment<C4>(quad, k, v, scores, n, d, dv, scale, m + part, l + part); break;
                 }
             }
         }
     }
 
     /// <summary>Unnormalised attention of G = TG.Value queries over one segment: m[g], l[g] and out_g.</summary>
-    static void Segment<TG>(in Quad quad, float* k, float* v, float* s, int n, int d, float scale, float* m, float* l)
+    static void Segment<TG>(in Quad quad, float* k, float* v, float* s, int n, int d, int dv, float scale, float* m, float* l)
         where TG : struct, IConst
     {
         Scores<TG>(quad, k, s, n, d, scale);
@@ -79,14 +79,14 @@ internal static unsafe partial class AttentionKernels
             m[g] = ElementwiseKernels.Max(sg, n);
             l[g] = ElementwiseKernels.ExpShiftSum(sg, n, m[g]);
         }
-        Weighted<TG>(quad, s, v, n, d);
+        Weighted<TG>(quad, s, v, n, dv);
     }
 
     /// <summary>out[h] = Σ_s o[h, s]·e^(m[h, s] − M) / Σ_s l[h, s]·e^(m[h, s] − M), M = max_s m[h, s].</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Merge(in Args a, int segments, float* o, float* m, float* l)
     {
-        int d = a.D, groups = a.H / a.Hkv;
+        int d = a.Dv, groups = a.H / a.Hkv;   // output and partial rows are value-wide
         for (int kvh = 0; kvh < a.Hkv; kvh++)
             for (int g = 0; g < groups; g++)
             {

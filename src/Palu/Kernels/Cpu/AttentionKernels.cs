@@ -26,13 +26,21 @@ internal static unsafe partial class AttentionKernels
 
     public static void Attention(ReadOnlySpan<float> q, ReadOnlySpan<float> kCache, ReadOnlySpan<float> vCache,
         Span<float> output, int T, int startPos, int H, int Hkv, int d, int maxSeq, int? window)
+        => Attention(q, kCache, vCache, output, T, startPos, H, Hkv, d, maxSeq, window, d);
+
+    /// <summary>
+    /// As above with values of their own width <paramref name="dv"/>: vCache [Hkv, maxSeq, dv], output [T, H, dv]
+    /// (Palu's latent path attends over value latents).
+    /// </summary>
+    public static void Attention(ReadOnlySpan<float> q, ReadOnlySpan<float> kCache, ReadOnlySpan<float> vCache,
+        Span<float> output, int T, int startPos, int H, int Hkv, int d, int maxSeq, int? window, int dv)
     {
         if (H <= 0 || Hkv <= 0 || H % Hkv != 0) throw new ArgumentException($"Attention: H = {H} must be a multiple of Hkv = {Hkv}");
         if (startPos < 0 || startPos + T > maxSeq) throw new ArgumentOutOfRangeException(nameof(startPos), $"positions [{startPos}, {startPos + T}) exceed the cache's {maxSeq}");
         if (window is <= 0) throw new ArgumentOutOfRangeException(nameof(window), "window must be positive");
-        long qLen = (long)T * H * d, cacheLen = (long)Hkv * maxSeq * d;
-        if (q.Length < qLen || output.Length < qLen || kCache.Length < cacheLen || vCache.Length < cacheLen)
-            throw new ArgumentException($"Attention: q/out [{T}, {H}, {d}] or caches [{Hkv}, {maxSeq}, {d}] do not fit the spans");
+        long qLen = (long)T * H * d, oLen = (long)T * H * dv, cacheLen = (long)Hkv * maxSeq * d, vLen = (long)Hkv * maxSeq * dv;
+        if (q.Length < qLen || output.Length < oLen || kCache.Length < cacheLen || vCache.Length < vLen)
+            throw new ArgumentException($"Attention: q [{T}, {H}, {d}], out [{T}, {H}, {dv}] or caches [{Hkv}, {maxSeq}, {d}|{dv}] do not fit the spans");
         if (T == 0) return;
 
         fixed (float* pq = q, pk = kCache, pv = vCache, po = output)
@@ -41,7 +49,7 @@ internal static unsafe partial class AttentionKernels
             bool gemm = T > 1 && T * groups >= PrefillMinQueries;
             int rowsPerItem = gemm ? Math.Max(1, PrefillBlockQueries / groups) : T == 1 ? 1 : Math.Max(1, 4 / groups);
             int items = (T + rowsPerItem - 1) / rowsPerItem * Hkv;
-            var a = new Args(pq, pk, pv, po, T, startPos, H, Hkv, d, maxSeq, window ?? int.MaxValue, rowsPerItem);
+            var a = new Args(pq, pk, pv, po, T, startPos, H, Hkv, d, dv, maxSeq, window ?? int.MaxValue, rowsPerItem);
             long keys = (long)T * (startPos + (T + 1) / 2);   // about the number of visible keys summed over rows
             if (window is int w) keys = Math.Min(keys, (long)T * w);
             int chunks = KernelThreads.Plan(2 * keys * H * d, MinMacsPerChunk, items);
@@ -58,10 +66,10 @@ internal static unsafe partial class AttentionKernels
         }
     }
 
-    readonly struct Args(float* q, float* k, float* v, float* o, int t, int startPos, int h, int hkv, int d, int maxSeq, int window, int rowsPerItem)
+    readonly struct Args(float* q, float* k, float* v, float* o, int t, int startPos, int h, int hkv, int d, int dv, int maxSeq, int window, int rowsPerItem)
     {
-        public readonly float* Q = q, K = k, V = v, O = o;   // q, o [T, H, d]; k, v [Hkv, maxSeq, d]
-        public readonly int T = t, StartPos = startPos, H = h, Hkv = hkv, D = d, MaxSeq = maxSeq, Window = window, RowsPerItem = rowsPerItem;
+        public readonly float* Q = q, K = k, V = v, O = o;   // q [T, H, d], o [T, H, dv]; k [Hkv, maxSeq, d], v [Hkv, maxSeq, dv]
+        public readonly int T = t, StartPos = startPos, H = h, Hkv = hkv, D = d, Dv = dv, MaxSeq = maxSeq, Window = window, RowsPerItem = rowsPerItem;
     }
 
     /// <summary>Up to four queries with their outputs and the key range [Lo, Hi] each may see (relative to the first key).</summary>
@@ -75,7 +83,7 @@ internal static unsafe partial class AttentionKernels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Items(in Args a, int i0, int i1)
     {
-        int d = a.D, groups = a.H / a.Hkv;
+        int d = a.D, dv = a.Dv, groups = a.H / a.Hkv;
         float scale = 1f / MathF.Sqrt(d);
         float* scores = ThreadScratch.Floats(ThreadScratch.Slot.Attention, 4L * (a.StartPos + a.T));   // [4, keys]
         for (int i = i0; i < i1; i++)
@@ -99,17 +107,17 @@ internal static unsafe partial class AttentionKernels
                     int e = e0 + Math.Min(r, n - 1);   // past n: repeat the last query, results not stored
                     int t = t0 + e / groups, p = a.StartPos + t;
                     long head = (long)t * a.H + kvh * groups + e % groups;
-                    Set(ref quad, r, a.Q + head * d, a.O + head * d, First(a, p) - firstKey, p - firstKey);
+                    Set(ref quad, r, a.Q + head * d, a.O + head * dv, First(a, p) - firstKey, p - firstKey);
                 }
                 float* k = a.K + ((long)kvh * a.MaxSeq + firstKey) * d;   // [len, d]
-                float* v = a.V + ((long)kvh * a.MaxSeq + firstKey) * d;   // [len, d]
+                float* v = a.V + ((long)kvh * a.MaxSeq + firstKey) * dv;  // [len, dv]
                 int len = lastKey - firstKey + 1;
                 switch (n)
                 {
-                    case 1: Heads<C1>(quad, k, v, scores, len, d, scale); break;
-                    case 2: Heads<C2>(quad, k, v, scores, len, d, scale); break;
-                    case 3: Heads<C3>(quad, k, v, scores, len, d, scale); break;
-                    default: Heads<C4>(quad, k, v, scores, len, d, scale); break;
+                    case 1: Heads<C1>(quad, k, v, scores, len, d, dv, scale); break;
+                    case 2: Heads<C2>(quad, k, v, scores, len, d, dv, scale); break;
+                    case 3: Heads<C3>(quad, k, v, scores, len, d, dv, scale); break;
+                    default: Heads<C4>(quad, k, v, scores, len, d, dv, scale); break;
                 }
             }
         }
@@ -136,9 +144,9 @@ internal static unsafe partial class AttentionKernels
         for (int j = hi + 1; j < len; j++) s[j] = float.NegativeInfinity;
     }
 
-    /// <summary>Attention of G = TG.Value (1..4) queries [d] over the same keys and values k, v [len, d], each
-    /// restricted to its own range of them; s is scratch [G, len].</summary>
-    static void Heads<TG>(in Quad quad, float* k, float* v, float* s, int len, int d, float scale) where TG : struct, IConst
+    /// <summary>Attention of G = TG.Value (1..4) queries [d] over the same keys k [len, d] and values v [len, dv],
+    /// each restricted to its own range of them; s is scratch [G, len].</summary>
+    static void Heads<TG>(in Quad quad, float* k, float* v, float* s, int len, int d, int dv, float scale) where TG : struct, IConst
     {
         int G = TG.Value;
         Scores<TG>(quad, k, s, len, d, scale);
@@ -149,7 +157,7 @@ internal static unsafe partial class AttentionKernels
                 g switch { 0 => quad.Hi0, 1 => quad.Hi1, 2 => quad.Hi2, _ => quad.Hi3 });
             ElementwiseKernels.Softmax(new Span<float>(sg, len));
         }
-        Weighted<TG>(quad, s, v, len, d);
+        Weighted<TG>(quad, s, v, len, dv);
     }
 
     /// <summary>s [G, len] = q_g·k_j · scale: each key row is loaded once and dotted with all G = TG.Value queries.</summary>

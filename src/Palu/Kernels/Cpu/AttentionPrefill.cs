@@ -14,11 +14,11 @@ internal static unsafe partial class AttentionKernels
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void PrefillItems(in Args a, int i0, int i1)
     {
-        int d = a.D, groups = a.H / a.Hkv, maxR = a.RowsPerItem * groups, maxKeys = a.StartPos + a.T;
+        int d = a.D, dv = a.Dv, groups = a.H / a.Hkv, maxR = a.RowsPerItem * groups, maxKeys = a.StartPos + a.T;
         float scale = 1f / MathF.Sqrt(d);
-        float* qb = ThreadScratch.Floats(ThreadScratch.Slot.Attention, 2L * maxR * d + (long)maxR * maxKeys);   // [R, d]
-        float* ob = qb + (long)maxR * d;                                                                          // [R, d]
-        float* sb = ob + (long)maxR * d;                                                                          // [R, L]
+        float* qb = ThreadScratch.Floats(ThreadScratch.Slot.Attention, (long)maxR * (d + dv) + (long)maxR * maxKeys);   // [R, d]
+        float* ob = qb + (long)maxR * d;                                                                                 // [R, dv]
+        float* sb = ob + (long)maxR * dv;                                                                                // [R, L]
         for (int i = i0; i < i1; i++)
         {
             int t0 = i / a.Hkv * a.RowsPerItem, t1 = Math.Min(a.T, t0 + a.RowsPerItem), kvh = i % a.Hkv;
@@ -27,7 +27,7 @@ internal static unsafe partial class AttentionKernels
                 new ReadOnlySpan<float>(a.Q + ((long)t * a.H + kvh * groups) * d, gd).CopyTo(new Span<float>(qb + (long)(t - t0) * gd, gd));
             int firstKey = First(a, a.StartPos + t0), lastKey = a.StartPos + t1 - 1, L = lastKey - firstKey + 1;
             float* k = a.K + ((long)kvh * a.MaxSeq + firstKey) * d;   // [L, d]
-            float* v = a.V + ((long)kvh * a.MaxSeq + firstKey) * d;   // [L, d]
+            float* v = a.V + ((long)kvh * a.MaxSeq + firstKey) * dv;  // [L, dv]
 
             GemmKernels.GemmSingle<RowPacker<F32Loader>>(qb, d, (byte*)k, (long)d * sizeof(float), sb, L, R, d, L);
             for (int r = 0; r < R; r++)
@@ -39,9 +39,10 @@ internal static unsafe partial class AttentionKernels
                 new Span<float>(row, lo).Clear();
                 new Span<float>(row + hi + 1, L - hi - 1).Clear();
             }
-            GemmKernels.GemmSingle<ColumnPacker>(sb, L, (byte*)v, (long)d * sizeof(float), ob, d, R, L, d);
+            GemmKernels.GemmSingle<ColumnPacker>(sb, L, (byte*)v, (long)dv * sizeof(float), ob, dv, R, L, dv);
+            int gdv = groups * dv;
             for (int t = t0; t < t1; t++)
-                new ReadOnlySpan<float>(ob + (long)(t - t0) * gd, gd).CopyTo(new Span<float>(a.O + ((long)t * a.H + kvh * groups) * d, gd));
+                new ReadOnlySpan<float>(ob + (long)(t - t0) * gdv, gdv).CopyTo(new Span<float>(a.O + ((long)t * a.H + kvh * groups) * dv, gdv));
         }
     }
 

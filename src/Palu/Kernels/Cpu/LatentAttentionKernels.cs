@@ -82,52 +82,64 @@ public static class LatentAttentionKernels
     }
 
     /// <summary>
-    /// Fast version: keys of all cached positions rebuilt per KV head with one GEMM ([S, r] × [r, d_h]), bias, norm and
-    /// RoPE applied row-wise, then scores, softmax and latent-value accumulation in parallel over (query, head).
-    /// <paramref name="keys"/> is scratch of at least KvHeads·S·d_h floats.
+    /// Fast version. Per KV head: one GEMM rebuilds the keys of all visible cached positions ([n, r] × [r, d_h]), bias,
+    /// per-head norm and RoPE are applied row-wise, and the dense attention kernel (GEMM prefill, split-key decode)
+    /// attends with the group's value latents as values (value width r instead of d_h). <paramref name="scratch"/> is
+    /// reused across calls.
     /// </summary>
     public static void Fast(ReadOnlySpan<float> q, LatentLayerCache cache, LatentProjection K, LatentProjection V,
-        int T, int startPos, LatentAttentionShape s, Span<float> z, float[] keys)
+        int T, int startPos, LatentAttentionShape s, Span<float> z, LatentScratch scratch)
     {
-        int H = s.Heads, Hkv = s.KvHeads, dh = s.HeadDim, S = startPos + T;
+        int H = s.Heads, Hkv = s.KvHeads, G = s.QueriesPerKv, dh = s.HeadDim, S = startPos + T;
         int first0 = s.SlidingWindow is int w0 ? Math.Max(0, startPos - w0 + 1) : 0;   // earliest key any query needs
         int n0 = S - first0;
+        var zOff = scratch.ZOffsets(V, H, Hkv);
+        int zDim = zOff[H], rvMax = V.Ranks.Max();
+        var keys = scratch.Keys(S * dh);                          // [S, d_h] one KV head at a time
+        var qh = scratch.Queries(T * G * dh);                     // [T, G, d_h]
+        var zh = scratch.Outputs(T * G * rvMax);                  // [T, G, r]
         for (int kh = 0; kh < Hkv; kh++)
         {
-            int gk = kh / K.GroupSize, rk = K.Ranks[gk];
-            var kk = keys.AsSpan(kh * S * dh, S * dh);           // [S, d_h] (rows [first0, S) filled)
-            var rows = kk.Slice(first0 * dh, n0 * dh);
+            int gk = kh / K.GroupSize, rk = K.Ranks[gk], gv = kh / V.GroupSize, rv = V.Ranks[gv];
+            var rows = keys.Slice(first0 * dh, n0 * dh);           // [n0, d_h]
             SimdKernels.MatMul(cache.K(gk).Slice(first0 * rk, n0 * rk), K.HeadUp(kh), rows, n0);
             var bias = K.HeadBias(kh);
             if (!bias.IsEmpty) SimdKernels.AddBias(rows, bias, n0);
             if (s.KNorm != null) SimdKernels.RmsNorm(rows, s.KNorm, rows, n0, s.NormEps);
             SimdKernels.Rope(rows, n0, 1, first0, s.Rope);
-        }
 
-        var zOff = ZOffsets(V, H, Hkv);
-        float scale = 1f / MathF.Sqrt(dh);
-        var qa = q.ToArray();
-        var za = new float[T * zOff[H]];
-        Parallel.For(0, T * H, new ParallelOptions { MaxDegreeOfParallelism = Parallelism.Threads },
-            () => new float[S],
-            (item, _, scores) =>
-            {
-                int t = item / H, h = item % H, p = startPos + t;
-                int first = s.SlidingWindow is int w ? Math.Max(0, p - w + 1) : 0;
-                int kh = h / s.QueriesPerKv, gv = kh / V.GroupSize, rv = V.Ranks[gv];
-                var qh = qa.AsSpan((t * H + h) * dh, dh);
-                int n = p - first + 1;
-                var sc = scores.AsSpan(0, n);
-                var kk = keys.AsSpan(kh * S * dh, S * dh);
-                for (int j = first; j <= p; j++) sc[j - first] = TensorPrimitives.Dot(qh, kk.Slice(j * dh, dh)) * scale;
-                SimdKernels.Softmax(sc);
-                var vl = cache.V(gv);
-                var zh = za.AsSpan(t * zOff[H] + zOff[h], rv);
-                zh.Clear();
-                for (int j = first; j <= p; j++) TensorPrimitives.MultiplyAdd(vl.Slice(j * rv, rv), sc[j - first], zh, zh);
-                return scores;
-            },
-            _ => { });
-        za.CopyTo(z);
+            for (int t = 0; t < T; t++)
+                q.Slice((t * H + kh * G) * dh, G * dh).CopyTo(qh.Slice(t * G * dh, G * dh));
+            var zk = zh[..(T * G * rv)];
+            AttentionKernels.Attention(qh[..(T * G * dh)], keys[..(S * dh)], cache.V(gv)[..(S * rv)], zk,
+                T, startPos, G, 1, dh, S, s.SlidingWindow, rv);
+            for (int t = 0; t < T; t++)
+                for (int g = 0; g < G; g++)
+                    zk.Slice((t * G + g) * rv, rv).CopyTo(z.Slice(t * zDim + zOff[kh * G + g], rv));
+        }
+    }
+}
+
+/// <summary>Grow-only buffers of <see cref="LatentAttentionKernels.Fast"/> (one call at a time per instance).</summary>
+public sealed class LatentScratch
+{
+    float[] _keys = [], _q = [], _z = [];
+    int[]? _zOff;
+    LatentProjection? _zFor;
+
+    public Span<float> Keys(int n) => Grow(ref _keys, n);
+    public Span<float> Queries(int n) => Grow(ref _q, n);
+    public Span<float> Outputs(int n) => Grow(ref _z, n);
+
+    public int[] ZOffsets(LatentProjection v, int heads, int kvHeads)
+    {
+        if (_zOff == null || !ReferenceEquals(_zFor, v)) { _zOff = LatentAttentionKernels.ZOffsets(v, heads, kvHeads); _zFor = v; }
+        return _zOff;
+    }
+
+    static Span<float> Grow(ref float[] a, int n)
+    {
+        if (a.Length < n) a = new float[Math.Max(n, a.Length * 3 / 2)];
+        return a.AsSpan(0, n);
     }
 }
