@@ -54,7 +54,7 @@ public static class FisherCache
             }
             catch (IO.ModelFormatException) { }   // unreadable or foreign: recompute and replace
         }
-        var (info, stats) = FisherPass.Compute(modelDir, s, keepFull, progress, ct);
+        var (info, stats) = FisherPass.Compute(modelDir, s, keepFull, progress, ct, modelHash, calibHash);
         Directory.CreateDirectory(dir);
         info.Save(path);
         return new FisherResult(info, path, FisherSource.Computed, stats);

@@ -27,18 +27,22 @@ public sealed record FisherRunStats(double Seconds, long Tokens, long PeakBytes)
 /// </summary>
 public static class FisherPass
 {
-    /// <summary>Loads the model and tokenizer from <paramref name="modelDir"/>, draws the samples (§1.1) and runs the pass.</summary>
+    /// <summary>
+    /// Loads the model and tokenizer from <paramref name="modelDir"/>, draws the samples (§1.1) and runs the pass.
+    /// Stats.Seconds covers the pass only (not loading, tokenizing or hashing).
+    /// </summary>
     public static (FisherInfo Info, FisherRunStats Stats) Compute(string modelDir, FisherSettings s, bool keepFull = false,
-        IProgress<double>? progress = null, CancellationToken ct = default)
+        IProgress<double>? progress = null, CancellationToken ct = default, string? modelSha256 = null, string? calibrationSha256 = null)
     {
         if (!File.Exists(s.CalibrationFile)) throw new IO.ModelFormatException(s.CalibrationFile, "calibration text not found");
         using var lm = CausalLM.Load(modelDir);
         if (s.SeqLen - 1 > lm.Config.MaxPositionEmbeddings)
             throw new ArgumentException($"Fisher seq-len {s.SeqLen} exceeds the model's max_position_embeddings {lm.Config.MaxPositionEmbeddings} + 1");
         if (s.SeqLen < 3) throw new ArgumentException($"Fisher seq-len must be at least 3, got {s.SeqLen}");
+        if (s.Samples <= 0) throw new ArgumentException($"Fisher samples must be positive, got {s.Samples}");
         var tok = Tokenizer.FromDirectory(modelDir);
         var samples = CalibrationData.Sample(s.CalibrationFile, tok, s.Samples, s.SeqLen, s.Seed);
-        string modelHash = ModelHash.Compute(modelDir), calibHash = ModelHash.FileSha256(s.CalibrationFile);
+        string modelHash = modelSha256 ?? ModelHash.Compute(modelDir), calibHash = calibrationSha256 ?? ModelHash.FileSha256(s.CalibrationFile);
         var sw = Stopwatch.StartNew();
         var (sums, scored) = Accumulate(lm, samples, s.Objective, progress, ct);
         var meta = new FisherMetadata
