@@ -1,6 +1,7 @@
 using Palu.IO;
 using Palu.Models;
 using Palu.Training;
+using Xunit.Abstractions;
 
 namespace Palu.Tests.Training;
 
@@ -10,7 +11,7 @@ namespace Palu.Tests.Training;
 /// q/k-norm, RoPE, GQA attention with and without a sliding window, SwiGLU, biases, residuals, final norm, tied and
 /// untied LM head, cross-entropy).
 /// </summary>
-public class FiniteDifferenceTests
+public class FiniteDifferenceTests(ITestOutputHelper output)
 {
     internal static RandomModelSpec Tiny(string arch, bool tied, bool bias = false, int? window = null) => new()
     {
@@ -37,9 +38,12 @@ public class FiniteDifferenceTests
         Assert.True(loss > 1 && loss < 10, $"loss {loss}");
         Assert.Equal(loss, ReferenceBackprop<double>.Loss(p, inputs, targets));
 
-        const double h = 1e-6;
+        // Central differences in float64 with step 1e-5 (truncation ~1e-10 relative, round-off ~1e-11 absolute);
+        // relative error |fd − g| / (max(|fd|, |g|) + 1e-6): the floor keeps round-off on near-zero entries from counting.
+        const double h = 1e-5;
         var failures = new List<string>();
         int tensors = 0;
+        double overall = 0;
         foreach (var ((name, w), (_, g)) in p.Tensors().Zip(grads.Tensors()))
         {
             double worst = 0, largest = 0;
@@ -53,10 +57,12 @@ public class FiniteDifferenceTests
                 worst = Math.Max(worst, Math.Abs(fd - g[i]) / (Math.Max(Math.Abs(fd), Math.Abs(g[i])) + 1e-6));
                 largest = Math.Max(largest, Math.Abs(g[i]));
             }
+            overall = Math.Max(overall, worst);
             if (worst > 1e-3) failures.Add($"{name}: relative error {worst:E2}");
             Assert.True(largest > 1e-5, $"{name}: gradient is (near) zero everywhere ({largest:E2}): the test would not see a bug");
             tensors++;
         }
+        output.WriteLine($"{arch}: {tensors} tensors, worst relative error {overall:E2}");
         Assert.True(failures.Count == 0, string.Join("; ", failures));
         // embeddings, final norm, (head) + per layer 2 norms and 7 linears at least
         Assert.True(tensors >= 2 + 2 * 9, $"only {tensors} tensors checked");
