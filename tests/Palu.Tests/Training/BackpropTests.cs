@@ -28,6 +28,7 @@ public class BackpropTests
     [InlineData("LlamaForCausalLM", false, DType.F32, null)]
     [InlineData("LlamaForCausalLM", true, DType.BF16, null)]
     [InlineData("Qwen2ForCausalLM", false, DType.F32, null)]
+    [InlineData("Qwen2ForCausalLM", true, DType.F16, null)]
     [InlineData("Qwen3ForCausalLM", true, DType.F32, null)]
     [InlineData("MistralForCausalLM", false, DType.F32, 40)]
     public void FastGradientsMatchReference(string arch, bool tied, DType dtype, int? window)
