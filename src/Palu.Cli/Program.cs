@@ -7,4 +7,5 @@ root.Subcommands.Add(InspectCommand.Create());
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(CompressCommand.Create());
+root.Subcommands.Add(FisherCommand.Create());
 return await Cli.RunAsync(root, args);

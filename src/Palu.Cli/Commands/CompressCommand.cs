@@ -2,6 +2,7 @@ using System.CommandLine;
 using Palu.Compression;
 using Palu.LinearAlgebra;
 using Palu.Tensors;
+using Palu.Training;
 using Spectre.Console;
 
 namespace Palu.Cli.Commands;
@@ -25,10 +26,21 @@ public static class CompressCommand
         decomposition.AcceptOnlyFromAmong("whiten", "svd");
         var dtype = new Option<string>("--factor-dtype") { Description = "storage of the factors: f32 (default) | bf16 | f16", DefaultValueFactory = _ => "f32" };
         dtype.AcceptOnlyFromAmong("f32", "bf16", "f16");
+        var fisher = new Option<string?>("--fisher") { Description = "Fisher file from palu fisher for fisher/fisher_uniform (default: the cached one for these settings, computed if missing)" };
+        var fisherSamples = new Option<int>("--fisher-samples") { Description = "Fisher pass: calibration sequences from --calib (Palu: 2048)", DefaultValueFactory = _ => 256 };
+        var fisherSeqLen = new Option<int>("--fisher-seq-len") { Description = "Fisher pass: tokens per sequence", DefaultValueFactory = _ => 1024 };
+        var fisherObjective = new Option<string>("--fisher-objective") { Description = "next_token (default) | double_shift (Palu reference quirk)", DefaultValueFactory = _ => "next_token" };
+        fisherObjective.AcceptOnlyFromAmong("next_token", "double_shift");
+        var fisherDeficit = new Option<string>("--fisher-deficit") { Description = "deficit after flooring: stop (default: +1 per entry until the budget is met) | pass (Palu: finish the pass, may overshoot by < one pass)", DefaultValueFactory = _ => "stop" };
+        fisherDeficit.AcceptOnlyFromAmong("stop", "pass");
+        var fisherOrder = new Option<string>("--fisher-order") { Description = "who gets the deficit first, by fractional part: ascending (default, Palu) | descending (ReCalKV fisher_uniform)", DefaultValueFactory = _ => "ascending" };
+        fisherOrder.AcceptOnlyFromAmong("ascending", "descending");
+        var fisherCache = new Option<string?>("--fisher-cache") { Description = "Fisher cache directory (default $PALU_CACHE_DIR, $XDG_CACHE_HOME/palu or ~/.cache/palu, + /fisher)" };
         var overwrite = new Option<bool>("--overwrite") { Description = "replace OUT if it exists" };
         var json = new Option<bool>("--json") { Description = "print palu.json on stdout" };
         var cmd = new Command("compress", "Compress the KV cache with Palu: per head group, k_proj and v_proj become whitened-SVD factors; the cache holds the low-rank latents.")
-        { model, output, keep, group, alloc, calib, samples, seqLen, seed, decomposition, dtype, overwrite, json };
+        { model, output, keep, group, alloc, calib, samples, seqLen, seed, decomposition, dtype, fisher, fisherSamples, fisherSeqLen, fisherObjective,
+          fisherDeficit, fisherOrder, fisherCache, overwrite, json };
         cmd.SetAction((p, ct) =>
         {
             var o = new PaluOptions
@@ -42,12 +54,31 @@ public static class CompressCommand
                 CalibrationSeqLen = p.GetValue(seqLen),
                 Seed = p.GetValue(seed),
                 FactorDType = p.GetValue(dtype) switch { "bf16" => DType.BF16, "f16" => DType.F16, _ => DType.F32 },
+                FisherFile = p.GetValue(fisher),
+                FisherSamples = p.GetValue(fisherSamples),
+                FisherSeqLen = p.GetValue(fisherSeqLen),
+                FisherObjective = LabelObjectives.Parse(p.GetValue(fisherObjective)!),
+                FisherDeficit = p.GetValue(fisherDeficit) == "pass" ? DeficitMode.PaluPass : DeficitMode.StopAtZero,
+                FisherOrder = p.GetValue(fisherOrder) == "descending" ? RemainderOrder.Descending : RemainderOrder.Ascending,
+                FisherCacheDir = p.GetValue(fisherCache),
                 Overwrite = p.GetValue(overwrite),
             };
+            bool usesFisher = o.RankAllocation != RankAllocationMethod.Uniform;
             var la = LinearAlgebraProvider.Default;
             var manifest = Cli.WithProgress("compressing", progress =>
                 PaluCompressor.Compress(p.GetValue(model)!, p.GetValue(output)!, o, la,
-                    new Cli.SyncProgress<CompressProgress>(c => progress.Report(Stage(c))), ct));
+                    new Cli.SyncProgress<CompressProgress>(c => progress.Report(Stage(c, usesFisher))), ct));
+            if (manifest.Fisher is { } f)
+            {
+                string how = f.Source switch
+                {
+                    "cache" => $"reused the cached Fisher file {f.Path}",
+                    "file" => $"Fisher file {f.Path}",
+                    _ => $"computed Fisher information ({f.Samples} samples × {f.SeqLen} tokens) in {f.PassSeconds:F1} s, cached at {f.Path}",
+                };
+                Cli.Err.MarkupLine($"[blue]fisher[/]: {Markup.Escape(how)}; budget: target {f.TargetRank:F1} of {f.FullRank} rank, " +
+                    $"{f.AllocatedRank} allocated ({f.Deficit}, {f.RemainderOrder}), {f.RoundedRank} after rounding");
+            }
             if (p.GetValue(json)) Console.Out.WriteLine(manifest.ToJson());
             else
             {
@@ -61,10 +92,11 @@ public static class CompressCommand
         return cmd;
     }
 
-    /// <summary>One bar across stages: calibration 0–70 %, decomposition 70–95 %, writing the rest.</summary>
-    static double Stage(CompressProgress c) => c.Stage switch
+    /// <summary>One bar across stages: [Fisher pass 0–50 %,] calibration to 70 %, decomposition 70–95 %, writing the rest.</summary>
+    static double Stage(CompressProgress c, bool fisher) => c.Stage switch
     {
-        "calibrating" => 0.7 * c.Fraction,
+        "fisher" => 0.5 * c.Fraction,
+        "calibrating" => fisher ? 0.5 + 0.2 * c.Fraction : 0.7 * c.Fraction,
         "decomposing" => 0.7 + 0.25 * c.Fraction,
         _ => 0.95 + 0.05 * c.Fraction,
     };

@@ -6,6 +6,7 @@ using Palu.LinearAlgebra;
 using Palu.Models;
 using Palu.Tensors;
 using Palu.Text;
+using Palu.Training;
 
 namespace Palu.Compression;
 
@@ -20,7 +21,7 @@ public sealed record CompressProgress(string Stage, double Fraction);
 public static class PaluCompressor
 {
     public static PaluManifest Compress(string modelDir, string outDir, PaluOptions o, ILinearAlgebra? la = null,
-        IProgress<CompressProgress>? progress = null, CancellationToken ct = default, Func<ModelConfig, RankAllocationMethod, IO.LayerRanks[]>? fisherRanks = null)
+        IProgress<CompressProgress>? progress = null, CancellationToken ct = default)
     {
         la ??= LinearAlgebraProvider.Default;
         var sw = Stopwatch.StartNew();
@@ -30,9 +31,10 @@ public static class PaluCompressor
         int d = c.HiddenSize, dh = c.HeadDim, width = o.GroupSize * dh, groups = c.NumKvHeads / o.GroupSize;
 
         // 1. ranks
-        var ranks = o.RankAllocation == RankAllocationMethod.Uniform
-            ? RankAllocation.Uniform(c.NumLayers, groups, width, o.KvKeep)
-            : (fisherRanks ?? throw new ArgumentException("fisher rank allocation needs Fisher information (palu fisher)"))(c, o.RankAllocation);
+        FisherAllocationInfo? fisherInfo = null;
+        IO.LayerRanks[] ranks;
+        if (o.RankAllocation == RankAllocationMethod.Uniform) ranks = RankAllocation.Uniform(c.NumLayers, groups, width, o.KvKeep);
+        else (ranks, fisherInfo) = FisherRanks(modelDir, c, o, groups, width, progress, ct);
 
         // 2. calibration Grams (whitening only)
         CalibrationInfo? calib = null;
@@ -94,6 +96,7 @@ public static class PaluCompressor
             FactorDType = DTypes.Name(o.FactorDType),
             Calibration = calib,
             WhiteningJitter = grams != null ? jitter : null,
+            Fisher = fisherInfo,
             Layers = ranks,
             Seconds = Math.Round(sw.Elapsed.TotalSeconds, 2),
         };
@@ -101,6 +104,46 @@ public static class PaluCompressor
         WriteCheckpoint(modelDir, outDir, lm, factors, manifest, o.Overwrite);
         progress?.Report(new("writing", 1));
         return manifest;
+    }
+
+    /// <summary>
+    /// fisher / fisher_uniform ranks (§4.3) from the Fisher file given (--fisher), else the cached Fisher file for these
+    /// calibration settings, else a Fisher pass now (then cached).
+    /// </summary>
+    static (IO.LayerRanks[], FisherAllocationInfo) FisherRanks(string modelDir, ModelConfig c, PaluOptions o, int groups, int width,
+        IProgress<CompressProgress>? progress, CancellationToken ct)
+    {
+        FisherResult f;
+        if (o.FisherFile != null) f = FisherCache.LoadFor(modelDir, o.FisherFile);
+        else
+        {
+            if (o.CalibrationFile == null)
+                throw new ArgumentException($"--rank-allocation {RankAllocation.Name(o.RankAllocation)} needs Fisher information: pass --calib FILE (computed once, then cached) or --fisher FILE (from palu fisher)");
+            var settings = new FisherSettings
+            {
+                CalibrationFile = o.CalibrationFile, Samples = o.FisherSamples, SeqLen = o.FisherSeqLen, Seed = o.Seed, Objective = o.FisherObjective,
+            };
+            f = FisherCache.GetOrCompute(modelDir, settings, o.FisherCacheDir,
+                progress == null ? null : new Progress(v => progress.Report(new("fisher", v))), ct);
+        }
+        var a = o.RankAllocation == RankAllocationMethod.Fisher
+            ? FisherAllocation.Fisher(f.Info, c.NumLayers, groups, width, o.KvKeep, o.FisherDeficit, o.FisherOrder)
+            : FisherAllocation.FisherUniform(f.Info, c.NumLayers, groups, width, o.KvKeep, o.FisherDeficit, o.FisherOrder);
+        var m = f.Info.Metadata;
+        return (a.Ranks, new FisherAllocationInfo
+        {
+            Source = f.Source.ToString().ToLowerInvariant(), Path = f.Path, ModelSha256 = m.ModelSha256,
+            CalibrationFile = m.CalibrationFile, CalibrationSha256 = m.CalibrationSha256, Samples = m.Samples, SeqLen = m.SeqLen,
+            Seed = m.Seed, Objective = LabelObjectives.Name(m.Objective), Deficit = FisherAllocation.Name(o.FisherDeficit),
+            RemainderOrder = FisherAllocation.Name(o.FisherOrder), TargetRank = a.TargetRank, AllocatedRank = a.AllocatedRank,
+            RoundedRank = a.RoundedRank, FullRank = a.FullRank, PassSeconds = f.Stats is { } st ? Math.Round(st.Seconds, 2) : null,
+        });
+    }
+
+    /// <summary>IProgress that reports on the calling thread.</summary>
+    sealed class Progress(Action<double> report) : IProgress<double>
+    {
+        public void Report(double value) => report(value);
     }
 
     static void Validate(ModelConfig c, PaluOptions o)

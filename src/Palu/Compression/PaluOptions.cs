@@ -22,5 +22,14 @@ public sealed record PaluOptions
     public Tensors.DType FactorDType { get; init; } = Tensors.DType.F32;
     /// <summary>A Fisher file (from <c>palu fisher</c>) to use for fisher/fisher_uniform allocation.</summary>
     public string? FisherFile { get; init; }
+    /// <summary>Fisher pass when no file is given (computed once, then cached): samples of the calibration text.</summary>
+    public int FisherSamples { get; init; } = 256;
+    /// <summary>Fisher pass: tokens per sample (Palu's --calib_seqlen default).</summary>
+    public int FisherSeqLen { get; init; } = 1024;
+    public Training.LabelObjective FisherObjective { get; init; } = Training.LabelObjective.NextToken;
+    /// <summary>Fisher cache directory; null = <see cref="Training.FisherCache.DefaultDirectory"/>.</summary>
+    public string? FisherCacheDir { get; init; }
+    public DeficitMode FisherDeficit { get; init; } = DeficitMode.StopAtZero;
+    public RemainderOrder FisherOrder { get; init; } = RemainderOrder.Ascending;
     public bool Overwrite { get; init; }
 }

@@ -17,6 +17,33 @@ public sealed record CalibrationInfo(
     [property: JsonPropertyName("seed")] int Seed,
     [property: JsonPropertyName("tokens")] long Tokens);
 
+/// <summary>Fisher rank allocation (ALGORITHMS.md §4.3): where the Fisher information came from and the budget.</summary>
+public sealed record FisherAllocationInfo
+{
+    /// <summary>file (--fisher), cache (reused) or computed (then cached).</summary>
+    [JsonPropertyName("source")] public required string Source { get; init; }
+    [JsonPropertyName("path")] public required string Path { get; init; }
+    [JsonPropertyName("model_sha256")] public required string ModelSha256 { get; init; }
+    [JsonPropertyName("calibration_file")] public required string CalibrationFile { get; init; }
+    [JsonPropertyName("calibration_sha256")] public required string CalibrationSha256 { get; init; }
+    [JsonPropertyName("samples")] public required int Samples { get; init; }
+    [JsonPropertyName("seq_len")] public required int SeqLen { get; init; }
+    [JsonPropertyName("seed")] public required int Seed { get; init; }
+    [JsonPropertyName("objective")] public required string Objective { get; init; }
+    [JsonPropertyName("deficit")] public required string Deficit { get; init; }
+    [JsonPropertyName("remainder_order")] public required string RemainderOrder { get; init; }
+    /// <summary>T = ρ·Σ full rank.</summary>
+    [JsonPropertyName("target_rank")] public required double TargetRank { get; init; }
+    /// <summary>Σ ranks after the deficit distribution, before §1.6 rounding.</summary>
+    [JsonPropertyName("allocated_rank")] public required long AllocatedRank { get; init; }
+    /// <summary>Σ full ranks (Σ s·d_h over all groups of all K and V projections).</summary>
+    [JsonPropertyName("full_rank")] public required long FullRank { get; init; }
+    /// <summary>Σ ranks after rounding.</summary>
+    [JsonPropertyName("rounded_rank")] public required long RoundedRank { get; init; }
+    /// <summary>Seconds of the Fisher pass when it ran now.</summary>
+    [JsonPropertyName("pass_seconds")] public double? PassSeconds { get; init; }
+}
+
 /// <summary>
 /// palu.json: what was done to a checkpoint. Factor tensors live in the safetensors files under the original module
 /// names: <c>model.layers.{i}.self_attn.{k,v}_proj.down.weight</c> [Σr, d] and <c>….up.{g}.weight</c> [s·d_h, r_g]
@@ -42,6 +69,7 @@ public sealed record PaluManifest
     [JsonPropertyName("factor_dtype")] public required string FactorDType { get; init; }
     [JsonPropertyName("calibration")] public CalibrationInfo? Calibration { get; init; }
     [JsonPropertyName("whitening_jitter")] public double[]? WhiteningJitter { get; init; }
+    [JsonPropertyName("fisher")] public FisherAllocationInfo? Fisher { get; init; }
     [JsonPropertyName("layers")] public required LayerRanks[] Layers { get; init; }
     [JsonPropertyName("seconds")] public double Seconds { get; init; }
 
