@@ -24,7 +24,7 @@ public static class AttentionBlockBench
         var contexts = a.Str("--contexts", "1024,4096,16384").Split(',').Select(int.Parse).ToArray();
         int maxS = contexts.Max();
         int width = s * dh, r = Compression.RankAllocation.Round(keep * width, width), groups = Hkv / s;
-        var rng = new Random(7);
+        var rng = new Palu.LinearAlgebra.Gaussian(7);
         var rope = new RopeTable(dh, maxS, 10000);
         var shape = new AttentionShape(H, Hkv, dh, rope, 1e-6f, null);
         Linear Rand(int rows, int cols) => new DenseLinear(WeightMatrix.FromFloats(Gauss(rng, rows * cols, 0.02f), rows, cols));
@@ -74,15 +74,11 @@ public static class AttentionBlockBench
         return samples.Select(TokensBench.Median).ToArray();
     }
 
-    internal static float[] Gauss(Random rng, int n, float std)
+    static float[] Gauss(Palu.LinearAlgebra.Gaussian rng, int n, float std)
     {
         var v = new float[n];
-        for (int i = 0; i < n; i += 2)
-        {
-            double u1 = 1.0 - rng.NextDouble(), u2 = rng.NextDouble(), m = std * Math.Sqrt(-2 * Math.Log(u1));
-            v[i] = (float)(m * Math.Cos(2 * Math.PI * u2));
-            if (i + 1 < n) v[i + 1] = (float)(m * Math.Sin(2 * Math.PI * u2));
-        }
+        rng.Fill(v);
+        for (int i = 0; i < n; i++) v[i] *= std;
         return v;
     }
 }

@@ -35,7 +35,7 @@ public static class RandomCheckpoint
     public static void Write(string dir, RandomModelSpec s, int seed, long? maxShardBytes = null)
     {
         Directory.CreateDirectory(dir);
-        var rng = new Random(seed);
+        var rng = new LinearAlgebra.Gaussian((ulong)seed);
         var tensors = new List<TensorToWrite>();
         void Mat(string name, int rows, int cols) =>
             tensors.Add(TensorToWrite.FromFloats(name, Gauss(rng, rows * cols, s.Std), [rows, cols], s.DType));
@@ -113,14 +113,11 @@ public static class RandomCheckpoint
         return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
     }
 
-    static float[] Gauss(Random rng, int n, float std)
+    static float[] Gauss(LinearAlgebra.Gaussian rng, int n, float std)
     {
         var a = new float[n];
-        for (int i = 0; i < n; i++)
-        {
-            double u1 = 1.0 - rng.NextDouble(), u2 = rng.NextDouble();
-            a[i] = (float)(std * Math.Sqrt(-2 * Math.Log(u1)) * Math.Cos(2 * Math.PI * u2));
-        }
+        rng.Fill(a);
+        for (int i = 0; i < n; i++) a[i] *= std;
         return a;
     }
 }
