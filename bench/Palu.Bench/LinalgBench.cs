@@ -149,9 +149,9 @@ public static class LinalgBench
     {
         Console.WriteLine();
         Console.WriteLine($"Randomized SVD accuracy (f32 input, provider {la.Name}); A = U·diag(σ)·Vᵀ with Haar U, V; r = n/4.");
-        Console.WriteLine("residual ratio = ‖A − U_r·Σ_r·V_rᵀ‖_F / sqrt(Σ_{i≥r} σ_i²) (1 = optimal); σ err = max_{i<r} |σ̃_i − σ_i|/σ_i; σ_r err = same at i = r−1.");
+        Console.WriteLine("residual ratio = ‖A − U_r·Σ_r·V_rᵀ‖_F / sqrt(Σ_{i≥r} σ_i²) (1 = optimal); σ err = max_{i<r} |σ̃_i − σ_i|/σ_i; top-half σ err = same over i < r/2.");
         Console.WriteLine();
-        Console.WriteLine("| n | spectrum σ_i | p | q | residual ratio | max σ err | σ_r err | time s |");
+        Console.WriteLine("| n | spectrum σ_i | p | q | residual ratio | max σ err | top-half σ err | time s |");
         Console.WriteLine("|---:|---|---:|---:|---:|---:|---:|---:|");
         var spectra = new (string Name, Func<int, int, double> Sigma)[]
         {
@@ -171,7 +171,7 @@ public static class LinalgBench
                 for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) us[i * n + j] *= sigma[j];
                 var a = Dense.ToSingle(la.MatMul(us, v, n, n, n, transB: true)); // [n, n]
                 double optimal = Math.Sqrt(sigma.Skip(r).Sum(s => s * s));
-                foreach (var (p, q) in new[] { (10, 0), (10, 1), (10, 2), (Math.Max(10, r / 10), 1), (Math.Max(10, r / 10), 2), (Math.Max(10, r / 10), 4), (r / 2, 2) })
+                foreach (var (p, q) in new[] { (10, 0), (10, 1), (10, 2), (Math.Max(10, r / 10), 1), (Math.Max(10, r / 10), 2), (Math.Max(10, r / 10), 4), (r / 2, 1), (r / 2, 2) })
                 {
                     var sw = Stopwatch.StartNew();
                     var s = la.RandomizedSvd(a, n, n, r, new RandomizedSvdOptions { Oversampling = p, PowerIterations = q });
@@ -179,8 +179,9 @@ public static class LinalgBench
                     double residual = Residual(la, a, s, n);
                     double maxErr = 0;
                     for (int i = 0; i < r; i++) maxErr = Math.Max(maxErr, Math.Abs(s.S[i] - sigma[i]) / sigma[i]);
-                    double lastErr = Math.Abs(s.S[r - 1] - sigma[r - 1]) / sigma[r - 1];
-                    Console.WriteLine($"| {n} | {name} | {p} | {q} | {residual / optimal:F4} | {maxErr:E2} | {lastErr:E2} | {secs:F2} |");
+                    double headErr = 0;
+                    for (int i = 0; i < r / 2; i++) headErr = Math.Max(headErr, Math.Abs(s.S[i] - sigma[i]) / sigma[i]);
+                    Console.WriteLine($"| {n} | {name} | {p} | {q} | {residual / optimal:F4} | {maxErr:E1} | {headErr:E1} | {secs:F2} |");
                 }
             }
         }

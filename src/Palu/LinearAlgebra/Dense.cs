@@ -46,14 +46,14 @@ public static class Dense
 
     public static double[] ToDouble(ReadOnlySpan<float> x)
     {
-        var y = new double[x.Length];
+        var y = new double[x.Length]; // same shape as x
         for (int i = 0; i < x.Length; i++) y[i] = x[i];
         return y;
     }
 
     public static float[] ToSingle(ReadOnlySpan<double> x)
     {
-        var y = new float[x.Length];
+        var y = new float[x.Length]; // same shape as x
         for (int i = 0; i < x.Length; i++) y[i] = (float)x[i];
         return y;
     }

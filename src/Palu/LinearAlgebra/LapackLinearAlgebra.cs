@@ -105,7 +105,7 @@ public sealed unsafe class LapackLinearAlgebra : ILinearAlgebra
         {
             // Divide and conquer failed to converge: retry with the QR-iteration driver.
             a[..(m * n)].CopyTo(work);
-            var superb = new double[Math.Max(1, k - 1)];
+            var superb = new double[Math.Max(1, k - 1)]; // [k − 1] unconverged superdiagonal
             fixed (double* pa = work) fixed (double* ps = s) fixed (double* pu = u) fixed (double* pv = vt) fixed (double* pw = superb)
                 info = _lib.dgesvd(NativeLapack.RowMajor, S, S, m, n, pa, n, ps, pu, k, pv, n, pw);
             if (info > 0) throw new LinearAlgebraException($"dgesvd: SVD of a [{m}, {n}] matrix did not converge (info {info})");
@@ -129,7 +129,7 @@ public sealed unsafe class LapackLinearAlgebra : ILinearAlgebra
         if (info > 0)
         {
             a[..(m * n)].CopyTo(work);
-            var superb = new float[Math.Max(1, k - 1)];
+            var superb = new float[Math.Max(1, k - 1)]; // [k − 1] unconverged superdiagonal
             fixed (float* pa = work) fixed (float* ps = s) fixed (float* pu = u) fixed (float* pv = vt) fixed (float* pw = superb)
                 info = _lib.sgesvd(NativeLapack.RowMajor, S, S, m, n, pa, n, ps, pu, k, pv, n, pw);
             if (info > 0) throw new LinearAlgebraException($"sgesvd: SVD of a [{m}, {n}] matrix did not converge (info {info})");

@@ -97,7 +97,7 @@ internal static class ManagedEigen
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void TridiagonalQl(double[] d, double[] e, double[]? zt, int n)
     {
-        var cs = new double[n]; var sn = new double[n]; // rotations of one sweep, by index i
+        var cs = new double[n]; var sn = new double[n]; // [n] each: cos/sin of one sweep's rotations, by index i
         for (int l = 0; l < n; l++)
         {
             for (int iter = 0; ; iter++)

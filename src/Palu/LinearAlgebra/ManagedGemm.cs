@@ -56,7 +56,8 @@ internal static unsafe class ManagedGemm
                         int ic = (t / nSplits) * mcStep, split = t % nSplits;
                         int mc = Math.Min(mcStep, m - ic);
                         int p0 = (int)((long)split * jPanels / nSplits), p1 = (int)((long)(split + 1) * jPanels / nSplits);
-                        T* ap = (T*)NativeMemory.AlignedAlloc((nuint)((long)RoundUp(mc, MR) * kc * sizeof(T)), 64); // [mc/MR][kc][MR]
+                        T* ap = (T*)NativeMemory.AlignedAlloc((nuint)((long)RoundUp(mc, MR) * kc * sizeof(T) + MR * nr * sizeof(T)), 64); // [mc/MR][kc][MR]
+                        T* edge = ap + (long)RoundUp(mc, MR) * kc; // [MR, nr] scratch tile for the right/bottom edges
                         try
                         {
                             PackA(transA, a, lda, ic, pcLocal, mc, kc, alpha, ap);
@@ -65,11 +66,15 @@ internal static unsafe class ManagedGemm
                                 int cols = Math.Min(nr, nc - jp * nr);
                                 for (int ir = 0; ir < mc; ir += MR)
                                 {
+                                    int rows = Math.Min(MR, mc - ir);
                                     T* ct = c + (long)(ic + ir) * ldc + jcLocal + jp * nr;
+                                    bool full = rows == MR && cols == nr;
+                                    if (!full) new Span<T>(edge, MR * nr).Clear();
                                     if (Vector512.IsHardwareAccelerated)
-                                        Kernel512(kc, ap + (long)ir * kc, bp + (long)jp * kc * nr, ct, ldc, Math.Min(MR, mc - ir), cols);
+                                        Kernel512(kc, ap + (long)ir * kc, bp + (long)jp * kc * nr, full ? ct : edge, full ? ldc : nr);
                                     else
-                                        Kernel256(kc, ap + (long)ir * kc, bp + (long)jp * kc * nr, ct, ldc, Math.Min(MR, mc - ir), cols);
+                                        Kernel256(kc, ap + (long)ir * kc, bp + (long)jp * kc * nr, full ? ct : edge, full ? ldc : nr);
+                                    if (!full) AccPartial(edge, nr, ct, ldc, rows, cols);
                                 }
                             }
                         }
@@ -96,7 +101,6 @@ internal static unsafe class ManagedGemm
     }
 
     /// <summary>Packs op(B)[pc:pc+kc, jc:jc+nc] into panels [nc/nr][kc][nr], zero-padded on the right.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void PackB<T>(bool transB, T* b, int ldb, int pc, int jc, int kc, int nc, int nr, T* bp) where T : unmanaged
     {
         int panels = (nc + nr - 1) / nr;
@@ -118,7 +122,6 @@ internal static unsafe class ManagedGemm
     }
 
     /// <summary>Packs alpha·op(A)[ic:ic+mc, pc:pc+kc] into panels [mc/MR][kc][MR], zero-padded at the bottom.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void PackA<T>(bool transA, T* a, int lda, int ic, int pc, int mc, int kc, T alpha, T* ap) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int panels = (mc + MR - 1) / MR;
@@ -158,9 +161,13 @@ internal static unsafe class ManagedGemm
         return x * y + acc;
     }
 
-    /// <summary>C[rows, cols] += Ap[kc, MR]ᵀ·Bp[kc, 2W] for one register tile (W = Vector512 lanes).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel512<T>(int kc, T* ap, T* bp, T* c, int ldc, int rows, int cols) where T : unmanaged, IFloatingPointIeee754<T>
+    /// <summary>
+    /// C[MR, 2W] += Ap[kc, MR]ᵀ·Bp[kc, 2W] for one full register tile (W = Vector512 lanes). Kept free of branches and
+    /// calls after the loop: with a tile-shape branch there, the JIT (without tiering) spilled all accumulators to the
+    /// stack on every iteration, a 3–4× slowdown.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // no tier-0 phase; the FullOpts code keeps all 12 accumulators in registers
+    static void Kernel512<T>(int kc, T* ap, T* bp, T* c, int ldc) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int w = Vector512<T>.Count;
         Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
@@ -178,28 +185,17 @@ internal static unsafe class ManagedGemm
             ap += MR;
             bp += 2 * w;
         }
-        if (rows == MR && cols == 2 * w)
-        {
-            Acc(c, w, c00, c01); Acc(c + ldc, w, c10, c11); Acc(c + 2 * ldc, w, c20, c21);
-            Acc(c + 3 * ldc, w, c30, c31); Acc(c + 4 * ldc, w, c40, c41); Acc(c + 5 * ldc, w, c50, c51);
-            return;
-        }
-        T* tile = stackalloc T[MR * 2 * w]; // [MR, 2W]
-        c00.Store(tile); c01.Store(tile + w); c10.Store(tile + 2 * w); c11.Store(tile + 3 * w);
-        c20.Store(tile + 4 * w); c21.Store(tile + 5 * w); c30.Store(tile + 6 * w); c31.Store(tile + 7 * w);
-        c40.Store(tile + 8 * w); c41.Store(tile + 9 * w); c50.Store(tile + 10 * w); c51.Store(tile + 11 * w);
-        AccPartial(tile, 2 * w, c, ldc, rows, cols);
-
-        static void Acc(T* dst, int w, Vector512<T> lo, Vector512<T> hi)
-        {
-            (Vector512.Load(dst) + lo).Store(dst);
-            (Vector512.Load(dst + w) + hi).Store(dst + w);
-        }
+        (Vector512.Load(c) + c00).Store(c); (Vector512.Load(c + w) + c01).Store(c + w); c += ldc;
+        (Vector512.Load(c) + c10).Store(c); (Vector512.Load(c + w) + c11).Store(c + w); c += ldc;
+        (Vector512.Load(c) + c20).Store(c); (Vector512.Load(c + w) + c21).Store(c + w); c += ldc;
+        (Vector512.Load(c) + c30).Store(c); (Vector512.Load(c + w) + c31).Store(c + w); c += ldc;
+        (Vector512.Load(c) + c40).Store(c); (Vector512.Load(c + w) + c41).Store(c + w); c += ldc;
+        (Vector512.Load(c) + c50).Store(c); (Vector512.Load(c + w) + c51).Store(c + w);
     }
 
     /// <summary>Same as <see cref="Kernel512"/> with Vector256 registers.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Kernel256<T>(int kc, T* ap, T* bp, T* c, int ldc, int rows, int cols) where T : unmanaged, IFloatingPointIeee754<T>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)] // no tier-0 phase; the FullOpts code keeps all 12 accumulators in registers
+    static void Kernel256<T>(int kc, T* ap, T* bp, T* c, int ldc) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int w = Vector256<T>.Count;
         Vector256<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
@@ -217,14 +213,14 @@ internal static unsafe class ManagedGemm
             ap += MR;
             bp += 2 * w;
         }
-        T* tile = stackalloc T[MR * 2 * w]; // [MR, 2W]
-        c00.Store(tile); c01.Store(tile + w); c10.Store(tile + 2 * w); c11.Store(tile + 3 * w);
-        c20.Store(tile + 4 * w); c21.Store(tile + 5 * w); c30.Store(tile + 6 * w); c31.Store(tile + 7 * w);
-        c40.Store(tile + 8 * w); c41.Store(tile + 9 * w); c50.Store(tile + 10 * w); c51.Store(tile + 11 * w);
-        AccPartial(tile, 2 * w, c, ldc, rows, cols);
+        (Vector256.Load(c) + c00).Store(c); (Vector256.Load(c + w) + c01).Store(c + w); c += ldc;
+        (Vector256.Load(c) + c10).Store(c); (Vector256.Load(c + w) + c11).Store(c + w); c += ldc;
+        (Vector256.Load(c) + c20).Store(c); (Vector256.Load(c + w) + c21).Store(c + w); c += ldc;
+        (Vector256.Load(c) + c30).Store(c); (Vector256.Load(c + w) + c31).Store(c + w); c += ldc;
+        (Vector256.Load(c) + c40).Store(c); (Vector256.Load(c + w) + c41).Store(c + w); c += ldc;
+        (Vector256.Load(c) + c50).Store(c); (Vector256.Load(c + w) + c51).Store(c + w);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void AccPartial<T>(T* tile, int ldt, T* c, int ldc, int rows, int cols) where T : unmanaged, IFloatingPointIeee754<T>
     {
         for (int r = 0; r < rows; r++)

@@ -86,7 +86,7 @@ internal static unsafe class ManagedQr
         var vt = new double[(long)kb * len]; // [kb, len]: row i = v_{k0+i}, zero before its pivot
         for (int i = 0; i < kb; i++) at.AsSpan((k0 + i) * m + k0 + i, len - i).CopyTo(vt.AsSpan(i * len + i));
         var t = new double[kb * kb]; // [kb, kb] upper: B = I − V·T·Vᵀ
-        Span<double> w = stackalloc double[kb]; // w_j = v_jᵀ·v_i
+        Span<double> w = stackalloc double[kb]; // [kb] w_j = v_jᵀ·v_i
         for (int i = 0; i < kb; i++)
         {
             double ti = tau[k0 + i];

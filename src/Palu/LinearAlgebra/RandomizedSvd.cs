@@ -21,8 +21,11 @@ public static partial class Factorizations
     /// <summary>
     /// Randomized truncated SVD (Halko, Martinsson &amp; Tropp 2011, Alg. 4.4): Y = A·Ω with Gaussian Ω [n, l];
     /// Q = orth(Y); q times {Q = orth(Aᵀ·Q); Q = orth(A·Q)}; B = Qᵀ·A [l, n]; B = Ũ·Σ·Vᵀ; U = Q·Ũ; keep the top r.
-    /// Costs 2(q+1) products with A plus a small SVD, instead of a full SVD. Accuracy depends on the spectrum decay;
-    /// see the accuracy table in the linalg benchmark.
+    /// Costs 2(q+1) products with A plus a small SVD, instead of a full SVD. Accuracy depends on the spectrum decay
+    /// (linalg benchmark, n = 4096, r = 1024, f32, slow LLM-like decay σ_i = (1+i)^−½): with the defaults
+    /// (p = r/10, q = 2) the truncation residual ‖A − U_r·Σ_r·V_rᵀ‖_F is 1.7 % above the optimum and σ_i near the cut
+    /// are up to 9 % low (top half of σ within 0.7 %), in 4.3 s vs 10.7 s for LAPACK sgesdd; q = 4 gives 0.4 % in 6.2 s.
+    /// On the managed provider the small core SVD goes through the eigendecomposition of B·Bᵀ (see GramCoreSvd).
     /// </summary>
     public static SvdResult<float> RandomizedSvd(this ILinearAlgebra la, ReadOnlySpan<float> a, int m, int n, int rank, RandomizedSvdOptions? options = null)
         => RandomizedCore(la, a, m, n, rank, options ?? new());
