@@ -18,6 +18,7 @@ public static class Program
             case "tokens": return TokensBench.Run(rest);
             case "attention-block": return AttentionBlockBench.Run(rest);
             case "kv-memory": return KvMemoryBench.Run(rest);
+            case "linalg": return LinalgBench.Run(rest);
             case "bdn": BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest); return 0;
             case "help" or "-h" or "--help": Usage(); return 0;
             default: Console.Error.WriteLine($"unknown command '{command}'"); Usage(); return 2;
@@ -34,6 +35,8 @@ public static class Program
                   Decode latency of one attention block: dense KV cache vs Palu latent cache (rebuilt / fused values).
           kv-memory --model DIR [--model DIR2 ...] [--tokens 1024]
                   KV-cache bytes held after an N-token prefill (buffer bytes and resident-set growth).
+          linalg [--sizes 512,1024,2048] [--with-4096] [--providers managed,lapack] [--ops chol,trinv,eig,svd,rsvd,gemm32,gemm64] [--accuracy]
+                  Dense linear algebra: managed vs LAPACK/OpenBLAS timings side by side, randomized-SVD accuracy.
           bdn [BenchmarkDotNet options, e.g. --filter *MatMul*]
                   BenchmarkDotNet classes for the same kernels.
         """);

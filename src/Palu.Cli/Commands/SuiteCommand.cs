@@ -29,6 +29,7 @@ public static class SuiteCommand
         var protocol = new Option<string>("--protocol") { Description = EvalCommand.ProtocolHelp, DefaultValueFactory = _ => "bos-windows" };
         protocol.AcceptOnlyFromAmong("bos-windows", "stride");
         var bos = ZeroShotCommand.BosOption();
+        var normLength = ZeroShotCommand.NormLengthOption();
         var workers = ZeroShotCommand.WorkersOption();
         var fuse = new Option<bool>("--fuse-values") { Description = "Palu models: fold the value up-projection into o_proj" };
         var overwrite = new Option<bool>("--overwrite") { Description = "replace a non-empty --out directory" };
@@ -36,7 +37,7 @@ public static class SuiteCommand
         var cmd = new Command("suite", "Perplexity on every given text and accuracy on every zero-shot task found under --data-dir, " +
                                        "for a model and optionally its baseline; writes results.json, results.md (rows = metrics; " +
                                        "columns = baseline, model, Δ) and a self-contained index.html with SVG plots.")
-            { model, baseline, output, dataDir, ppl, limit, seqLen, maxWindows, protocol, bos, workers, fuse, overwrite, json };
+            { model, baseline, output, dataDir, ppl, limit, seqLen, maxWindows, protocol, bos, normLength, workers, fuse, overwrite, json };
         cmd.SetAction((p, ct) =>
         {
             string outDir = p.GetValue(output)!;
@@ -52,7 +53,7 @@ public static class SuiteCommand
                 DataDir = p.GetValue(dataDir)!, PplFiles = p.GetValue(ppl) ?? [], Limit = p.GetValue(limit), SeqLen = p.GetValue(seqLen),
                 MaxWindows = p.GetValue(maxWindows),
                 Protocol = p.GetValue(protocol) == "stride" ? PerplexityProtocol.Stride : PerplexityProtocol.BosWindows,
-                Bos = ZeroShotCommand.ParseBos(p.GetValue(bos)!), Workers = nWorkers, FuseValues = p.GetValue(fuse),
+                Bos = ZeroShotCommand.ParseBos(p.GetValue(bos)!), NormLength = ZeroShotCommand.ParseNormLength(p.GetValue(normLength)!), Workers = nWorkers, FuseValues = p.GetValue(fuse),
             };
             var report = Run(p.GetValue(model)!, p.GetValue(baseline), options, ct);
             ReportWriter.Write(report, outDir, p.GetValue(overwrite));

@@ -15,7 +15,8 @@ public static class ZeroShotCommand
 
     public const string ScoringHelp =
         "Scoring as lm-evaluation-harness 0.4 (0-shot): each choice's continuation log-likelihood summed over its tokens; " +
-        "acc = argmax of the sums, acc_norm = argmax of sum / length of the choice text (characters, as lm-eval's len()); " +
+        "acc = argmax of the sums, acc_norm = argmax of sum / length of the choice text (UTF-8 bytes by default, " +
+        "--acc-norm-length chars for lm-eval's len() in code points; the same on ASCII text); " +
         "acc_stderr = sqrt(acc (1 − acc) / (n − 1)). Tokens: whole = encode(context + continuation), " +
         "continuation = whole minus the first len(encode(context)) ids (trailing context spaces moved to the continuation); " +
         "inputs longer than max_position_embeddings are cut from the left.";
@@ -26,6 +27,19 @@ public static class ZeroShotCommand
         o.AcceptOnlyFromAmong("auto", "always", "never");
         return o;
     }
+
+    public static Option<string> NormLengthOption()
+    {
+        var o = new Option<string>("--acc-norm-length")
+        {
+            Description = "what acc_norm divides by: bytes (UTF-8 length of the choice, default) or chars (code points, as lm-eval's Python len())",
+            DefaultValueFactory = _ => "bytes",
+        };
+        o.AcceptOnlyFromAmong("bytes", "chars");
+        return o;
+    }
+
+    public static AccNormLength ParseNormLength(string s) => s == "chars" ? AccNormLength.Chars : AccNormLength.Bytes;
 
     public static string BosName(BosMode m) => m.ToString().ToLowerInvariant();
 
@@ -51,12 +65,13 @@ public static class ZeroShotCommand
         };
         var limit = new Option<int?>("--limit") { Description = "score only the first N items" };
         var bos = BosOption();
+        var normLength = NormLengthOption();
         var workers = WorkersOption();
         var fuse = new Option<bool>("--fuse-values") { Description = "Palu models: fold the value up-projection into o_proj" };
         var samples = new Option<string?>("--samples") { Description = "also write one JSON line per item to this file: line, gold, log-likelihoods, predictions" };
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout: {task, n, acc, acc_norm, acc_stderr, seconds, …}" };
         var cmd = new Command("zeroshot", "Zero-shot multiple-choice accuracy of a model on one task. " + ScoringHelp)
-            { model, task, data, limit, bos, workers, fuse, samples, json };
+            { model, task, data, limit, bos, normLength, workers, fuse, samples, json };
         cmd.SetAction((p, ct) =>
         {
             string dir = p.GetValue(model)!, file = p.GetValue(data)!;
@@ -67,7 +82,8 @@ public static class ZeroShotCommand
             {
                 var tok = Tokenizer.FromDirectory(dir);
                 var r = Cli.WithProgress($"{t.Name} ({items.Count} items)",
-                    progress => ZeroShot.Evaluate(t.Name, models, tok, ParseBos(p.GetValue(bos)!), items, file, progress, ct));
+                    progress => ZeroShot.Evaluate(t.Name, models, tok, ParseBos(p.GetValue(bos)!), items, file, progress, ct,
+                        ParseNormLength(p.GetValue(normLength)!)));
                 if (p.GetValue(samples) is string sp) WriteSamples(sp, items, r);
                 if (p.GetValue(json)) Cli.WriteJson(Json(r, t, dir, file, p.GetValue(limit), models.Count));
                 else Console.Out.WriteLine(Line(r, t));
@@ -83,12 +99,12 @@ public static class ZeroShotCommand
         using var w = new StreamWriter(path);
         for (int i = 0; i < items.Count; i++)
         {
-            var (pred, predNorm) = ZeroShot.Predict(items[i], r.LogLikelihoods[i]);
+            var (pred, predNorm) = ZeroShot.Predict(items[i], r.LogLikelihoods[i], r.NormLength);
             w.WriteLine(System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object>
             {
                 ["line"] = items[i].Line, ["gold"] = items[i].Gold, ["loglikelihoods"] = r.LogLikelihoods[i],
                 ["pred"] = pred, ["pred_norm"] = predNorm,
-                ["lengths"] = items[i].Choices.Select(c => ZeroShot.CodePoints(c.NormText)).ToArray(),
+                ["lengths"] = items[i].Choices.Select(c => ZeroShot.Length(c.NormText, r.NormLength)).ToArray(),
             }));
         }
     }
@@ -116,6 +132,7 @@ public static class ZeroShotCommand
         ["seconds"] = Math.Round(r.Seconds, 3),
         ["acc_norm_stderr"] = r.AccNormStderr, ["metric"] = t.MetricName, ["chance"] = Math.Round(r.Chance, 6),
         ["seconds_per_100"] = Math.Round(r.Seconds * 100 / r.N, 3), ["bos"] = BosName(r.Bos), ["bos_token_id"] = r.BosTokenId, ["limit"] = limit,
+        ["acc_norm_length"] = r.NormLength == AccNormLength.Chars ? "chars" : "bytes",
         ["workers"] = workers, ["model"] = model, ["data"] = data,
     };
 

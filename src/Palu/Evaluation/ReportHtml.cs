@@ -34,7 +34,7 @@ public static class ReportHtml
         if (hasBase) sb.Append(ModelLine("baseline", r.Baseline!.Info));
         sb.Append(ModelLine("model", r.Model.Info));
         sb.Append($"<p class=\"meta\">Perplexity: protocol {HtmlEncode(s.Protocol)}, seq-len {s.SeqLen}{(s.MaxWindows is int w ? $", first {w} windows" : "")}. " +
-                  $"Zero-shot: lm-evaluation-harness 0.4 scoring, BOS {HtmlEncode(s.Bos)}{(s.Limit is int l ? $", first {l} items per task" : "")}. " +
+                  $"Zero-shot: lm-evaluation-harness 0.4 scoring, BOS {HtmlEncode(s.Bos)}, acc_norm per {(s.AccNormLength == "chars" ? "character" : "UTF-8 byte")}{(s.Limit is int l ? $", first {l} items per task" : "")}. " +
                   $"{HtmlEncode(r.Tool)}, {r.Created:yyyy-MM-dd HH:mm} UTC.</p>\n");
 
         sb.Append("<h2>Summary</h2>\n<table><thead><tr><th>metric</th>");

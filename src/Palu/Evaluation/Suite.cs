@@ -15,6 +15,7 @@ public sealed record SuiteOptions
     public int? MaxWindows { get; init; }
     public PerplexityProtocol Protocol { get; init; } = PerplexityProtocol.BosWindows;
     public BosMode Bos { get; init; } = BosMode.Auto;
+    public AccNormLength NormLength { get; init; } = AccNormLength.Bytes;
     public int Workers { get; init; } = 1;
     public bool FuseValues { get; init; }
 }
@@ -51,7 +52,8 @@ public static class Suite
         int seqLen = o.SeqLen ?? Math.Min(1024, MaxPositions(modelDir, baselineDir));
         if (o.MaxWindows is int mw) notes.Add($"perplexity over the first {mw} windows of each text only (--max-windows)");
         var settings = new SuiteSettings(Path.GetFullPath(o.DataDir), o.Limit, seqLen, o.MaxWindows,
-            o.Protocol == PerplexityProtocol.Stride ? "stride" : "bos-windows", o.Bos.ToString().ToLowerInvariant(), o.Workers, o.FuseValues);
+            o.Protocol == PerplexityProtocol.Stride ? "stride" : "bos-windows", o.Bos.ToString().ToLowerInvariant(), o.Workers, o.FuseValues)
+        { AccNormLength = o.NormLength == AccNormLength.Chars ? "chars" : "bytes" };
 
         var baseline = baselineDir is null ? null : RunModel(baselineDir, "baseline", o, seqLen, texts, tasks, step, ct);
         var model = RunModel(modelDir, "model", o, seqLen, texts, tasks, step, ct);
@@ -115,7 +117,7 @@ public static class Suite
             }
             var results = new List<ZeroShotResult>();
             foreach (var (task, file, items) in tasks)
-                results.Add(ZeroShot.Evaluate(task.Name, models, tok, o.Bos, items, file, step?.Invoke($"{role}: {task.Name} ({items.Count})"), ct));
+                results.Add(ZeroShot.Evaluate(task.Name, models, tok, o.Bos, items, file, step?.Invoke($"{role}: {task.Name} ({items.Count})"), ct, o.NormLength));
             return new ModelResults(ModelInfo.Of(lm), ppl, results);
         }
         finally { foreach (var m in models) m.Dispose(); }

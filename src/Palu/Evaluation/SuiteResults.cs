@@ -34,7 +34,11 @@ public sealed record ModelResults(ModelInfo Info, List<PplEntry> Perplexity, Lis
 
 /// <summary>The settings a suite ran with (all of them go into results.json).</summary>
 public sealed record SuiteSettings(string DataDir, int? Limit, int SeqLen, int? MaxWindows, string Protocol, string Bos,
-    int Workers, bool FuseValues);
+    int Workers, bool FuseValues)
+{
+    /// <summary>What acc_norm divided by: "bytes" (UTF-8) or "chars" (code points).</summary>
+    public string AccNormLength { get; init; } = "bytes";
+}
 
 /// <summary>A suite run: the model, the optional baseline, the settings and notes (skipped tasks, …).</summary>
 public sealed record SuiteReport(string Tool, DateTimeOffset Created, SuiteSettings Settings, ModelResults Model,

@@ -11,10 +11,20 @@ namespace Palu.Evaluation;
 public sealed record ZeroShotResult(string Task, int N, double Acc, double AccNorm, double? AccStderr, double? AccNormStderr,
     double Chance, double Seconds, BosMode Bos, int? BosTokenId)
 {
+    /// <summary>The length unit acc_norm divided by.</summary>
+    public AccNormLength NormLength { get; init; } = AccNormLength.Bytes;
+
     /// <summary>Per item, the summed log-likelihood of each choice (not part of results.json).</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public IReadOnlyList<double[]> LogLikelihoods { get; init; } = [];
 }
+
+/// <summary>
+/// The length acc_norm divides a choice's log-likelihood by. <see cref="Bytes"/>: UTF-8 bytes of the choice text, as
+/// our data spec (shared/data/README.md) and the issue ask; <see cref="Chars"/>: Unicode code points, what
+/// lm-eval 0.4's process_results computes with Python's len(). The two agree on ASCII text (every shipped task file).
+/// </summary>
+public enum AccNormLength { Bytes, Chars }
 
 /// <summary>Zero-shot multiple-choice evaluation with lm-evaluation-harness 0.4 scoring.</summary>
 public static class ZeroShot
@@ -28,7 +38,8 @@ public static class ZeroShot
     /// order; results do not depend on the number of workers) and aggregates acc, acc_norm and their standard errors.
     /// </summary>
     public static ZeroShotResult Evaluate(string task, IReadOnlyList<CausalLM> workers, Tokenizer tokenizer, BosMode bos,
-        IReadOnlyList<McItem> items, string source, IProgress<double>? progress = null, CancellationToken ct = default)
+        IReadOnlyList<McItem> items, string source, IProgress<double>? progress = null, CancellationToken ct = default,
+        AccNormLength normLength = AccNormLength.Bytes)
     {
         if (workers.Count == 0) throw new ArgumentException("no model to evaluate with");
         var sw = System.Diagnostics.Stopwatch.StartNew();
@@ -54,7 +65,7 @@ public static class ZeroShot
         double chance = 0;
         for (int i = 0; i < items.Count; i++)
         {
-            var (pred, predNorm) = Predict(items[i], lls[i]);
+            var (pred, predNorm) = Predict(items[i], lls[i], normLength);
             if (pred == items[i].Gold) correct++;
             if (predNorm == items[i].Gold) correctNorm++;
             chance += 1.0 / items[i].Choices.Length;
@@ -62,27 +73,32 @@ public static class ZeroShot
         int n = items.Count;
         double acc = (double)correct / n, accNorm = (double)correctNorm / n;
         return new ZeroShotResult(task, n, acc, accNorm, Stderr(acc, n), Stderr(accNorm, n), chance / n,
-            sw.Elapsed.TotalSeconds, bos, encoder.Bos) { LogLikelihoods = lls };
+            sw.Elapsed.TotalSeconds, bos, encoder.Bos) { LogLikelihoods = lls, NormLength = normLength };
     }
 
     /// <summary>
     /// lm-eval's predictions: acc = argmax of the log-likelihoods, acc_norm = argmax of log-likelihood / len(choice),
-    /// with len the length of the choice string (its doc_to_choice entry, without the leading " ") in Unicode code
-    /// points, as Python's len() in lm-eval's process_results. Ties go to the first choice (numpy argmax).
+    /// with len the length of the choice string (its doc_to_choice entry, without the leading " ") in UTF-8 bytes
+    /// (default) or Unicode code points (Python's len(), lm-eval's process_results). Ties go to the first choice
+    /// (numpy argmax).
     /// </summary>
-    public static (int Pred, int PredNorm) Predict(McItem item, double[] lls)
+    public static (int Pred, int PredNorm) Predict(McItem item, double[] lls, AccNormLength unit = AccNormLength.Bytes)
     {
         int pred = 0, predNorm = 0;
         double bestNorm = double.NegativeInfinity;
         for (int c = 0; c < lls.Length; c++)
         {
             if (lls[c] > lls[pred]) pred = c;
-            int len = CodePoints(item.Choices[c].NormText);
+            int len = Length(item.Choices[c].NormText, unit);
             double norm = len > 0 ? lls[c] / len : double.NegativeInfinity;
             if (c == 0 || norm > bestNorm) { bestNorm = norm; predNorm = c; }
         }
         return (pred, predNorm);
     }
+
+    /// <summary>The length of a choice text in <paramref name="unit"/>.</summary>
+    public static int Length(string s, AccNormLength unit) =>
+        unit == AccNormLength.Bytes ? System.Text.Encoding.UTF8.GetByteCount(s) : CodePoints(s);
 
     /// <summary>Python len(): Unicode code points (a surrogate pair counts once).</summary>
     public static int CodePoints(string s)

@@ -116,13 +116,28 @@ public class ScoringTests
     }
 
     [Fact]
-    public void Predict_ties_go_to_the_first_choice_and_lengths_count_code_points()
+    public void Predict_ties_go_to_the_first_choice_and_chars_count_code_points()
     {
         var item = new McItem(1, [new("c", " ab", "ab"), new("c", " 😀😀", "😀😀"), new("c", " abcd", "abcd")], 0);
-        Assert.Equal((0, 0), ZeroShot.Predict(item, [-2.0, -2.0, -4.0]));   // −1, −1, −1 per character: first wins
-        Assert.Equal((1, 1), ZeroShot.Predict(item, [-3.0, -1.0, -3.0]));
-        Assert.Equal((0, 2), ZeroShot.Predict(item, [-3.0, -4.0, -4.0]));   // −1.5, −2, −1
+        var chars = AccNormLength.Chars;
+        Assert.Equal((0, 0), ZeroShot.Predict(item, [-2.0, -2.0, -4.0], chars));   // −1, −1, −1 per character: first wins
+        Assert.Equal((1, 1), ZeroShot.Predict(item, [-3.0, -1.0, -3.0], chars));
+        Assert.Equal((0, 2), ZeroShot.Predict(item, [-3.0, -4.0, -4.0], chars));   // −1.5, −2, −1
         Assert.Equal(2, ZeroShot.CodePoints("😀😀"));
+    }
+
+    [Fact]
+    public void Predict_by_default_divides_by_utf8_bytes()
+    {
+        // "é" is 1 character but 2 UTF-8 bytes; the emoji pair is 2 characters, 8 bytes
+        var item = new McItem(1, [new("c", " éé", "éé"), new("c", " abc", "abc"), new("c", " 😀😀", "😀😀")], 0);
+        double[] lls = [-3.0, -3.3, -7.0];
+        // bytes: −0.75, −1.1, −0.875 → choice 0; chars: −1.5, −1.1, −3.5 → choice 1
+        Assert.Equal((0, 0), ZeroShot.Predict(item, lls));
+        Assert.Equal((0, 1), ZeroShot.Predict(item, lls, AccNormLength.Chars));
+        Assert.Equal(4, ZeroShot.Length("éé", AccNormLength.Bytes));
+        Assert.Equal(8, ZeroShot.Length("😀😀", AccNormLength.Bytes));
+        Assert.Equal(2, ZeroShot.Length("😀😀", AccNormLength.Chars));
     }
 
     [Fact]
