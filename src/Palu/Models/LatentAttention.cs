@@ -20,7 +20,7 @@ public sealed class LatentAttention : KvAttention
     readonly int[] _zOff;
     readonly DenseLinear? _fusedO;    // W̃_O [d, Σ_h r^V_{g(h)}] with bias W_O·b^V + b_O
 
-    float[] _hk = [], _hv = [], _z = [], _vals = [];   // scratch
+    float[] _hk = [], _hv = [], _z = [], _vals = [], _zHead = [], _valHead = [];   // scratch
     readonly LatentScratch _scratch = new();
 
     public LatentAttention(LatentProjection k, LatentProjection v, DenseLinear o, float[]? kNorm, AttentionShape shape, bool fuseValues)
@@ -66,25 +66,23 @@ public sealed class LatentAttention : KvAttention
         O.Forward(vals, output, T);
     }
 
-    /// <summary>vals[t, h] = B^V_{g,i}·z[t, h] + b^V_{g,i}. z [T, Σ r], vals [T, H·d_h].</summary>
+    /// <summary>vals[t, h] = B^V_{g,i}·z[t, h] + b^V_{g,i}, one GEMM per head. z [T, Σ r], vals [T, H·d_h].</summary>
     public void ReconstructValues(ReadOnlySpan<float> z, Span<float> vals, int T)
     {
         int H = _s.Heads, dh = _s.HeadDim, zDim = _zOff[H];
-        var row = new float[64];
+        Scratch.Ensure(ref _zHead, T * V.Ranks.Max()); Scratch.Ensure(ref _valHead, T * dh);
         for (int h = 0; h < H; h++)
         {
             int kh = h / _s.QueriesPerKv;
             var B = V.HeadUp(kh);                  // [d_h, r]
+            int r = B.Cols;
+            var zh = _zHead.AsSpan(0, T * r);      // [T, r] head h's latents, contiguous
+            var vh = _valHead.AsSpan(0, T * dh);   // [T, d_h]
+            for (int t = 0; t < T; t++) z.Slice(t * zDim + _zOff[h], r).CopyTo(zh.Slice(t * r, r));
+            SimdKernels.MatMul(zh, B, vh, T);
             var bias = V.HeadBias(kh);
-            if (row.Length < B.Cols) row = new float[B.Cols];
-            for (int i = 0; i < dh; i++)
-            {
-                B.RowToSingle(i, row);
-                var br = row.AsSpan(0, B.Cols);
-                float b = bias.IsEmpty ? 0 : bias[i];
-                for (int t = 0; t < T; t++)
-                    vals[(t * H + h) * dh + i] = System.Numerics.Tensors.TensorPrimitives.Dot(br, z.Slice(t * zDim + _zOff[h], B.Cols)) + b;
-            }
+            if (!bias.IsEmpty) SimdKernels.AddBias(vh, bias, T);
+            for (int t = 0; t < T; t++) vh.Slice(t * dh, dh).CopyTo(vals.Slice((t * H + h) * dh, dh));
         }
     }
 
