@@ -2,7 +2,7 @@
 # Runs the whole test suite (after setup.sh) and prints "N passed, N failed" as the last line.
 set -uo pipefail
 cd "$(dirname "$0")"
-./setup.sh || exit 1
+if ! ./setup.sh; then echo "set-up or build failed (see above)"; echo "0 passed, 1 failed"; exit 1; fi
 rm -rf TestResults
 dotnet test tests/Palu.Tests -c Release --no-build -nologo --logger "trx;LogFileName=results.trx" --results-directory TestResults
 rc=$?
