@@ -114,7 +114,7 @@ public static class PaluCompressor
         IProgress<CompressProgress>? progress, CancellationToken ct)
     {
         FisherResult f;
-        if (o.FisherFile != null) f = FisherCache.LoadFor(modelDir, o.FisherFile);
+        if (o.FisherFile != null) f = FisherCache.LoadFor(modelDir, o.FisherFile, loadFull: false);
         else
         {
             if (o.CalibrationFile == null)
@@ -124,7 +124,7 @@ public static class PaluCompressor
                 CalibrationFile = o.CalibrationFile, Samples = o.FisherSamples, SeqLen = o.FisherSeqLen, Seed = o.Seed, Objective = o.FisherObjective,
             };
             f = FisherCache.GetOrCompute(modelDir, settings, o.FisherCacheDir,
-                progress == null ? null : new Progress(v => progress.Report(new("fisher", v))), ct);
+                progress == null ? null : new Progress(v => progress.Report(new("fisher", v))), ct, loadFull: false);
         }
         var a = o.RankAllocation == RankAllocationMethod.Fisher
             ? FisherAllocation.Fisher(f.Info, c.NumLayers, groups, width, o.KvKeep, o.FisherDeficit, o.FisherOrder)

@@ -38,8 +38,9 @@ public static class FisherCache
     /// </summary>
     /// <param name="useCache">false: always compute (and still store the result in the cache).</param>
     /// <param name="keepFull">also keep the elementwise F (always computed; a cached file is reused only without it).</param>
+    /// <param name="loadFull">false: do not read the elementwise F of a cached file that holds it.</param>
     public static FisherResult GetOrCompute(string modelDir, FisherSettings s, string? cacheDir = null,
-        IProgress<double>? progress = null, CancellationToken ct = default, bool useCache = true, bool keepFull = false)
+        IProgress<double>? progress = null, CancellationToken ct = default, bool useCache = true, bool keepFull = false, bool loadFull = true)
     {
         if (!File.Exists(s.CalibrationFile)) throw new IO.ModelFormatException(s.CalibrationFile, "calibration text not found (needed for the Fisher pass)");
         string dir = cacheDir ?? DefaultDirectory();
@@ -49,7 +50,7 @@ public static class FisherCache
         {
             try
             {
-                var cached = FisherInfo.Load(path);
+                var cached = FisherInfo.Load(path, loadFull);
                 if (Matches(cached.Metadata, modelHash, calibHash, s)) return new FisherResult(cached, path, FisherSource.Cache, null);
             }
             catch (IO.ModelFormatException) { }   // unreadable or foreign: recompute and replace
@@ -61,9 +62,10 @@ public static class FisherCache
     }
 
     /// <summary>Loads a Fisher file given by the user and checks that it was computed for this model.</summary>
-    public static FisherResult LoadFor(string modelDir, string fisherFile)
+    /// <param name="loadFull">false: do not read the elementwise F even when the file holds it.</param>
+    public static FisherResult LoadFor(string modelDir, string fisherFile, bool loadFull = true)
     {
-        var info = FisherInfo.Load(fisherFile);
+        var info = FisherInfo.Load(fisherFile, loadFull);
         string modelHash = ModelHash.Compute(modelDir);
         if (info.Metadata.ModelSha256 != modelHash)
             throw new ArgumentException($"{fisherFile}: computed for a different model (model_sha256 {info.Metadata.ModelSha256[..12]}…, this model {modelHash[..12]}…); run palu fisher on this model");

@@ -137,7 +137,8 @@ public sealed class FisherInfo
         SafetensorsWriter.Write(path, tensors, Metadata.ToDictionary());
     }
 
-    public static FisherInfo Load(string path)
+    /// <param name="loadFull">false: skip the elementwise F even when the file holds it (<see cref="Full"/> stays null).</param>
+    public static FisherInfo Load(string path, bool loadFull = true)
     {
         using var f = SafetensorsFile.Open(path);
         var meta = FisherMetadata.FromDictionary(path, f.Metadata);
@@ -147,7 +148,7 @@ public sealed class FisherInfo
         int kinds = LinearKinds.All.Length;
         var rows = new float[layers * kinds][];
         var cols = new float[layers * kinds][];
-        bool full = f.Tensors.ContainsKey(Name(0, LinearKind.Q));
+        bool full = loadFull && f.Tensors.ContainsKey(Name(0, LinearKind.Q));
         var fulls = full ? new float[layers * kinds][] : null;
         for (int l = 0; l < layers; l++)
             foreach (var k in LinearKinds.All)
