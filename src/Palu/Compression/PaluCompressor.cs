@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Palu.IO;
 using Palu.LinearAlgebra;
@@ -56,7 +55,7 @@ public static class PaluCompressor
                 lm.Forward(samples[i], cache, hidden, grams);
                 progress?.Report(new("calibrating", (i + 1.0) / samples.Count));
             }
-            calib = new CalibrationInfo(Path.GetFileName(o.CalibrationFile), Sha256(o.CalibrationFile), o.CalibrationSamples,
+            calib = new CalibrationInfo(Path.GetFileName(o.CalibrationFile), ModelHash.FileSha256(o.CalibrationFile), o.CalibrationSamples,
                 o.CalibrationSeqLen, o.Seed, grams.Tokens);
         }
 
@@ -228,11 +227,5 @@ public static class PaluCompressor
             ["note"] = "K/V projections are low-rank factors (Palu). Load with Palu.NET (palu); transformers cannot load this directory.",
         };
         return o.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
-    }
-
-    static string Sha256(string path)
-    {
-        using var f = File.OpenRead(path);
-        return System.Convert.ToHexString(SHA256.HashData(f)).ToLowerInvariant();
     }
 }
