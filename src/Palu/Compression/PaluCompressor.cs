@@ -28,12 +28,14 @@ public static class PaluCompressor
         var c = lm.Config;
         Validate(c, o);
         int d = c.HiddenSize, dh = c.HeadDim, width = o.GroupSize * dh, groups = c.NumKvHeads / o.GroupSize;
+        Tokenizer? tokenizer = null;   // loaded once, when first needed (Fisher pass or whitening)
+        Tokenizer Tok() => tokenizer ??= Tokenizer.FromDirectory(modelDir);
 
         // 1. ranks
         FisherAllocationInfo? fisherInfo = null;
         IO.LayerRanks[] ranks;
         if (o.RankAllocation == RankAllocationMethod.Uniform) ranks = RankAllocation.Uniform(c.NumLayers, groups, width, o.KvKeep);
-        else (ranks, fisherInfo) = FisherRanks(modelDir, c, o, groups, width, progress, ct);
+        else (ranks, fisherInfo) = FisherRanks(modelDir, lm, Tok, o, groups, width, progress, ct);
 
         // 2. calibration Grams (whitening only)
         CalibrationInfo? calib = null;
@@ -41,7 +43,7 @@ public static class PaluCompressor
         if (o.Decomposition == DecompositionMethod.Whiten)
         {
             if (o.CalibrationFile == null) throw new ArgumentException("whitened decomposition needs calibration text: pass --calib FILE (or --decomposition svd)");
-            var tok = Tokenizer.FromDirectory(modelDir);
+            var tok = Tok();
             if (o.CalibrationSeqLen > c.MaxPositionEmbeddings)
                 throw new ArgumentException($"--calib-seq-len {o.CalibrationSeqLen} exceeds the model's max_position_embeddings {c.MaxPositionEmbeddings}");
             var samples = CalibrationData.Sample(o.CalibrationFile, tok, o.CalibrationSamples, o.CalibrationSeqLen, o.Seed);
@@ -109,9 +111,10 @@ public static class PaluCompressor
     /// fisher / fisher_uniform ranks (§4.3) from the Fisher file given (--fisher), else the cached Fisher file for these
     /// calibration settings, else a Fisher pass now (then cached).
     /// </summary>
-    static (IO.LayerRanks[], FisherAllocationInfo) FisherRanks(string modelDir, ModelConfig c, PaluOptions o, int groups, int width,
-        IProgress<CompressProgress>? progress, CancellationToken ct)
+    static (IO.LayerRanks[], FisherAllocationInfo) FisherRanks(string modelDir, CausalLM lm, Func<Tokenizer> tokenizer, PaluOptions o,
+        int groups, int width, IProgress<CompressProgress>? progress, CancellationToken ct)
     {
+        var c = lm.Config;
         FisherResult f;
         if (o.FisherFile != null) f = FisherCache.LoadFor(modelDir, o.FisherFile, loadFull: false);
         else
@@ -122,7 +125,7 @@ public static class PaluCompressor
             {
                 CalibrationFile = o.CalibrationFile, Samples = o.FisherSamples, SeqLen = o.FisherSeqLen, Seed = o.Seed, Objective = o.FisherObjective,
             };
-            f = FisherCache.GetOrCompute(modelDir, settings, o.FisherCacheDir,
+            f = FisherCache.GetOrCompute(lm, tokenizer, settings, o.FisherCacheDir,
                 progress == null ? null : new Progress(v => progress.Report(new("fisher", v))), ct, loadFull: false);
         }
         var a = o.RankAllocation == RankAllocationMethod.Fisher

@@ -1,5 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
+using Palu.Models;
+using Palu.Text;
 
 namespace Palu.Training;
 
@@ -41,6 +43,21 @@ public static class FisherCache
     /// <param name="loadFull">false: do not read the elementwise F of a cached file that holds it.</param>
     public static FisherResult GetOrCompute(string modelDir, FisherSettings s, string? cacheDir = null,
         IProgress<double>? progress = null, CancellationToken ct = default, bool useCache = true, bool keepFull = false, bool loadFull = true)
+        => GetOrCompute(modelDir, s, cacheDir, useCache, keepFull, loadFull,
+            (modelHash, calibHash) => FisherPass.Compute(modelDir, s, keepFull, progress, ct, modelHash, calibHash));
+
+    /// <summary>
+    /// As <see cref="GetOrCompute(string, FisherSettings, string?, IProgress{double}?, CancellationToken, bool, bool, bool)"/>
+    /// for a model already loaded (its directory is <see cref="CausalLM.Path"/>); a pass runs on it, with the tokenizer
+    /// from <paramref name="tokenizer"/> (called only when a pass runs).
+    /// </summary>
+    public static FisherResult GetOrCompute(CausalLM lm, Func<Tokenizer> tokenizer, FisherSettings s, string? cacheDir = null,
+        IProgress<double>? progress = null, CancellationToken ct = default, bool useCache = true, bool keepFull = false, bool loadFull = true)
+        => GetOrCompute(lm.Path, s, cacheDir, useCache, keepFull, loadFull,
+            (modelHash, calibHash) => FisherPass.Compute(lm, tokenizer(), s, keepFull, progress, ct, modelHash, calibHash));
+
+    static FisherResult GetOrCompute(string modelDir, FisherSettings s, string? cacheDir, bool useCache, bool keepFull, bool loadFull,
+        Func<string, string, (FisherInfo Info, FisherRunStats Stats)> pass)
     {
         if (!File.Exists(s.CalibrationFile)) throw new IO.ModelFormatException(s.CalibrationFile, "calibration text not found (needed for the Fisher pass)");
         string dir = cacheDir ?? DefaultDirectory();
@@ -55,7 +72,7 @@ public static class FisherCache
             }
             catch (IO.ModelFormatException) { }   // unreadable or foreign: recompute and replace
         }
-        var (info, stats) = FisherPass.Compute(modelDir, s, keepFull, progress, ct, modelHash, calibHash);
+        var (info, stats) = pass(modelHash, calibHash);
         Directory.CreateDirectory(dir);
         info.Save(path);
         return new FisherResult(info, path, FisherSource.Computed, stats);

@@ -34,15 +34,42 @@ public static class FisherPass
     public static (FisherInfo Info, FisherRunStats Stats) Compute(string modelDir, FisherSettings s, bool keepFull = false,
         IProgress<double>? progress = null, CancellationToken ct = default, string? modelSha256 = null, string? calibrationSha256 = null)
     {
-        if (!File.Exists(s.CalibrationFile)) throw new IO.ModelFormatException(s.CalibrationFile, "calibration text not found");
+        CheckCalibrationFile(s);
         using var lm = CausalLM.Load(modelDir);
+        Validate(lm, s);
+        return Run(lm, Tokenizer.FromDirectory(modelDir), s, keepFull, progress, ct, modelSha256, calibrationSha256);
+    }
+
+    /// <summary>
+    /// The same pass on a model and tokenizer already loaded (the model hash, unless given, from <see cref="CausalLM.Path"/>).
+    /// The model is only read: nothing (cache, observer, weights) is left changed on it.
+    /// </summary>
+    public static (FisherInfo Info, FisherRunStats Stats) Compute(CausalLM lm, Tokenizer tok, FisherSettings s, bool keepFull = false,
+        IProgress<double>? progress = null, CancellationToken ct = default, string? modelSha256 = null, string? calibrationSha256 = null)
+    {
+        CheckCalibrationFile(s);
+        Validate(lm, s);
+        return Run(lm, tok, s, keepFull, progress, ct, modelSha256, calibrationSha256);
+    }
+
+    static void CheckCalibrationFile(FisherSettings s)
+    {
+        if (!File.Exists(s.CalibrationFile)) throw new IO.ModelFormatException(s.CalibrationFile, "calibration text not found");
+    }
+
+    static void Validate(CausalLM lm, FisherSettings s)
+    {
         if (s.SeqLen - 1 > lm.Config.MaxPositionEmbeddings)
             throw new ArgumentException($"Fisher seq-len {s.SeqLen} exceeds the model's max_position_embeddings {lm.Config.MaxPositionEmbeddings} + 1");
         if (s.SeqLen < 3) throw new ArgumentException($"Fisher seq-len must be at least 3, got {s.SeqLen}");
         if (s.Samples <= 0) throw new ArgumentException($"Fisher samples must be positive, got {s.Samples}");
-        var tok = Tokenizer.FromDirectory(modelDir);
+    }
+
+    static (FisherInfo Info, FisherRunStats Stats) Run(CausalLM lm, Tokenizer tok, FisherSettings s, bool keepFull,
+        IProgress<double>? progress, CancellationToken ct, string? modelSha256, string? calibrationSha256)
+    {
         var samples = CalibrationData.Sample(s.CalibrationFile, tok, s.Samples, s.SeqLen, s.Seed);
-        string modelHash = modelSha256 ?? ModelHash.Compute(modelDir), calibHash = calibrationSha256 ?? ModelHash.FileSha256(s.CalibrationFile);
+        string modelHash = modelSha256 ?? ModelHash.Compute(lm.Path), calibHash = calibrationSha256 ?? ModelHash.FileSha256(s.CalibrationFile);
         var sw = Stopwatch.StartNew();
         var (sums, scored) = Accumulate(lm, samples, s.Objective, progress, ct);
         var meta = new FisherMetadata
