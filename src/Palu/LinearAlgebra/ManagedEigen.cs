@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Numerics.Tensors;
+using Palu.Kernels.Cpu;
 
 namespace Palu.LinearAlgebra;
 
@@ -141,15 +142,13 @@ internal static class ManagedEigen
     /// <summary>For i = m−1 down to first: (row_i, row_{i+1}) ← (c·row_i − s·row_{i+1}, s·row_i + c·row_{i+1}).</summary>
     static void ApplyRotations(double[] zt, int n, double[] cs, double[] sn, int first, int m)
     {
-        int chunks = n >= 256 ? Math.Max(1, Kernels.Cpu.Parallelism.Threads) : 1;
-        void Chunk(int t)
+        int chunks = n >= 256 ? Math.Max(1, Parallelism.Threads) : 1;
+        KernelThreads.For(chunks, t =>
         {
-            int c0 = (int)((long)t * n / chunks), c1 = (int)((long)(t + 1) * n / chunks);
+            int c0 = KernelThreads.Split(n, chunks, t), c1 = KernelThreads.Split(n, chunks, t + 1);
             for (int i = m - 1; i >= first; i--)
                 Rotate(zt.AsSpan(i * n + c0, c1 - c0), zt.AsSpan((i + 1) * n + c0, c1 - c0), cs[i], sn[i]);
-        }
-        if (chunks == 1) Chunk(0);
-        else Parallel.For(0, chunks, Chunk);
+        });
     }
 
     /// <summary>(x, y) ← (c·x − s·y, s·x + c·y), elementwise.</summary>
@@ -187,15 +186,6 @@ internal static class ManagedEigen
     }
 
     /// <summary>Runs body(j) for j in [0, count): contiguous ranges of rows per task, in parallel when the rows are many.</summary>
-    static void Rows(int count, Action<int> body)
-    {
-        int threads = Math.Max(1, Kernels.Cpu.Parallelism.Threads);
-        if (count < 128 || threads == 1) { for (int j = 0; j < count; j++) body(j); return; }
-        int tasks = 4 * threads;
-        Parallel.For(0, tasks, new ParallelOptions { MaxDegreeOfParallelism = threads }, t =>
-        {
-            int j1 = (int)((long)(t + 1) * count / tasks);
-            for (int j = (int)((long)t * count / tasks); j < j1; j++) body(j);
-        });
-    }
+    static void Rows(int count, Action<int> body) =>
+        ManagedParallel.Rows(count, count < 128 ? 1 : KernelThreads.Plan(count, 1, count), body);
 }

@@ -115,15 +115,14 @@ internal static unsafe class ManagedQr
     static void ApplyReflector(double[] v, int len, int k, double tau, double[] x, int ldx, int r0, int r1)
     {
         if (r1 <= r0) return;
-        void Row(int j)
+        ManagedParallel.Rows(r1 - r0, len - k, i =>
         {
+            int j = r0 + i;
             var vk = new ReadOnlySpan<double>(v, k * len + k, len - k);
             var xj = x.AsSpan(j * ldx + k, len - k);
             double w = tau * TensorPrimitives.Dot(vk, xj);
             TensorPrimitives.MultiplyAdd(vk, -w, xj, xj);
-        }
-        if ((long)(r1 - r0) * (len - k) < 65536) for (int j = r0; j < r1; j++) Row(j);
-        else Parallel.For(r0, r1, Row);
+        });
     }
 
     /// <summary>min ‖A·X − B‖_F for A [m, n] (m ≥ n, full column rank), B [m, nrhs]. Returns X [n, nrhs].</summary>

@@ -25,7 +25,7 @@ internal static unsafe class ManagedTriangular
                 double* a21 = pa + (long)(k0 + kb) * n + k0;
                 var diag = d;
                 int ld = n;
-                Parallel.For(0, rest, i =>
+                ManagedParallel.Rows(rest, (long)kb * kb / 2, i =>
                 {
                     var row = new Span<double>(a21 + (long)i * ld, kb);
                     for (int j = 0; j < kb; j++)
