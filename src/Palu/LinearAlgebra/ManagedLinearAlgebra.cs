@@ -68,19 +68,19 @@ public sealed unsafe class ManagedLinearAlgebra : ILinearAlgebra
             // A = Q·R, R = Ur·Σ·Vt  ⇒  U = Q·Ur.
             var f = ManagedQr.Factor(a, m, n);
             var core = SquareSvd(f.R(), n);
-            var q = ManagedQr.FormQ(f); // [m, n]
+            var qt = ManagedQr.FormQt(f); // [n, m] = Qᵀ
             var u = new double[(long)m * n]; // [m, n]
-            Gemm(false, false, m, n, n, 1.0, q, core.U, 0.0, u);
+            Gemm(true, false, m, n, n, 1.0, qt, core.U, 0.0, u);
             return core with { U = u, Rows = m };
         }
         else
         {
-            // Aᵀ = Q·R  ⇒  A = Rᵀ·Qᵀ, Rᵀ = U·Σ·Wt  ⇒  Vt = Wt·Qᵀ.
-            var f = ManagedQr.Factor(Dense.Transpose(a, m, n), n, m);
-            var core = SquareSvd(Dense.Transpose<double>(f.R(), m, m), m);
-            var q = ManagedQr.FormQ(f); // [n, m]
+            // Aᵀ = Q·R  ⇒  A = Rᵀ·Qᵀ, Rᵀ = U·Σ·Wt  ⇒  Vt = Wt·Qᵀ. A [m, n] row-major is Aᵀ stored transposed.
+            var f = ManagedQr.FactorTransposed(a, n, m);
+            var core = SquareSvd(f.R(transposed: true), m);
+            var qt = ManagedQr.FormQt(f); // [m, n] = Qᵀ
             var vt = new double[(long)m * n]; // [m, n]
-            Gemm(false, true, m, n, m, 1.0, core.Vt, q, 0.0, vt);
+            Gemm(false, false, m, n, m, 1.0, core.Vt, qt, 0.0, vt);
             return core with { Vt = vt, Cols = n };
         }
     }

@@ -17,14 +17,14 @@ internal static unsafe class ManagedQr
     /// <param name="RDiag">[n] diagonal of R.</param>
     internal sealed record Factored(double[] At, double[] Tau, double[] RDiag, int M, int N)
     {
-        /// <summary>R [n, n] upper-triangular, row-major.</summary>
-        public double[] R()
+        /// <summary>R [n, n] upper-triangular, row-major; or Rᵀ (lower-triangular) when <paramref name="transposed"/>.</summary>
+        public double[] R(bool transposed = false)
         {
             var r = new double[(long)N * N]; // [n, n]
             for (int k = 0; k < N; k++)
             {
                 r[(long)k * N + k] = RDiag[k];
-                for (int j = k + 1; j < N; j++) r[(long)k * N + j] = At[(long)j * M + k];
+                for (int j = k + 1; j < N; j++) r[transposed ? (long)j * N + k : (long)k * N + j] = At[(long)j * M + k];
             }
             return r;
         }
@@ -32,8 +32,26 @@ internal static unsafe class ManagedQr
 
     public static Factored Factor(ReadOnlySpan<double> a, int m, int n)
     {
+        CheckTall(m, n);
+        return FactorInPlace(Dense.Transpose(a, m, n), m, n);
+    }
+
+    /// <summary>QR of A [m, n] given as its transpose <paramref name="at"/> [n, m] row-major (for a wide B [n, m]: the QR of Bᵀ, no transpose).</summary>
+    public static Factored FactorTransposed(ReadOnlySpan<double> at, int m, int n)
+    {
+        CheckTall(m, n);
+        Dense.CheckShape(at.Length, n, m, nameof(at));
+        return FactorInPlace(at[..(n * m)].ToArray(), m, n);
+    }
+
+    static void CheckTall(int m, int n)
+    {
         if (m < n) throw new ArgumentException($"QR needs m >= n, got [{m}, {n}]");
-        var at = Dense.Transpose(a, m, n); // [n, m]
+    }
+
+    /// <summary>Factors in place <paramref name="at"/> = Aᵀ [n, m] (becomes <see cref="Factored.At"/>).</summary>
+    static Factored FactorInPlace(double[] at, int m, int n)
+    {
         var tau = new double[n];           // [n]
         var rdiag = new double[n];         // [n]
         for (int k0 = 0; k0 < n; k0 += NB)
@@ -56,7 +74,10 @@ internal static unsafe class ManagedQr
     }
 
     /// <summary>Thin Q [m, n] of a factored QR.</summary>
-    public static double[] FormQ(Factored f)
+    public static double[] FormQ(Factored f) => Dense.Transpose<double>(FormQt(f), f.N, f.M);
+
+    /// <summary>Qᵀ [n, m] of a factored QR (row j = column j of the thin Q).</summary>
+    public static double[] FormQt(Factored f)
     {
         int m = f.M, n = f.N;
         var qt = new double[(long)n * m]; // [n, m], row j = column j of Q
@@ -64,7 +85,7 @@ internal static unsafe class ManagedQr
         // Q·E = B_0·B_1·…·E with panel reflectors B = I − V·T·Vᵀ; columns j < k0 are untouched by panel k0.
         for (int k0 = (n - 1) / NB * NB; k0 >= 0; k0 -= NB)
             ApplyBlock(f.At, m, k0, Math.Min(NB, n - k0), f.Tau, qt, m, k0, n, transposeT: true);
-        return Dense.Transpose<double>(qt, n, m);
+        return qt;
     }
 
     /// <summary>Applies Qᵀ to every row of Bt [rows, m] (each row is one right-hand side).</summary>
