@@ -118,8 +118,7 @@ public static class FisherAllocation
 
     static AllocationResult Result(LayerRanks[] ranks, double target, long allocated, int width)
     {
-        long rounded = ranks.Sum(l => (long)l.KRanks.Sum() + l.VRanks.Sum());
-        long full = ranks.Sum(l => (long)(l.KRanks.Length + l.VRanks.Length) * width);
+        var (rounded, full) = RankAllocation.Totals(ranks, width);
         return new AllocationResult(ranks, target, allocated, rounded, full);
     }
 

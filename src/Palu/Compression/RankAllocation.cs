@@ -32,10 +32,13 @@ public static class RankAllocation
     /// <summary>Kept fraction of KV-cache rank: Σ ranks / Σ full widths.</summary>
     public static double RealizedKeep(IO.LayerRanks[] ranks, int width)
     {
-        long kept = ranks.Sum(l => (long)l.KRanks.Sum() + l.VRanks.Sum());
-        long full = ranks.Sum(l => (long)(l.KRanks.Length + l.VRanks.Length) * width);
+        var (kept, full) = Totals(ranks, width);
         return (double)kept / full;
     }
+
+    /// <summary>Σ ranks and Σ full widths (<paramref name="width"/> per group) over every K and V projection.</summary>
+    public static (long Kept, long Full) Totals(IO.LayerRanks[] ranks, int width) =>
+        (ranks.Sum(l => (long)l.KRanks.Sum() + l.VRanks.Sum()), ranks.Sum(l => (long)(l.KRanks.Length + l.VRanks.Length) * width));
 
     public static string Name(RankAllocationMethod m) => m switch
     {
