@@ -24,18 +24,16 @@ public static class LowRankDecomposer
         double[] ws = s == null ? w : la.MatMul(w, s, m, d, d);    // [m, d]
         var svd = la.Svd(ws, m, d);                                 // U [m, k], σ [k], Vᵀ [k, d]
         int k = svd.Rank;
+        var sq = new double[rank];                                  // [r] Σ_r^½
+        for (int i = 0; i < rank; i++) sq[i] = Math.Sqrt(svd.S[i]);
         var y = new double[rank * d];                               // [r, d] = Σ_r^½ V_rᵀ
         for (int i = 0; i < rank; i++)
-        {
-            double sq = Math.Sqrt(svd.S[i]);
-            for (int j = 0; j < d; j++) y[i * d + j] = sq * svd.Vt[i * d + j];
-        }
+            for (int j = 0; j < d; j++) y[i * d + j] = sq[i] * svd.Vt[i * d + j];
         if (s != null) la.SolveTriangular(s, d, lower: true, transpose: false, left: false, y, rank);   // A·S = Y
-        var a = new float[rank * d];
-        for (int i = 0; i < a.Length; i++) a[i] = (float)y[i];
+        var a = Dense.ToSingle(y);                                  // [r, d]
         var b = new float[m * rank];                                // [m, r] = U_r Σ_r^½
         for (int i = 0; i < m; i++)
-            for (int j = 0; j < rank; j++) b[i * rank + j] = (float)(svd.U[i * k + j] * Math.Sqrt(svd.S[j]));
+            for (int j = 0; j < rank; j++) b[i * rank + j] = (float)(svd.U[i * k + j] * sq[j]);
         return new LowRankFactors(a, b, m, d, rank, svd.S);
     }
 }

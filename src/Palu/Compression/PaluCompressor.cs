@@ -169,8 +169,7 @@ public static class PaluCompressor
         var result = new List<TensorToWrite>();
         for (int g = 0, off = 0; g < groups; off += ranks[g], g++)
         {
-            var block = new double[width * d];          // [s·d_h, d]
-            for (int i = 0; i < block.Length; i++) block[i] = full[g * width * d + i];
+            var block = Dense.ToDouble(full.AsSpan(g * width * d, width * d)); // [s·d_h, d]
             var f = LowRankDecomposer.Decompose(la, block, width, d, s, ranks[g]);
             f.A.CopyTo(down, off * d);
             result.Add(TensorToWrite.FromFloats(PaluManifest.UpName(layer, kv, g), f.B, [width, ranks[g]], dtype));
