@@ -57,7 +57,7 @@ public static partial class Factorizations
         }
 
         var b = new T[(long)l * n];     // [l, n] = Qᵀ·A
-        GemmTN(la, l, n, m, y, a, b);
+        Gemm(la, true, l, n, m, y, a, b);
         var core = la.IsNative ? Svd(la, b, l, n).Truncate(rank) : GramCoreSvd<T>(la, b, l, n, rank); // U [l, r], S [r], Vt [r, n]
         var u = new T[(long)m * rank];  // [m, r] = Q·Ũ
         Gemm(la, false, m, rank, l, y, core.U, u);
@@ -106,10 +106,6 @@ public static partial class Factorizations
         else
             la.Gemm(transA, false, m, n, k, 1.0, MemoryMarshal.Cast<T, double>(a), MemoryMarshal.Cast<T, double>(b), 0.0, MemoryMarshal.Cast<T, double>(c));
     }
-
-    // C [m, n] = Aᵀ·B with A stored [k, m], B [k, n].
-    static void GemmTN<T>(ILinearAlgebra la, int m, int n, int k, ReadOnlySpan<T> a, ReadOnlySpan<T> b, Span<T> c) where T : unmanaged
-        => Gemm(la, true, m, n, k, a, b, c);
 
     static void Orth<T>(ILinearAlgebra la, Span<T> a, int m, int n) where T : unmanaged
     {
