@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
 
 namespace Palu.LinearAlgebra;
@@ -28,16 +29,14 @@ public static class Hadamard
     public static void Transform(Span<float> x)
     {
         Butterflies(x);
-        float scale = 1f / MathF.Sqrt(x.Length);
-        for (int i = 0; i < x.Length; i++) x[i] *= scale;
+        TensorPrimitives.Multiply(x, 1f / MathF.Sqrt(x.Length), x);
     }
 
     /// <inheritdoc cref="Transform(Span{float})"/>
     public static void Transform(Span<double> x)
     {
         Butterflies(x);
-        double scale = 1 / Math.Sqrt(x.Length);
-        for (int i = 0; i < x.Length; i++) x[i] *= scale;
+        TensorPrimitives.Multiply(x, 1 / Math.Sqrt(x.Length), x);
     }
 
     /// <summary>Applies <see cref="Transform(Span{float})"/> to each contiguous block of length n of data [rows, n].</summary>
@@ -84,7 +83,7 @@ public static class Hadamard
         var c = r > 0 ? FindConstruction(r) : null;
         if (c is null) return null;
         var (b, k) = c.Value;
-        string baseName = b == 1 ? "Sylvester 1" : (b - 1) % 4 == 3 && IsPrime(b - 1) ? $"Paley I (q = {b - 1})" : $"Paley II (q = {b / 2 - 1})";
+        string baseName = b == 1 ? "Sylvester 1" : IsPaleyI(b) ? $"Paley I (q = {b - 1})" : $"Paley II (q = {b / 2 - 1})";
         return k == 0 ? baseName : b == 1 ? $"Sylvester {1 << k}" : $"{baseName} ⊗ Sylvester {1 << k}";
     }
 
@@ -92,7 +91,12 @@ public static class Hadamard
     public static sbyte[] SignMatrix(int r)
     {
         var c = (r > 0 ? FindConstruction(r) : null) ?? throw new NotSupportedException($"no Hadamard construction for order {r}");
-        var (b, k) = c;
+        return SignMatrix(r, c.B, c.K);
+    }
+
+    /// <summary>H [r, r] = BaseMatrix(b) ⊗ Sylvester(2^k), r = b·2^k.</summary>
+    static sbyte[] SignMatrix(int r, int b, int k)
+    {
         var core = BaseMatrix(b); // [b, b]
         int p = 1 << k;
         var h = new sbyte[(long)r * r]; // [r, r] = core ⊗ Sylvester(p)
@@ -112,8 +116,8 @@ public static class Hadamard
     public static double[] Matrix(int r, ulong fallbackSeed = DefaultFallbackSeed)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(r);
-        if (!IsSupported(r)) return RandomOrthogonal(r, fallbackSeed);
-        var h = SignMatrix(r);
+        if (FindConstruction(r) is not { } c) return RandomOrthogonal(r, fallbackSeed);
+        var h = SignMatrix(r, c.B, c.K);
         var m = new double[h.Length]; // [r, r]
         double scale = 1 / Math.Sqrt(r);
         for (int i = 0; i < h.Length; i++) m[i] = h[i] * scale;
