@@ -186,10 +186,10 @@ public static class PaluCompressor
         using var md = ModelDirectory.Open(modelDir);
         var replaced = new HashSet<string>(StringComparer.Ordinal);
         for (int l = 0; l < lm.Config.NumLayers; l++)
-            foreach (var kv in new[] { "k", "v" })
+            foreach (var kind in new[] { LinearKind.K, LinearKind.V })
             {
-                replaced.Add($"model.layers.{l}.self_attn.{kv}_proj.weight");
-                replaced.Add($"model.layers.{l}.self_attn.{kv}_proj.bias");
+                replaced.Add(LinearKinds.Module(l, kind) + ".weight");
+                replaced.Add(LinearKinds.Module(l, kind) + ".bias");
             }
         var tensors = md.TensorNames.Where(n => !replaced.Contains(n)).Select(n =>
         {
