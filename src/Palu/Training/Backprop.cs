@@ -92,8 +92,7 @@ public sealed class Backprop
         _s = TrainingShape.From(lm);
         _w = lm.Layers.Select(L =>
         {
-            var att = L.Attention as DenseAttention
-                      ?? throw new NotSupportedException("gradients need the original (dense) model, not a Palu-compressed one");
+            var att = ModelParameters<float>.DenseAttentionOf(L);
             return new Weights
             {
                 Q = ModelParameters<float>.Dense(L.Q), K = ModelParameters<float>.Dense(att.K), V = ModelParameters<float>.Dense(att.V),
@@ -259,7 +258,7 @@ public sealed class Backprop
         {
             int rows = Math.Min(LogitRows, T - r0);
             var z = b.Logits.AsSpan(0, rows * V);                               // [rows, V]
-            SimdKernels.MatMul(b.Xf.AsSpan(r0 * d, rows * d), _lm.LmHead, z, rows);
+            _lm.Logits(b.Xf.AsSpan(r0 * d, rows * d), z, rows);
             for (int i = 0; i < rows; i++)
             {
                 var row = z.Slice(i * V, V);

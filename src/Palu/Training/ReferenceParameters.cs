@@ -104,8 +104,7 @@ public sealed class ModelParameters<T> where T : struct, IFloatingPointIeee754<T
         static T[]? Opt(float[]? a) => a == null ? null : Conv(a);
         var layers = lm.Layers.Select(L =>
         {
-            var att = L.Attention as DenseAttention
-                      ?? throw new NotSupportedException("gradients need the original (dense) model, not a Palu-compressed one");
+            var att = DenseAttentionOf(L);
             return new LayerParameters<T>
             {
                 InputNorm = Conv(L.InputNorm), Wq = W(L.Q), Bq = B(L.Q), QNorm = Opt(L.QNorm),
@@ -127,6 +126,9 @@ public sealed class ModelParameters<T> where T : struct, IFloatingPointIeee754<T
 
     internal static DenseLinear Dense(Linear l) =>
         l as DenseLinear ?? throw new NotSupportedException("gradients need dense linear layers (not a Palu-compressed model)");
+
+    internal static DenseAttention DenseAttentionOf(DecoderLayer l) =>
+        l.Attention as DenseAttention ?? throw new NotSupportedException("gradients need the original (dense) model, not a Palu-compressed one");
 
     static T[] Conv(float[] a)
     {
