@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using Palu.Cache;
 using Palu.Models;
+using Palu.Tensors;
 
 namespace Palu.Kernels.Cpu;
 
@@ -127,19 +128,13 @@ public sealed class LatentScratch
     int[]? _zOff;
     LatentProjection? _zFor;
 
-    public Span<float> Keys(int n) => Grow(ref _keys, n);
-    public Span<float> Queries(int n) => Grow(ref _q, n);
-    public Span<float> Outputs(int n) => Grow(ref _z, n);
+    public Span<float> Keys(int n) => Scratch.Grow(ref _keys, n);
+    public Span<float> Queries(int n) => Scratch.Grow(ref _q, n);
+    public Span<float> Outputs(int n) => Scratch.Grow(ref _z, n);
 
     public int[] ZOffsets(LatentProjection v, int heads, int kvHeads)
     {
         if (_zOff == null || !ReferenceEquals(_zFor, v)) { _zOff = LatentAttentionKernels.ZOffsets(v, heads, kvHeads); _zFor = v; }
         return _zOff;
-    }
-
-    static Span<float> Grow(ref float[] a, int n)
-    {
-        if (a.Length < n) a = new float[Math.Max(n, a.Length * 3 / 2)];
-        return a.AsSpan(0, n);
     }
 }
