@@ -18,9 +18,8 @@ internal static unsafe class PortableKernels
     /// every row of x.</summary>
     public static void MatMul(ReadOnlySpan<float> x, in WeightMatrix w, Span<float> y, int T)
     {
+        MatMulKernels.CheckArguments(x, w, y, T);
         int n = w.Cols, m = w.Rows;
-        if (T < 0 || x.Length < (long)T * n || y.Length < (long)T * m)
-            throw new ArgumentException($"MatMul: x [{T}, {n}] and y [{T}, {m}] do not fit spans of {x.Length} and {y.Length}");
         if (T == 0 || m == 0) return;
         var wc = w;
         fixed (float* px = x, py = y)
@@ -124,11 +123,7 @@ internal static unsafe class PortableKernels
     public static void Attention(ReadOnlySpan<float> q, ReadOnlySpan<float> kCache, ReadOnlySpan<float> vCache,
         Span<float> output, int T, int startPos, int H, int Hkv, int d, int maxSeq, int? window)
     {
-        if (H <= 0 || Hkv <= 0 || H % Hkv != 0) throw new ArgumentException($"Attention: H = {H} must be a multiple of Hkv = {Hkv}");
-        if (startPos < 0 || startPos + T > maxSeq) throw new ArgumentOutOfRangeException(nameof(startPos), $"positions [{startPos}, {startPos + T}) exceed the cache's {maxSeq}");
-        long qLen = (long)T * H * d, cacheLen = (long)Hkv * maxSeq * d;
-        if (q.Length < qLen || output.Length < qLen || kCache.Length < cacheLen || vCache.Length < cacheLen)
-            throw new ArgumentException($"Attention: q/out [{T}, {H}, {d}] or caches [{Hkv}, {maxSeq}, {d}] do not fit the spans");
+        AttentionKernels.CheckArguments(q, kCache, vCache, output, T, startPos, H, Hkv, d, maxSeq, window, d);
         if (T == 0) return;
         int w = window ?? int.MaxValue, groups = H / Hkv, items = T * H;
         float scale = 1f / MathF.Sqrt(d);
