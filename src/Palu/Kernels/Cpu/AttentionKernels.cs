@@ -24,14 +24,8 @@ internal static unsafe partial class AttentionKernels
     /// <summary>T · H / Hkv from which prefill uses the GEMM path, and the queries per block there.</summary>
     const int PrefillMinQueries = 32, PrefillBlockQueries = 64;
 
-    public static void Attention(ReadOnlySpan<float> q, ReadOnlySpan<float> kCache, ReadOnlySpan<float> vCache,
-        Span<float> output, int T, int startPos, int H, int Hkv, int d, int maxSeq, int? window)
-        => Attention(q, kCache, vCache, output, T, startPos, H, Hkv, d, maxSeq, window, d);
-
-    /// <summary>
-    /// As above with values of their own width <paramref name="dv"/>: vCache [Hkv, maxSeq, dv], output [T, H, dv]
-    /// (Palu's latent path attends over value latents).
-    /// </summary>
+    /// <summary>q [T, H, d], kCache [Hkv, maxSeq, d]; values of width <paramref name="dv"/>: vCache [Hkv, maxSeq, dv],
+    /// output [T, H, dv].</summary>
     public static void Attention(ReadOnlySpan<float> q, ReadOnlySpan<float> kCache, ReadOnlySpan<float> vCache,
         Span<float> output, int T, int startPos, int H, int Hkv, int d, int maxSeq, int? window, int dv)
     {

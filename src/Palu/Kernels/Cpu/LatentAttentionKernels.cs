@@ -112,7 +112,7 @@ public static class LatentAttentionKernels
             for (int t = 0; t < T; t++)
                 q.Slice((t * H + kh * G) * dh, G * dh).CopyTo(qh.Slice(t * G * dh, G * dh));
             var zk = zh[..(T * G * rv)];
-            AttentionKernels.Attention(qh[..(T * G * dh)], keys[..(S * dh)], cache.V(gv)[..(S * rv)], zk,
+            SimdKernels.Attention(qh[..(T * G * dh)], keys[..(S * dh)], cache.V(gv)[..(S * rv)], zk,
                 T, startPos, G, 1, dh, S, s.SlidingWindow, rv);
             for (int t = 0; t < T; t++)
                 for (int g = 0; g < G; g++)
