@@ -50,7 +50,7 @@ public sealed class LatentAttention : KvAttention
         K.Down.Forward(xn, hk, T);
         V.Down.Forward(xn, hv, T);
         c.Write(hk, hv, startPos, T);
-        LatentAttentionKernels.Fast(q, c, K, V, T, startPos, _s, z, _scratch);
+        LatentAttentionKernels.Fast(q, c, K, V, T, startPos, _s, _zOff, z, _scratch);
 
         if (_fusedO != null)
         {
@@ -67,7 +67,7 @@ public sealed class LatentAttention : KvAttention
     public void ReconstructValues(ReadOnlySpan<float> z, Span<float> vals, int T)
     {
         int H = _s.Heads, dh = _s.HeadDim, zDim = _zOff[H];
-        var zBuf = Scratch.Grow(ref _zHead, T * V.Ranks.Max());   // [T, r] for the widest head
+        var zBuf = Scratch.Grow(ref _zHead, T * V.MaxRank);   // [T, r] for the widest head
         var vh = Scratch.Grow(ref _valHead, T * dh);               // [T, d_h]
         for (int h = 0; h < H; h++)
         {
