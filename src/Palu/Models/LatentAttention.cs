@@ -85,26 +85,27 @@ public sealed class LatentAttention : KvAttention
 
     DenseLinear BuildFusedOutput()
     {
-        int H = _s.Heads, dh = _s.HeadDim, d = O.Out, zDim = _zOff[H];
+        int H = _s.Heads, G = _s.QueriesPerKv, dh = _s.HeadDim, d = O.Out, zDim = _zOff[H];
         var wo = O.Weight.ToFloats();              // [d, H·d_h]
         var fused = new float[d * zDim];           // [d, Σ r]
         var bias = new float[d];
-        for (int h = 0; h < H; h++)
+        for (int kh = 0; kh < _s.KvHeads; kh++)
         {
-            int kh = h / _s.QueriesPerKv;
-            var B = V.HeadUp(kh).ToFloats();       // [d_h, r]
-            int r = V.HeadUp(kh).Cols;
+            var up = V.HeadUp(kh);
+            var B = up.ToFloats();                 // [d_h, r]
+            int r = up.Cols;
             var vb = V.HeadBias(kh);
-            for (int o = 0; o < d; o++)
-            {
-                var wrow = wo.AsSpan(o * H * dh + h * dh, dh);
-                var frow = fused.AsSpan(o * zDim + _zOff[h], r);
-                for (int i = 0; i < dh; i++)
+            for (int h = kh * G; h < (kh + 1) * G; h++)   // heads in order: bias sums as before
+                for (int o = 0; o < d; o++)
                 {
-                    System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(B.AsSpan(i * r, r), wrow[i], frow, frow);
-                    if (!vb.IsEmpty) bias[o] += wrow[i] * vb[i];
+                    var wrow = wo.AsSpan(o * H * dh + h * dh, dh);
+                    var frow = fused.AsSpan(o * zDim + _zOff[h], r);
+                    for (int i = 0; i < dh; i++)
+                    {
+                        System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(B.AsSpan(i * r, r), wrow[i], frow, frow);
+                        if (!vb.IsEmpty) bias[o] += wrow[i] * vb[i];
+                    }
                 }
-            }
         }
         if (O.Bias != null) for (int o = 0; o < d; o++) bias[o] += O.Bias[o];
         bool anyBias = O.Bias != null || !V.HeadBias(0).IsEmpty;

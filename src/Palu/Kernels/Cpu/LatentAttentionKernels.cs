@@ -37,6 +37,8 @@ public static class LatentAttentionKernels
         var key = new double[dh];
         var keyF = new float[dh];
         var scores = new float[startPos + T];
+        var up = new float[s.KvHeads][];   // per KV head B^K_{g,i} [d_h, r]
+        for (int kh = 0; kh < s.KvHeads; kh++) up[kh] = K.HeadUp(kh).ToFloats();
         for (int t = 0; t < T; t++)
         {
             int p = startPos + t;
@@ -45,7 +47,7 @@ public static class LatentAttentionKernels
             {
                 int kh = h / s.QueriesPerKv, gk = kh / K.GroupSize, gv = kh / V.GroupSize;
                 int rk = K.Ranks[gk], rv = V.Ranks[gv];
-                var B = K.HeadUp(kh).ToFloats();   // [d_h, r]
+                var B = up[kh];                    // [d_h, r]
                 var bias = K.HeadBias(kh);
                 var lat = cache.K(gk);
                 for (int j = first; j <= p; j++)
