@@ -20,27 +20,32 @@ public sealed class Sampler
 {
     readonly SamplingOptions _o;
     readonly Random _rng;
+    readonly Comparison<int> _byKey;
     int[] _order = [];
-    float[] _probs = [];
+    float[] _keys = [], _probs = [];   // [V] logits / temperature; [V] kept probabilities in sorted order
 
     public Sampler(SamplingOptions options)
     {
         options.Validate();
         _o = options;
         _rng = options.Seed is int s ? new Random(s) : new Random();
+        _byKey = ByKey;
     }
+
+    /// <summary>Descending by key, ties by id (a total order: the sort is deterministic).</summary>
+    int ByKey(int a, int b) => _keys[a] != _keys[b] ? _keys[b].CompareTo(_keys[a]) : a.CompareTo(b);
 
     public int Next(ReadOnlySpan<float> logits)
     {
         if (_o.Temperature == 0) return ArgMax(logits);
         int V = logits.Length;
-        if (_order.Length < V) { _order = new int[V]; _probs = new float[V]; }
+        if (_order.Length < V) { _order = new int[V]; _keys = new float[V]; _probs = new float[V]; }
         var order = _order.AsSpan(0, V);
+        var keys = _keys.AsSpan(0, V);
         var probs = _probs.AsSpan(0, V);
-        for (int i = 0; i < V; i++) { order[i] = i; probs[i] = logits[i] / _o.Temperature; }
+        for (int i = 0; i < V; i++) { order[i] = i; keys[i] = logits[i] / _o.Temperature; }
         // descending by logit, ties by id (stable and deterministic)
-        var keys = probs.ToArray();
-        order.Sort((a, b) => keys[a] != keys[b] ? keys[b].CompareTo(keys[a]) : a.CompareTo(b));
+        order.Sort(_byKey);
         int n = _o.TopK > 0 ? Math.Min(_o.TopK, V) : V;
         // softmax over the kept candidates, in sorted order
         float max = keys[order[0]];

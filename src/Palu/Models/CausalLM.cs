@@ -87,14 +87,12 @@ public sealed class CausalLM : IDisposable
         int T = tokens.Length, d = Hidden, qDim = Config.QDim, ffn = Config.IntermediateSize, H = Config.NumHeads;
         int start = cache.Length;
         float eps = (float)Config.RmsNormEps;
-        Scratch.Ensure(ref _x, T * d); Scratch.Ensure(ref _xn, T * d); Scratch.Ensure(ref _y, T * d);
-        Scratch.Ensure(ref _q, T * qDim); Scratch.Ensure(ref _gate, T * ffn); Scratch.Ensure(ref _up, T * ffn);
-        var x = _x.AsSpan(0, T * d);          // [T, d] residual stream
-        var xn = _xn.AsSpan(0, T * d);        // [T, d] normed
-        var y = _y.AsSpan(0, T * d);          // [T, d] block output
-        var q = _q.AsSpan(0, T * qDim);       // [T, H·d_h]
-        var gate = _gate.AsSpan(0, T * ffn);  // [T, ffn]
-        var up = _up.AsSpan(0, T * ffn);      // [T, ffn]
+        var x = Scratch.Grow(ref _x, T * d);            // [T, d] residual stream
+        var xn = Scratch.Grow(ref _xn, T * d);          // [T, d] normed
+        var y = Scratch.Grow(ref _y, T * d);            // [T, d] block output
+        var q = Scratch.Grow(ref _q, T * qDim);         // [T, H·d_h]
+        var gate = Scratch.Grow(ref _gate, T * ffn);    // [T, ffn]
+        var up = Scratch.Grow(ref _up, T * ffn);        // [T, ffn]
 
         for (int t = 0; t < T; t++) Embed.RowToSingle(tokens[t], x.Slice(t * d, d));
 

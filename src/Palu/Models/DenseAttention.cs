@@ -1,5 +1,6 @@
 using Palu.Cache;
 using Palu.Kernels.Cpu;
+using Palu.Tensors;
 
 namespace Palu.Models;
 
@@ -31,10 +32,9 @@ public sealed class DenseAttention : KvAttention
     {
         var c = (DenseLayerCache)cache;
         int kvDim = _s.KvHeads * _s.HeadDim, qDim = _s.Heads * _s.HeadDim;
-        Scratch.Ensure(ref _k, T * kvDim); Scratch.Ensure(ref _v, T * kvDim); Scratch.Ensure(ref _attn, T * qDim);
-        var k = _k.AsSpan(0, T * kvDim);        // [T, Hkv·d_h]
-        var v = _v.AsSpan(0, T * kvDim);        // [T, Hkv·d_h]
-        var attn = _attn.AsSpan(0, T * qDim);   // [T, H·d_h]
+        var k = Scratch.Grow(ref _k, T * kvDim);         // [T, Hkv·d_h]
+        var v = Scratch.Grow(ref _v, T * kvDim);         // [T, Hkv·d_h]
+        var attn = Scratch.Grow(ref _attn, T * qDim);    // [T, H·d_h]
 
         K.Forward(xn, k, T);
         V.Forward(xn, v, T);
@@ -50,12 +50,3 @@ public sealed class DenseAttention : KvAttention
 
 /// <summary>Attention geometry shared by the attention modules of one model.</summary>
 public sealed record AttentionShape(int Heads, int KvHeads, int HeadDim, RopeTable Rope, float NormEps, int? SlidingWindow);
-
-/// <summary>Grow-only scratch arrays (one forward at a time per model).</summary>
-internal static class Scratch
-{
-    public static void Ensure(ref float[] a, int n)
-    {
-        if (a.Length < n) a = new float[n];
-    }
-}

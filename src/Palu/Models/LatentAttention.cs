@@ -43,24 +43,21 @@ public sealed class LatentAttention : KvAttention
     {
         var c = (LatentLayerCache)cache;
         int H = _s.Heads, dh = _s.HeadDim, S = startPos + T, zDim = _zOff[H];
-        Scratch.Ensure(ref _hk, T * K.TotalRank); Scratch.Ensure(ref _hv, T * V.TotalRank);
-        Scratch.Ensure(ref _z, T * zDim);
-        var hk = _hk.AsSpan(0, T * K.TotalRank);   // [T, Σr^K]
-        var hv = _hv.AsSpan(0, T * V.TotalRank);   // [T, Σr^V]
-        var z = _z.AsSpan(0, T * zDim);            // [T, Σ_h r^V_{g(h)}]
+        var hk = Scratch.Grow(ref _hk, T * K.TotalRank);   // [T, Σr^K]
+        var hv = Scratch.Grow(ref _hv, T * V.TotalRank);   // [T, Σr^V]
+        var z = Scratch.Grow(ref _z, T * zDim);            // [T, Σ_h r^V_{g(h)}]
 
         K.Down.Forward(xn, hk, T);
         V.Down.Forward(xn, hv, T);
         c.Write(hk, hv, startPos, T);
-        LatentAttentionKernels.Fast(q, c, K, V, T, startPos, _s, z, _scratch);
+        LatentAttentionKernels.Fast(q, c, K, V, T, startPos, _s, _zOff, z, _scratch);
 
         if (_fusedO != null)
         {
             _fusedO.Forward(z, output, T);
             return;
         }
-        Scratch.Ensure(ref _vals, T * H * dh);
-        var vals = _vals.AsSpan(0, T * H * dh);    // [T, H·d_h]
+        var vals = Scratch.Grow(ref _vals, T * H * dh);    // [T, H·d_h]
         ReconstructValues(z, vals, T);
         observer?.OnLinearInput(layer, LinearInput.AttentionOutput, vals, T);
         O.Forward(vals, output, T);
@@ -70,14 +67,14 @@ public sealed class LatentAttention : KvAttention
     public void ReconstructValues(ReadOnlySpan<float> z, Span<float> vals, int T)
     {
         int H = _s.Heads, dh = _s.HeadDim, zDim = _zOff[H];
-        Scratch.Ensure(ref _zHead, T * V.Ranks.Max()); Scratch.Ensure(ref _valHead, T * dh);
+        var zBuf = Scratch.Grow(ref _zHead, T * V.MaxRank);   // [T, r] for the widest head
+        var vh = Scratch.Grow(ref _valHead, T * dh);               // [T, d_h]
         for (int h = 0; h < H; h++)
         {
             int kh = h / _s.QueriesPerKv;
             var B = V.HeadUp(kh);                  // [d_h, r]
             int r = B.Cols;
-            var zh = _zHead.AsSpan(0, T * r);      // [T, r] head h's latents, contiguous
-            var vh = _valHead.AsSpan(0, T * dh);   // [T, d_h]
+            var zh = zBuf[..(T * r)];              // [T, r] head h's latents, contiguous
             for (int t = 0; t < T; t++) z.Slice(t * zDim + _zOff[h], r).CopyTo(zh.Slice(t * r, r));
             SimdKernels.MatMul(zh, B, vh, T);
             var bias = V.HeadBias(kh);
@@ -88,26 +85,27 @@ public sealed class LatentAttention : KvAttention
 
     DenseLinear BuildFusedOutput()
     {
-        int H = _s.Heads, dh = _s.HeadDim, d = O.Out, zDim = _zOff[H];
+        int H = _s.Heads, G = _s.QueriesPerKv, dh = _s.HeadDim, d = O.Out, zDim = _zOff[H];
         var wo = O.Weight.ToFloats();              // [d, H·d_h]
         var fused = new float[d * zDim];           // [d, Σ r]
         var bias = new float[d];
-        for (int h = 0; h < H; h++)
+        for (int kh = 0; kh < _s.KvHeads; kh++)
         {
-            int kh = h / _s.QueriesPerKv;
-            var B = V.HeadUp(kh).ToFloats();       // [d_h, r]
-            int r = V.HeadUp(kh).Cols;
+            var up = V.HeadUp(kh);
+            var B = up.ToFloats();                 // [d_h, r]
+            int r = up.Cols;
             var vb = V.HeadBias(kh);
-            for (int o = 0; o < d; o++)
-            {
-                var wrow = wo.AsSpan(o * H * dh + h * dh, dh);
-                var frow = fused.AsSpan(o * zDim + _zOff[h], r);
-                for (int i = 0; i < dh; i++)
+            for (int h = kh * G; h < (kh + 1) * G; h++)   // heads in order: bias sums as before
+                for (int o = 0; o < d; o++)
                 {
-                    System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(B.AsSpan(i * r, r), wrow[i], frow, frow);
-                    if (!vb.IsEmpty) bias[o] += wrow[i] * vb[i];
+                    var wrow = wo.AsSpan(o * H * dh + h * dh, dh);
+                    var frow = fused.AsSpan(o * zDim + _zOff[h], r);
+                    for (int i = 0; i < dh; i++)
+                    {
+                        System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(B.AsSpan(i * r, r), wrow[i], frow, frow);
+                        if (!vb.IsEmpty) bias[o] += wrow[i] * vb[i];
+                    }
                 }
-            }
         }
         if (O.Bias != null) for (int o = 0; o < d; o++) bias[o] += O.Bias[o];
         bool anyBias = O.Bias != null || !V.HeadBias(0).IsEmpty;

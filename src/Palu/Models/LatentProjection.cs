@@ -13,6 +13,7 @@ public sealed class LatentProjection
     public int HeadDim { get; }               // d_h
     public int[] Ranks { get; }               // [n_g]: r_g
     public int[] Offsets { get; }             // [n_g + 1]: start of group g in the latent
+    public int MaxRank { get; }               // max_g r_g (0 without groups)
     public Linear Down { get; }               // A [Σr, d] (no bias)
     public WeightMatrix[] Up { get; }         // per group B_g [s·d_h, r_g] F32
     public float[]?[] UpBias { get; }         // per group b_g [s·d_h] or null
@@ -28,6 +29,7 @@ public sealed class LatentProjection
             Ranks[g] = up[g].Length / (groupSize * headDim);
             Up[g] = WeightMatrix.FromFloats(up[g], groupSize * headDim, Ranks[g]);
         }
+        MaxRank = Ranks.Length > 0 ? Ranks.Max() : 0;
         Offsets = new int[Ranks.Length + 1];
         for (int g = 0; g < Ranks.Length; g++) Offsets[g + 1] = Offsets[g] + Ranks[g];
         if (down.Out != Offsets[^1]) throw new ArgumentException($"down-projection has {down.Out} rows, ranks sum to {Offsets[^1]}");

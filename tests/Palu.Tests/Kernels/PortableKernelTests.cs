@@ -37,8 +37,42 @@ public class PortableKernelTests
         var expected = new float[T * H * d];                         // [T, H, d]
         var actual = new float[T * H * d];                           // [T, H, d]
         ReferenceKernels.Attention(q, k, v, expected, T, startPos, H, Hkv, d, maxSeq, window);
-        PortableKernels.Attention(q, k, v, actual, T, startPos, H, Hkv, d, maxSeq, window);
+        PortableKernels.Attention(q, k, v, actual, T, startPos, H, Hkv, d, maxSeq, window, d);
         KernelTestData.AssertClose(expected, actual, Tolerance, $"Attention T={T} pos={startPos} H={H} Hkv={Hkv} d={d} window={window}");
+    }
+
+    // (T, startPos, H, Hkv, d, maxSeq, window, dv): values narrower and wider than the keys (Palu's value latents)
+    public static TheoryData<int, int, int, int, int, int, int?, int> ValueWidthCases() => new()
+    {
+        { 1, 5, 4, 2, 16, 16, null, 5 },
+        { 5, 3, 6, 3, 8, 10, 4, 21 },
+        { 40, 0, 4, 2, 64, 40, null, 13 },
+        { 1, 700, 8, 2, 32, 701, 300, 48 },
+    };
+
+    /// <summary>The reference has values as wide as the keys: it runs once per d-wide block of value columns
+    /// (the last block zero-padded), and the blocks' outputs are put side by side.</summary>
+    [Theory]
+    [MemberData(nameof(ValueWidthCases))]
+    public void AttentionWithOwnValueWidthMatchesReference(int T, int startPos, int H, int Hkv, int d, int maxSeq, int? window, int dv)
+    {
+        var q = KernelTestData.Uniform(4, T * H * d, 2f);           // [T, H, d]
+        var k = KernelTestData.Uniform(5, Hkv * maxSeq * d, 2f);    // [Hkv, maxSeq, d]
+        var v = KernelTestData.Uniform(6, Hkv * maxSeq * dv);       // [Hkv, maxSeq, dv]
+        var expected = new float[T * H * dv];                        // [T, H, dv]
+        var vBlock = new float[Hkv * maxSeq * d];                    // [Hkv, maxSeq, d] value columns [c0, c0 + d)
+        var oBlock = new float[T * H * d];                           // [T, H, d]
+        for (int c0 = 0; c0 < dv; c0 += d)
+        {
+            int w = Math.Min(d, dv - c0);
+            Array.Clear(vBlock);
+            for (int row = 0; row < Hkv * maxSeq; row++) v.AsSpan(row * dv + c0, w).CopyTo(vBlock.AsSpan(row * d, w));
+            ReferenceKernels.Attention(q, k, vBlock, oBlock, T, startPos, H, Hkv, d, maxSeq, window);
+            for (int row = 0; row < T * H; row++) oBlock.AsSpan(row * d, w).CopyTo(expected.AsSpan(row * dv + c0, w));
+        }
+        var actual = new float[T * H * dv];                          // [T, H, dv]
+        PortableKernels.Attention(q, k, v, actual, T, startPos, H, Hkv, d, maxSeq, window, dv);
+        KernelTestData.AssertClose(expected, actual, Tolerance, $"Attention T={T} pos={startPos} H={H} Hkv={Hkv} d={d} window={window} dv={dv}");
     }
 
     [Theory]

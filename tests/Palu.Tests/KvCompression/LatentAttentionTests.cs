@@ -52,7 +52,7 @@ public class LatentAttentionTests
         var zRef = new float[T * zDim];
         var zFast = new float[T * zDim];
         LatentAttentionKernels.Reference(q, cache, K, V, T, startPos, s, zRef);
-        LatentAttentionKernels.Fast(q, cache, K, V, T, startPos, s, zFast, new LatentScratch());
+        LatentAttentionKernels.Fast(q, cache, K, V, T, startPos, s, LatentAttentionKernels.ZOffsets(V, H, Hkv), zFast, new LatentScratch());
         float max = zRef.Max(Math.Abs), diff = zRef.Zip(zFast, (a, b) => Math.Abs(a - b)).Max();
         Assert.True(diff / max < 1e-5, $"rel err {diff / max:E2}");
     }

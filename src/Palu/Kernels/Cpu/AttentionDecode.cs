@@ -82,7 +82,8 @@ internal static unsafe partial class AttentionKernels
         Weighted<TG>(quad, s, v, n, dv);
     }
 
-    /// <summary>out[h] = Σ_s o[h, s]·e^(m[h, s] − M) / Σ_s l[h, s]·e^(m[h, s] − M), M = max_s m[h, s].</summary>
+    /// <summary>out[h] = Σ_s o[h, s]·e^(m[h, s] − M) / Σ_s l[h, s]·e^(m[h, s] − M), M = max_s m[h, s].
+    /// m is overwritten with the factors e^(m − M).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     static void Merge(in Args a, int segments, float* o, float* m, float* l)
     {
@@ -94,13 +95,18 @@ internal static unsafe partial class AttentionKernels
                 float max = float.NegativeInfinity;
                 for (int s = 0; s < segments; s++) max = MathF.Max(max, m[p0 + s * groups]);
                 double sum = 0;
-                for (int s = 0; s < segments; s++) sum += l[p0 + s * groups] * MathF.Exp(m[p0 + s * groups] - max);
+                for (int s = 0; s < segments; s++)
+                {
+                    long p = p0 + s * groups;
+                    m[p] = MathF.Exp(m[p] - max);
+                    sum += l[p] * m[p];
+                }
                 float* outRow = a.O + ((long)kvh * groups + g) * d;   // [d]
                 new Span<float>(outRow, d).Clear();
                 for (int s = 0; s < segments; s++)
                 {
                     long p = p0 + s * groups;
-                    var w = Vector512.Create((float)(MathF.Exp(m[p] - max) / sum));
+                    var w = Vector512.Create((float)(m[p] / sum));
                     float* os = o + p * d;
                     int i = 0;
                     for (; i <= d - 16; i += 16) Vector512.FusedMultiplyAdd(w, Vector512.Load(os + i), Vector512.Load(outRow + i)).Store(outRow + i);

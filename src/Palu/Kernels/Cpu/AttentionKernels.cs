@@ -24,23 +24,12 @@ internal static unsafe partial class AttentionKernels
     /// <summary>T · H / Hkv from which prefill uses the GEMM path, and the queries per block there.</summary>
     const int PrefillMinQueries = 32, PrefillBlockQueries = 64;
 
-    public static void Attention(ReadOnlySpan<float> q, ReadOnlySpan<float> kCache, ReadOnlySpan<float> vCache,
-        Span<float> output, int T, int startPos, int H, int Hkv, int d, int maxSeq, int? window)
-        => Attention(q, kCache, vCache, output, T, startPos, H, Hkv, d, maxSeq, window, d);
-
-    /// <summary>
-    /// As above with values of their own width <paramref name="dv"/>: vCache [Hkv, maxSeq, dv], output [T, H, dv]
-    /// (Palu's latent path attends over value latents).
-    /// </summary>
+    /// <summary>q [T, H, d], kCache [Hkv, maxSeq, d]; values of width <paramref name="dv"/>: vCache [Hkv, maxSeq, dv],
+    /// output [T, H, dv].</summary>
     public static void Attention(ReadOnlySpan<float> q, ReadOnlySpan<float> kCache, ReadOnlySpan<float> vCache,
         Span<float> output, int T, int startPos, int H, int Hkv, int d, int maxSeq, int? window, int dv)
     {
-        if (H <= 0 || Hkv <= 0 || H % Hkv != 0) throw new ArgumentException($"Attention: H = {H} must be a multiple of Hkv = {Hkv}");
-        if (startPos < 0 || startPos + T > maxSeq) throw new ArgumentOutOfRangeException(nameof(startPos), $"positions [{startPos}, {startPos + T}) exceed the cache's {maxSeq}");
-        if (window is <= 0) throw new ArgumentOutOfRangeException(nameof(window), "window must be positive");
-        long qLen = (long)T * H * d, oLen = (long)T * H * dv, cacheLen = (long)Hkv * maxSeq * d, vLen = (long)Hkv * maxSeq * dv;
-        if (q.Length < qLen || output.Length < oLen || kCache.Length < cacheLen || vCache.Length < vLen)
-            throw new ArgumentException($"Attention: q [{T}, {H}, {d}], out [{T}, {H}, {dv}] or caches [{Hkv}, {maxSeq}, {d}|{dv}] do not fit the spans");
+        CheckArguments(q, kCache, vCache, output, T, startPos, H, Hkv, d, maxSeq, window, dv);
         if (T == 0) return;
 
         fixed (float* pq = q, pk = kCache, pv = vCache, po = output)
@@ -64,6 +53,18 @@ internal static unsafe partial class AttentionKernels
             if (chunks == 1) { Items(a, 0, items); return; }
             KernelThreads.For(chunks, c => Items(a, KernelThreads.Split(items, chunks, c), KernelThreads.Split(items, chunks, c + 1)));
         }
+    }
+
+    /// <summary>Throws unless the arguments describe a valid call; shared with <see cref="PortableKernels.Attention"/>.</summary>
+    internal static void CheckArguments(ReadOnlySpan<float> q, ReadOnlySpan<float> kCache, ReadOnlySpan<float> vCache,
+        ReadOnlySpan<float> output, int T, int startPos, int H, int Hkv, int d, int maxSeq, int? window, int dv)
+    {
+        if (H <= 0 || Hkv <= 0 || H % Hkv != 0) throw new ArgumentException($"Attention: H = {H} must be a multiple of Hkv = {Hkv}");
+        if (startPos < 0 || startPos + T > maxSeq) throw new ArgumentOutOfRangeException(nameof(startPos), $"positions [{startPos}, {startPos + T}) exceed the cache's {maxSeq}");
+        if (window is <= 0) throw new ArgumentOutOfRangeException(nameof(window), "window must be positive");
+        long qLen = (long)T * H * d, oLen = (long)T * H * dv, cacheLen = (long)Hkv * maxSeq * d, vLen = (long)Hkv * maxSeq * dv;
+        if (q.Length < qLen || output.Length < oLen || kCache.Length < cacheLen || vCache.Length < vLen)
+            throw new ArgumentException($"Attention: q [{T}, {H}, {d}], out [{T}, {H}, {dv}] or caches [{Hkv}, {maxSeq}, {d}|{dv}] do not fit the spans");
     }
 
     readonly struct Args(float* q, float* k, float* v, float* o, int t, int startPos, int h, int hkv, int d, int dv, int maxSeq, int window, int rowsPerItem)

@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics;
 
 namespace Palu.Kernels.Cpu;
 
@@ -34,7 +33,7 @@ internal static unsafe partial class AttentionKernels
             {
                 int p = a.StartPos + t0 + r / groups, lo = First(a, p) - firstKey, hi = p - firstKey;
                 float* row = sb + (long)r * L;   // [L]
-                Scale(row + lo, hi - lo + 1, scale);
+                ElementwiseKernels.Scale(row + lo, hi - lo + 1, scale);
                 ElementwiseKernels.Softmax(new Span<float>(row + lo, hi - lo + 1));
                 new Span<float>(row, lo).Clear();
                 new Span<float>(row + hi + 1, L - hi - 1).Clear();
@@ -44,14 +43,5 @@ internal static unsafe partial class AttentionKernels
             for (int t = t0; t < t1; t++)
                 new ReadOnlySpan<float>(ob + (long)(t - t0) * gdv, gdv).CopyTo(new Span<float>(a.O + ((long)t * a.H + kvh * groups) * dv, gdv));
         }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void Scale(float* x, int n, float s)
-    {
-        var vs = Vector512.Create(s);
-        int i = 0;
-        for (; i <= n - 16; i += 16) (Vector512.Load(x + i) * vs).Store(x + i);
-        for (; i < n; i++) x[i] *= s;
     }
 }

@@ -69,12 +69,18 @@ internal static unsafe class ElementwiseKernels
         fixed (float* x = row)
         {
             float sum = ExpShiftSum(x, n, Max(x, n));
-            float inv = (float)(1.0 / sum);
-            var vinv = Vector512.Create(inv);
-            int i = 0;
-            for (; i <= n - 16; i += 16) (Vector512.Load(x + i) * vinv).Store(x + i);
-            for (; i < n; i++) x[i] *= inv;
+            Scale(x, n, (float)(1.0 / sum));
         }
+    }
+
+    /// <summary>x [n] *= s in place.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Scale(float* x, int n, float s)
+    {
+        var vs = Vector512.Create(s);
+        int i = 0;
+        for (; i <= n - 16; i += 16) (Vector512.Load(x + i) * vs).Store(x + i);
+        for (; i < n; i++) x[i] *= s;
     }
 
     /// <summary>max of x [n], n ≥ 1 (NaN if any is NaN, as MathF.Max).</summary>

@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using Palu.Cache;
 using Palu.Models;
+using Palu.Tensors;
 
 namespace Palu.Kernels.Cpu;
 
@@ -36,6 +37,8 @@ public static class LatentAttentionKernels
         var key = new double[dh];
         var keyF = new float[dh];
         var scores = new float[startPos + T];
+        var up = new float[s.KvHeads][];   // per KV head B^K_{g,i} [d_h, r]
+        for (int kh = 0; kh < s.KvHeads; kh++) up[kh] = K.HeadUp(kh).ToFloats();
         for (int t = 0; t < T; t++)
         {
             int p = startPos + t;
@@ -44,7 +47,7 @@ public static class LatentAttentionKernels
             {
                 int kh = h / s.QueriesPerKv, gk = kh / K.GroupSize, gv = kh / V.GroupSize;
                 int rk = K.Ranks[gk], rv = V.Ranks[gv];
-                var B = K.HeadUp(kh).ToFloats();   // [d_h, r]
+                var B = up[kh];                    // [d_h, r]
                 var bias = K.HeadBias(kh);
                 var lat = cache.K(gk);
                 for (int j = first; j <= p; j++)
@@ -84,17 +87,17 @@ public static class LatentAttentionKernels
     /// <summary>
     /// Fast version. Per KV head: one GEMM rebuilds the keys of all visible cached positions ([n, r] × [r, d_h]), bias,
     /// per-head norm and RoPE are applied row-wise, and the dense attention kernel (GEMM prefill, split-key decode)
-    /// attends with the group's value latents as values (value width r instead of d_h). <paramref name="scratch"/> is
-    /// reused across calls.
+    /// attends with the group's value latents as values (value width r instead of d_h). <paramref name="zOff"/> is
+    /// <see cref="ZOffsets"/> of V; <paramref name="scratch"/> is reused across calls.
     /// </summary>
     public static void Fast(ReadOnlySpan<float> q, LatentLayerCache cache, LatentProjection K, LatentProjection V,
-        int T, int startPos, LatentAttentionShape s, Span<float> z, LatentScratch scratch)
+        int T, int startPos, LatentAttentionShape s, ReadOnlySpan<int> zOff, Span<float> z, LatentScratch scratch)
     {
         int H = s.Heads, Hkv = s.KvHeads, G = s.QueriesPerKv, dh = s.HeadDim, S = startPos + T;
+        if (zOff.Length != H + 1) throw new ArgumentException($"zOff has {zOff.Length} entries, {H} heads need {H + 1}", nameof(zOff));
         int first0 = s.SlidingWindow is int w0 ? Math.Max(0, startPos - w0 + 1) : 0;   // earliest key any query needs
         int n0 = S - first0;
-        var zOff = scratch.ZOffsets(V, H, Hkv);
-        int zDim = zOff[H], rvMax = V.Ranks.Max();
+        int zDim = zOff[H], rvMax = V.MaxRank;
         var keys = scratch.Keys(S * dh);                          // [S, d_h] one KV head at a time
         var qh = scratch.Queries(T * G * dh);                     // [T, G, d_h]
         var zh = scratch.Outputs(T * G * rvMax);                  // [T, G, r]
@@ -111,7 +114,7 @@ public static class LatentAttentionKernels
             for (int t = 0; t < T; t++)
                 q.Slice((t * H + kh * G) * dh, G * dh).CopyTo(qh.Slice(t * G * dh, G * dh));
             var zk = zh[..(T * G * rv)];
-            AttentionKernels.Attention(qh[..(T * G * dh)], keys[..(S * dh)], cache.V(gv)[..(S * rv)], zk,
+            SimdKernels.Attention(qh[..(T * G * dh)], keys[..(S * dh)], cache.V(gv)[..(S * rv)], zk,
                 T, startPos, G, 1, dh, S, s.SlidingWindow, rv);
             for (int t = 0; t < T; t++)
                 for (int g = 0; g < G; g++)
@@ -124,22 +127,8 @@ public static class LatentAttentionKernels
 public sealed class LatentScratch
 {
     float[] _keys = [], _q = [], _z = [];
-    int[]? _zOff;
-    LatentProjection? _zFor;
 
-    public Span<float> Keys(int n) => Grow(ref _keys, n);
-    public Span<float> Queries(int n) => Grow(ref _q, n);
-    public Span<float> Outputs(int n) => Grow(ref _z, n);
-
-    public int[] ZOffsets(LatentProjection v, int heads, int kvHeads)
-    {
-        if (_zOff == null || !ReferenceEquals(_zFor, v)) { _zOff = LatentAttentionKernels.ZOffsets(v, heads, kvHeads); _zFor = v; }
-        return _zOff;
-    }
-
-    static Span<float> Grow(ref float[] a, int n)
-    {
-        if (a.Length < n) a = new float[Math.Max(n, a.Length * 3 / 2)];
-        return a.AsSpan(0, n);
-    }
+    public Span<float> Keys(int n) => Scratch.Grow(ref _keys, n);
+    public Span<float> Queries(int n) => Scratch.Grow(ref _q, n);
+    public Span<float> Outputs(int n) => Scratch.Grow(ref _z, n);
 }

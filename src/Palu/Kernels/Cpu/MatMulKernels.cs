@@ -23,9 +23,8 @@ internal static unsafe class MatMulKernels
 
     public static void MatMul(ReadOnlySpan<float> x, in WeightMatrix w, Span<float> y, int T)
     {
+        CheckArguments(x, w, y, T);
         int n = w.Cols, m = w.Rows;
-        if (T < 0 || x.Length < (long)T * n || y.Length < (long)T * m)
-            throw new ArgumentException($"MatMul: x [{T}, {n}] and y [{T}, {m}] do not fit spans of {x.Length} and {y.Length}");
         if (T == 0 || m == 0) return;
         if (n == 0) { y[..(T * m)].Clear(); return; }   // empty dot products
         fixed (float* px = x, py = y)
@@ -39,6 +38,14 @@ internal static unsafe class MatMulKernels
                 default: throw new NotSupportedException($"MatMul weights of {DTypes.Name(w.DType)}");
             }
         }
+    }
+
+    /// <summary>Throws unless x [T, n] and y [T, m] fit W [m, n]; shared with <see cref="PortableKernels.MatMul"/>.</summary>
+    internal static void CheckArguments(ReadOnlySpan<float> x, in WeightMatrix w, ReadOnlySpan<float> y, int T)
+    {
+        int n = w.Cols, m = w.Rows;
+        if (T < 0 || x.Length < (long)T * n || y.Length < (long)T * m)
+            throw new ArgumentException($"MatMul: x [{T}, {n}] and y [{T}, {m}] do not fit spans of {x.Length} and {y.Length}");
     }
 
     static void Run<TL>(float* x, byte* w, float* y, int T, int n, int m) where TL : struct, IWeightLoader

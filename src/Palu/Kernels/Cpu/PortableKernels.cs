@@ -18,9 +18,8 @@ internal static unsafe class PortableKernels
     /// every row of x.</summary>
     public static void MatMul(ReadOnlySpan<float> x, in WeightMatrix w, Span<float> y, int T)
     {
+        MatMulKernels.CheckArguments(x, w, y, T);
         int n = w.Cols, m = w.Rows;
-        if (T < 0 || x.Length < (long)T * n || y.Length < (long)T * m)
-            throw new ArgumentException($"MatMul: x [{T}, {n}] and y [{T}, {m}] do not fit spans of {x.Length} and {y.Length}");
         if (T == 0 || m == 0) return;
         var wc = w;
         fixed (float* px = x, py = y)
@@ -120,15 +119,13 @@ internal static unsafe class PortableKernels
         }
     }
 
-    /// <summary>Causal GQA attention as the reference, one (row, head) per work item, TensorPrimitives inside.</summary>
+    /// <summary>Causal GQA attention as the reference, one (row, head) per work item, TensorPrimitives inside.
+    /// q [T, H, d], kCache [Hkv, maxSeq, d]; values of width <paramref name="dv"/>: vCache [Hkv, maxSeq, dv],
+    /// output [T, H, dv].</summary>
     public static void Attention(ReadOnlySpan<float> q, ReadOnlySpan<float> kCache, ReadOnlySpan<float> vCache,
-        Span<float> output, int T, int startPos, int H, int Hkv, int d, int maxSeq, int? window)
+        Span<float> output, int T, int startPos, int H, int Hkv, int d, int maxSeq, int? window, int dv)
     {
-        if (H <= 0 || Hkv <= 0 || H % Hkv != 0) throw new ArgumentException($"Attention: H = {H} must be a multiple of Hkv = {Hkv}");
-        if (startPos < 0 || startPos + T > maxSeq) throw new ArgumentOutOfRangeException(nameof(startPos), $"positions [{startPos}, {startPos + T}) exceed the cache's {maxSeq}");
-        long qLen = (long)T * H * d, cacheLen = (long)Hkv * maxSeq * d;
-        if (q.Length < qLen || output.Length < qLen || kCache.Length < cacheLen || vCache.Length < cacheLen)
-            throw new ArgumentException($"Attention: q/out [{T}, {H}, {d}] or caches [{Hkv}, {maxSeq}, {d}] do not fit the spans");
+        AttentionKernels.CheckArguments(q, kCache, vCache, output, T, startPos, H, Hkv, d, maxSeq, window, dv);
         if (T == 0) return;
         int w = window ?? int.MaxValue, groups = H / Hkv, items = T * H;
         float scale = 1f / MathF.Sqrt(d);
@@ -143,13 +140,13 @@ internal static unsafe class PortableKernels
                 {
                     int t = i / H, h = i % H, p = startPos + t, first = w == int.MaxValue ? 0 : Math.Max(0, p - w + 1);
                     var qh = new ReadOnlySpan<float>(qp + (long)i * d, d);
-                    var o = new Span<float>(op + (long)i * d, d);
+                    var o = new Span<float>(op + (long)i * dv, dv);
                     long kv = (long)(h / groups) * maxSeq;
                     var s = new Span<float>(scores, p - first + 1);
                     for (int j = first; j <= p; j++) s[j - first] = TensorPrimitives.Dot(qh, new ReadOnlySpan<float>(kp + (kv + j) * d, d)) * scale;
                     Softmax(s);
                     o.Clear();
-                    for (int j = first; j <= p; j++) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(vp + (kv + j) * d, d), s[j - first], o, o);
+                    for (int j = first; j <= p; j++) TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(vp + (kv + j) * dv, dv), s[j - first], o, o);
                 }
             });
         }

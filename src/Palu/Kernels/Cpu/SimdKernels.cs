@@ -54,13 +54,14 @@ public static class SimdKernels
         else ElementwiseKernels.Rope(x, T, heads, startPos, table);
     }
 
-    /// <summary>Causal GQA attention over a dense cache; see <see cref="ReferenceKernels.Attention"/>. q, out [T, H, d];
-    /// kCache, vCache [Hkv, maxSeq, d].</summary>
+    /// <summary>Causal GQA attention over a dense cache; see <see cref="ReferenceKernels.Attention"/>. q [T, H, d],
+    /// kCache [Hkv, maxSeq, d]; values may have their own width <paramref name="dv"/> (default d): vCache
+    /// [Hkv, maxSeq, dv], out [T, H, dv] (Palu's latent path attends over value latents).</summary>
     public static void Attention(ReadOnlySpan<float> q, ReadOnlySpan<float> kCache, ReadOnlySpan<float> vCache,
-        Span<float> output, int T, int startPos, int H, int Hkv, int d, int maxSeq, int? window = null)
+        Span<float> output, int T, int startPos, int H, int Hkv, int d, int maxSeq, int? window = null, int? dv = null)
     {
-        if (Portable) PortableKernels.Attention(q, kCache, vCache, output, T, startPos, H, Hkv, d, maxSeq, window);
-        else AttentionKernels.Attention(q, kCache, vCache, output, T, startPos, H, Hkv, d, maxSeq, window);
+        if (Portable) PortableKernels.Attention(q, kCache, vCache, output, T, startPos, H, Hkv, d, maxSeq, window, dv ?? d);
+        else AttentionKernels.Attention(q, kCache, vCache, output, T, startPos, H, Hkv, d, maxSeq, window, dv ?? d);
     }
 
     /// <summary>gate = silu(gate) · up, elementwise. gate, up [T, f].</summary>

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using Palu.Tensors;
 
 namespace Palu.Kernels.Cpu;
 
@@ -43,7 +44,7 @@ internal unsafe struct BF16Loader : IWeightLoader
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static float Load1(byte* row, int i) => BitConverter.Int32BitsToSingle(((ushort*)row)[i] << 16);
+    public static float Load1(byte* row, int i) => FloatConvert.BF16ToSingle(((ushort*)row)[i]);
 }
 
 /// <summary>
