@@ -41,11 +41,7 @@ public static class SuiteCommand
         cmd.SetAction((p, ct) =>
         {
             string outDir = p.GetValue(output)!;
-            if (p.GetValue(limit) is int l && l < 1) throw new ArgumentException($"--limit must be ≥ 1, got {l}");
             if (p.GetValue(maxWindows) is int w && w < 1) throw new ArgumentException($"--max-windows must be ≥ 1, got {w}");
-            int nWorkers = p.GetValue(workers);
-            if (nWorkers < 1 || nWorkers > 64) throw new ArgumentException($"--workers must be in [1, 64], got {nWorkers}");
-            if (nWorkers > 1) Kernels.Cpu.Parallelism.Threads = Math.Max(1, Environment.ProcessorCount / nWorkers);
             if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any() && !p.GetValue(overwrite))
                 throw new IOException($"{outDir}: output directory exists and is not empty; pass --overwrite to replace it");
             var options = new SuiteOptions
@@ -53,7 +49,7 @@ public static class SuiteCommand
                 DataDir = p.GetValue(dataDir)!, PplFiles = p.GetValue(ppl) ?? [], Limit = p.GetValue(limit), SeqLen = p.GetValue(seqLen),
                 MaxWindows = p.GetValue(maxWindows),
                 Protocol = p.GetValue(protocol) == "stride" ? PerplexityProtocol.Stride : PerplexityProtocol.BosWindows,
-                Bos = ZeroShotCommand.ParseBos(p.GetValue(bos)!), NormLength = ZeroShotCommand.ParseNormLength(p.GetValue(normLength)!), Workers = nWorkers, FuseValues = p.GetValue(fuse),
+                Bos = ZeroShotCommand.ParseBos(p.GetValue(bos)!), NormLength = ZeroShotCommand.ParseNormLength(p.GetValue(normLength)!), Workers = p.GetValue(workers), FuseValues = p.GetValue(fuse),
             };
             var report = Run(p.GetValue(model)!, p.GetValue(baseline), options, ct);
             ReportWriter.Write(report, outDir, p.GetValue(overwrite));

@@ -76,8 +76,8 @@ public static class ZeroShotCommand
         {
             string dir = p.GetValue(model)!, file = p.GetValue(data)!;
             var t = ZeroShotTask.Get(p.GetValue(task)!);
-            var items = Limit(t.Load(file), p.GetValue(limit));
-            var models = LoadWorkers(dir, p.GetValue(workers), new LoadOptions { FuseValues = p.GetValue(fuse) });
+            var items = ZeroShot.Limit(t.Load(file), p.GetValue(limit));
+            var models = ZeroShot.LoadWorkers(dir, p.GetValue(workers), new LoadOptions { FuseValues = p.GetValue(fuse) });
             try
             {
                 var tok = Tokenizer.FromDirectory(dir);
@@ -107,23 +107,6 @@ public static class ZeroShotCommand
                 ["lengths"] = items[i].Choices.Select(c => ZeroShot.Length(c.NormText, r.NormLength)).ToArray(),
             }));
         }
-    }
-
-    public static List<McItem> Limit(List<McItem> items, int? limit)
-    {
-        if (limit is int n && n < 1) throw new ArgumentException($"--limit must be ≥ 1, got {n}");
-        return limit is int k && k < items.Count ? items.GetRange(0, k) : items;
-    }
-
-    public static List<CausalLM> LoadWorkers(string dir, int workers, LoadOptions options)
-    {
-        if (workers < 1 || workers > 64) throw new ArgumentException($"--workers must be in [1, 64], got {workers}");
-        // each worker's kernels get their share of the cores, so the workers do not fight over the helper threads
-        if (workers > 1) Kernels.Cpu.Parallelism.Threads = Math.Max(1, Environment.ProcessorCount / workers);
-        var models = new List<CausalLM>();
-        try { for (int i = 0; i < workers; i++) models.Add(CausalLM.Load(dir, options)); }
-        catch { foreach (var m in models) m.Dispose(); throw; }
-        return models;
     }
 
     public static Dictionary<string, object?> Json(ZeroShotResult r, ZeroShotTask t, string model, string data, int? limit, int workers) => new()
