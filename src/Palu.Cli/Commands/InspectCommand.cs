@@ -28,7 +28,7 @@ public static class InspectCommand
     {
         using var md = ModelDirectory.Open(dir);
         var c = md.Config;
-        using var lm = ModelLoader.Load(ModelDirectory.Open(dir));
+        using var lm = ModelLoader.Load(md);   // lm's Dispose disposes md too; ModelDirectory.Dispose is idempotent
         var dtypes = md.TensorNames.GroupBy(n => DTypes(md.Info(n).DType)).ToDictionary(g => g.Key, g => g.Sum(n => md.Info(n).ElementCount));
         long kvValuesDense = 2L * c.NumLayers * c.KvDim;
         using var cache = lm.CreateCache(1);
