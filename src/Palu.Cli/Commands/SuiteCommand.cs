@@ -1,6 +1,5 @@
 using System.CommandLine;
 using Palu.Evaluation;
-using Spectre.Console;
 
 namespace Palu.Cli.Commands;
 
@@ -51,7 +50,8 @@ public static class SuiteCommand
                 Protocol = p.GetValue(protocol) == "stride" ? PerplexityProtocol.Stride : PerplexityProtocol.BosWindows,
                 Bos = ZeroShotCommand.ParseBos(p.GetValue(bos)!), NormLength = ZeroShotCommand.ParseNormLength(p.GetValue(normLength)!), Workers = p.GetValue(workers), FuseValues = p.GetValue(fuse),
             };
-            var report = Run(p.GetValue(model)!, p.GetValue(baseline), options, ct);
+            // one progress bar per step on a terminal, one stderr line per step otherwise
+            var report = Cli.WithSteps(step => Suite.Run(p.GetValue(model)!, p.GetValue(baseline), options, step.Invoke, ct), echoSteps: true);
             ReportWriter.Write(report, outDir, p.GetValue(overwrite));
             if (p.GetValue(json)) Console.Out.WriteLine(report.ToJson());
             else Console.Out.Write(ReportMarkdown.Write(report));
@@ -59,28 +59,5 @@ public static class SuiteCommand
             return Task.FromResult(0);
         });
         return cmd;
-    }
-
-    /// <summary>Runs the suite with one progress bar per step on a terminal, one stderr line per step otherwise.</summary>
-    static SuiteReport Run(string model, string? baseline, SuiteOptions options, CancellationToken ct)
-    {
-        if (!Cli.Interactive)
-            return Suite.Run(model, baseline, options, label =>
-            {
-                Console.Error.WriteLine(label);
-                return new Cli.SyncProgress<double>(_ => { });
-            }, ct);
-        SuiteReport report = null!;
-        Cli.Err.Progress()
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-            .Start(ctx =>
-            {
-                report = Suite.Run(model, baseline, options, label =>
-                {
-                    var task = ctx.AddTask(label, maxValue: 1.0);
-                    return new Cli.SyncProgress<double>(v => task.Value = v);
-                }, ct);
-            });
-        return report;
     }
 }
