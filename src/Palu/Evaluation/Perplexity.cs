@@ -104,25 +104,34 @@ public static class Perplexity
     /// <summary>Sum of −log p(tokens[i] | tokens[..i]) for i ≥ firstScored, and how many terms.</summary>
     public static (double Sum, int Count) WindowNll(CausalLM lm, ReadOnlySpan<int> tokens, int firstScored, WindowScratch? scratch = null)
     {
-        int T = tokens.Length, d = lm.Hidden, V = lm.Vocab;
+        int T = tokens.Length, d = lm.Hidden;
         using var own = scratch == null ? new WindowScratch(lm, T) : null;
         var sc = scratch ?? own!;
         sc.Cache.RewindTo(0);
         var hidden = sc.Hidden.AsSpan(0, T * d);           // [T, d]
         lm.Forward(tokens, sc.Cache, hidden);
-        double sum = 0; int count = 0;
         // hidden row i predicts token i + 1
-        for (int r0 = firstScored - 1; r0 < T - 1; r0 += LogitRows)
+        int count = Math.Max(0, T - firstScored);
+        double sum = count == 0 ? 0 : SumLogProbs(lm, hidden[((firstScored - 1) * d)..], tokens.Slice(firstScored, count), LogitRows, sc.Logits);
+        return (0.0 - sum, count);   // the same bits as subtracting each term from 0 (never −0)
+    }
+
+    /// <summary>
+    /// Σ log softmax(LmHead · rows[r])[targets[r]] over targets.Length rows of <paramref name="rows"/> ([rows, d]), the
+    /// logits computed <paramref name="maxRows"/> rows at a time into <paramref name="logits"/> ([maxRows, V] or more).
+    /// The rows per call matter to the last bit (MatMul takes a GEMV path for few rows), so callers keep theirs.
+    /// </summary>
+    internal static double SumLogProbs(CausalLM lm, ReadOnlySpan<float> rows, ReadOnlySpan<int> targets, int maxRows, Span<float> logits)
+    {
+        int m = targets.Length, d = lm.Hidden, V = lm.Vocab;
+        double sum = 0;
+        for (int r0 = 0; r0 < m; r0 += maxRows)
         {
-            int rows = Math.Min(LogitRows, T - 1 - r0);
-            lm.Logits(hidden.Slice(r0 * d, rows * d), sc.Logits, rows);
-            for (int i = 0; i < rows; i++)
-            {
-                sum -= LogSoftmaxAt(sc.Logits.AsSpan(i * V, V), tokens[r0 + i + 1]);
-                count++;
-            }
+            int n = Math.Min(maxRows, m - r0);
+            lm.Logits(rows.Slice(r0 * d, n * d), logits, n);
+            for (int i = 0; i < n; i++) sum += LogSoftmaxAt(logits.Slice(i * V, V), targets[r0 + i]);
         }
-        return (sum, count);
+        return sum;
     }
 
     /// <summary>log softmax(logits)[target] = logits[target] − log Σ exp(logits).</summary>
