@@ -25,12 +25,11 @@ public static class SuiteCommand
         var limit = new Option<int?>("--limit") { Description = "score only the first N items of each task" };
         var seqLen = new Option<int?>("--seq-len") { Description = "perplexity window length (default min(1024, max_position_embeddings))" };
         var maxWindows = new Option<int?>("--max-windows") { Description = "perplexity over the first N windows of each text only" };
-        var protocol = new Option<string>("--protocol") { Description = EvalCommand.ProtocolHelp, DefaultValueFactory = _ => "bos-windows" };
-        protocol.AcceptOnlyFromAmong("bos-windows", "stride");
+        var protocol = EvalCommand.ProtocolOption();
         var bos = ZeroShotCommand.BosOption();
         var normLength = ZeroShotCommand.NormLengthOption();
         var workers = ZeroShotCommand.WorkersOption();
-        var fuse = new Option<bool>("--fuse-values") { Description = "Palu models: fold the value up-projection into o_proj" };
+        var fuse = ZeroShotCommand.FuseValuesOption();
         var overwrite = new Option<bool>("--overwrite") { Description = "replace a non-empty --out directory" };
         var json = new Option<bool>("--json") { Description = "print results.json on stdout (instead of the Markdown table)" };
         var cmd = new Command("suite", "Perplexity on every given text and accuracy on every zero-shot task found under --data-dir, " +
@@ -47,7 +46,7 @@ public static class SuiteCommand
             {
                 DataDir = p.GetValue(dataDir)!, PplFiles = p.GetValue(ppl) ?? [], Limit = p.GetValue(limit), SeqLen = p.GetValue(seqLen),
                 MaxWindows = p.GetValue(maxWindows),
-                Protocol = p.GetValue(protocol) == "stride" ? PerplexityProtocol.Stride : PerplexityProtocol.BosWindows,
+                Protocol = EvalCommand.ParseProtocol(p.GetValue(protocol)!),
                 Bos = ZeroShotCommand.ParseBos(p.GetValue(bos)!), NormLength = ZeroShotCommand.ParseNormLength(p.GetValue(normLength)!), Workers = p.GetValue(workers), FuseValues = p.GetValue(fuse),
             };
             // one progress bar per step on a terminal, one stderr line per step otherwise

@@ -41,8 +41,6 @@ public static class ZeroShotCommand
 
     public static AccNormLength ParseNormLength(string s) => s == "chars" ? AccNormLength.Chars : AccNormLength.Bytes;
 
-    public static string BosName(BosMode m) => m.ToString().ToLowerInvariant();
-
     public static BosMode ParseBos(string s) => s switch { "always" => BosMode.Always, "never" => BosMode.Never, _ => BosMode.Auto };
 
     public static Option<int> WorkersOption() => new("--workers")
@@ -50,6 +48,8 @@ public static class ZeroShotCommand
         Description = "items scored in parallel, each worker with its own copy of the model (1 = items in order, the kernels use all cores)",
         DefaultValueFactory = _ => 1,
     };
+
+    public static Option<bool> FuseValuesOption() => new("--fuse-values") { Description = "Palu models: fold the value up-projection into o_proj" };
 
     public static Command Create()
     {
@@ -67,7 +67,7 @@ public static class ZeroShotCommand
         var bos = BosOption();
         var normLength = NormLengthOption();
         var workers = WorkersOption();
-        var fuse = new Option<bool>("--fuse-values") { Description = "Palu models: fold the value up-projection into o_proj" };
+        var fuse = FuseValuesOption();
         var samples = new Option<string?>("--samples") { Description = "also write one JSON line per item to this file: line, gold, log-likelihoods, predictions" };
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout: {task, n, acc, acc_norm, acc_stderr, seconds, …}" };
         var cmd = new Command("zeroshot", "Zero-shot multiple-choice accuracy of a model on one task. " + ScoringHelp)
@@ -114,12 +114,12 @@ public static class ZeroShotCommand
         ["task"] = r.Task, ["n"] = r.N, ["acc"] = r.Acc, ["acc_norm"] = r.AccNorm, ["acc_stderr"] = r.AccStderr,
         ["seconds"] = Math.Round(r.Seconds, 3),
         ["acc_norm_stderr"] = r.AccNormStderr, ["metric"] = t.MetricName, ["chance"] = Math.Round(r.Chance, 6),
-        ["seconds_per_100"] = Math.Round(r.Seconds * 100 / r.N, 3), ["bos"] = BosName(r.Bos), ["bos_token_id"] = r.BosTokenId, ["limit"] = limit,
-        ["acc_norm_length"] = r.NormLength == AccNormLength.Chars ? "chars" : "bytes",
+        ["seconds_per_100"] = Math.Round(r.Seconds * 100 / r.N, 3), ["bos"] = ZeroShot.BosName(r.Bos), ["bos_token_id"] = r.BosTokenId, ["limit"] = limit,
+        ["acc_norm_length"] = ZeroShot.NormLengthName(r.NormLength),
         ["workers"] = workers, ["model"] = model, ["data"] = data,
     };
 
     static string Line(ZeroShotResult r, ZeroShotTask t) =>
         $"{r.Task}: acc {r.Acc:F4} ± {r.AccStderr ?? double.NaN:F4}, acc_norm {r.AccNorm:F4} ± {r.AccNormStderr ?? double.NaN:F4} " +
-        $"(papers report {t.MetricName}; chance {r.Chance:F4}) over {r.N} items, BOS {(r.BosTokenId is int b ? $"id {b} first" : "none")} ({BosName(r.Bos)}); {r.Seconds:F1} s ({r.Seconds * 100 / r.N:F2} s / 100 items)";
+        $"(papers report {t.MetricName}; chance {r.Chance:F4}) over {r.N} items, BOS {(r.BosTokenId is int b ? $"id {b} first" : "none")} ({ZeroShot.BosName(r.Bos)}); {r.Seconds:F1} s ({r.Seconds * 100 / r.N:F2} s / 100 items)";
 }

@@ -28,6 +28,9 @@ public sealed record PerplexityResult(int Windows, long Tokens, double Nll, doub
 /// <summary>Perplexity = exp(mean next-token negative log-likelihood) over the scored tokens.</summary>
 public static class Perplexity
 {
+    /// <summary>The protocol's name on the command line and in results.json: bos-windows or stride.</summary>
+    public static string ProtocolName(PerplexityProtocol p) => p == PerplexityProtocol.Stride ? "stride" : "bos-windows";
+
     /// <summary>
     /// Cuts <paramref name="stream"/> into windows per <paramref name="protocol"/>: each window is the token sequence to
     /// run and the index of its first scored target (targets are window[i] predicted from window[..i]).

@@ -52,8 +52,8 @@ public static class Suite
         int seqLen = o.SeqLen ?? Math.Min(1024, MaxPositions(modelDir, baselineDir));
         if (o.MaxWindows is int mw) notes.Add($"perplexity over the first {mw} windows of each text only (--max-windows)");
         var settings = new SuiteSettings(Path.GetFullPath(o.DataDir), o.Limit, seqLen, o.MaxWindows,
-            o.Protocol == PerplexityProtocol.Stride ? "stride" : "bos-windows", o.Bos.ToString().ToLowerInvariant(), o.Workers, o.FuseValues)
-        { AccNormLength = o.NormLength == AccNormLength.Chars ? "chars" : "bytes" };
+            Perplexity.ProtocolName(o.Protocol), ZeroShot.BosName(o.Bos), o.Workers, o.FuseValues)
+        { AccNormLength = ZeroShot.NormLengthName(o.NormLength) };
 
         var baseline = baselineDir is null ? null : RunModel(baselineDir, "baseline", o, seqLen, texts, tasks, step, ct);
         var model = RunModel(modelDir, "model", o, seqLen, texts, tasks, step, ct);

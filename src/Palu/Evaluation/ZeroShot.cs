@@ -96,6 +96,12 @@ public static class ZeroShot
         return (pred, predNorm);
     }
 
+    /// <summary>The BOS mode's name on the command line and in results: auto, always or never.</summary>
+    public static string BosName(BosMode m) => m.ToString().ToLowerInvariant();
+
+    /// <summary>The acc_norm length unit's name on the command line and in results: bytes or chars.</summary>
+    public static string NormLengthName(AccNormLength u) => u == AccNormLength.Chars ? "chars" : "bytes";
+
     /// <summary>The length of a choice text in <paramref name="unit"/>.</summary>
     public static int Length(string s, AccNormLength unit) =>
         unit == AccNormLength.Bytes ? System.Text.Encoding.UTF8.GetByteCount(s) : CodePoints(s);
