@@ -40,8 +40,7 @@ public static class SuiteCommand
         {
             string outDir = p.GetValue(output)!;
             if (p.GetValue(maxWindows) is int w && w < 1) throw new ArgumentException($"--max-windows must be ≥ 1, got {w}");
-            if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any() && !p.GetValue(overwrite))
-                throw new IOException($"{outDir}: output directory exists and is not empty; pass --overwrite to replace it");
+            IO.AtomicDirectory.CheckTarget(outDir, p.GetValue(overwrite));
             var options = new SuiteOptions
             {
                 DataDir = p.GetValue(dataDir)!, PplFiles = p.GetValue(ppl) ?? [], Limit = p.GetValue(limit), SeqLen = p.GetValue(seqLen),
