@@ -51,8 +51,7 @@ public static class EvalCommand
             var proto = ParseProtocol(p.GetValue(protocol)!);
             if (!File.Exists(file)) throw new IO.ModelFormatException(file, "data file not found");
             using var lm = CausalLM.Load(dir, new LoadOptions { FuseValues = p.GetValue(fuse) });
-            if (L < 2 || L > lm.Config.MaxPositionEmbeddings)
-                throw new ArgumentException($"--seq-len must be in [2, {lm.Config.MaxPositionEmbeddings}] (max_position_embeddings), got {L}");
+            Perplexity.CheckSeqLen(lm, L);
             var tok = Tokenizer.FromDirectory(dir);
             string text = File.ReadAllText(file);
             var r = Cli.WithProgress($"ppl {Path.GetFileName(file)}",

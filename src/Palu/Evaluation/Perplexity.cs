@@ -32,6 +32,17 @@ public static class Perplexity
     public static string ProtocolName(PerplexityProtocol p) => p == PerplexityProtocol.Stride ? "stride" : "bos-windows";
 
     /// <summary>
+    /// Throws unless 2 ≤ <paramref name="seqLen"/> ≤ max_position_embeddings of <paramref name="lm"/> (the
+    /// <c>--seq-len</c> option); <paramref name="whose"/>, when given, names the model in the message.
+    /// </summary>
+    public static void CheckSeqLen(CausalLM lm, int seqLen, string? whose = null)
+    {
+        int max = lm.Config.MaxPositionEmbeddings;
+        if (seqLen < 2 || seqLen > max)
+            throw new ArgumentException($"--seq-len must be in [2, {max}] (max_position_embeddings{(whose is null ? "" : " of " + whose)}), got {seqLen}");
+    }
+
+    /// <summary>
     /// Cuts <paramref name="stream"/> into windows per <paramref name="protocol"/>: each window is the token sequence to
     /// run and the index of its first scored target (targets are window[i] predicted from window[..i]).
     /// </summary>

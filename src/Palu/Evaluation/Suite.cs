@@ -105,8 +105,7 @@ public static class Suite
         try
         {
             var lm = models[0];
-            if (seqLen < 2 || seqLen > lm.Config.MaxPositionEmbeddings)
-                throw new ArgumentException($"--seq-len must be in [2, {lm.Config.MaxPositionEmbeddings}] (max_position_embeddings of {dir}), got {seqLen}");
+            Perplexity.CheckSeqLen(lm, seqLen, dir);
             var tok = Tokenizer.FromDirectory(dir);
             var ppl = new List<PplEntry>();
             foreach (var (name, file, text) in texts)
