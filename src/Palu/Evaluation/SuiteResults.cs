@@ -29,6 +29,10 @@ public sealed record ModelResults(ModelInfo Info, List<PplEntry> Perplexity, Lis
 
     public static double PaperValue(ZeroShotResult r) =>
         ZeroShotTask.Get(r.Task).Metric == PaperMetric.Acc ? r.Acc : r.AccNorm;
+
+    /// <summary>The standard error of <see cref="PaperValue"/>.</summary>
+    public static double? PaperStderr(ZeroShotResult r) =>
+        ZeroShotTask.Get(r.Task).Metric == PaperMetric.Acc ? r.AccStderr : r.AccNormStderr;
 }
 
 /// <summary>The settings a suite ran with (all of them go into results.json).</summary>
