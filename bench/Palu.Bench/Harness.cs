@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Palu.Kernels.Cpu;
 
 namespace Palu.Bench;
 
@@ -38,6 +39,20 @@ public static class Harness
         var medians = new double[v];
         for (int i = 0; i < v; i++) { Array.Sort(samples[i]); medians[i] = samples[i][rounds / 2]; }
         return medians;
+    }
+
+    /// <summary>
+    /// <see cref="Compare"/> of <paramref name="simd"/> on <see cref="Parallelism.Threads"/> threads, <paramref name="simd"/>
+    /// on one thread and <paramref name="reference"/>: seconds per call in that order. Parallelism.Threads is restored after.
+    /// </summary>
+    public static double[] CompareThreads(double budget, Action simd, Action reference)
+    {
+        int threads = Parallelism.Threads;
+        try
+        {
+            return Compare(budget, () => { Parallelism.Threads = threads; simd(); }, () => { Parallelism.Threads = 1; simd(); }, reference);
+        }
+        finally { Parallelism.Threads = threads; }
     }
 
     /// <summary>At least 3 calls and ~0.1 s; returns seconds per call of the last ones.</summary>
