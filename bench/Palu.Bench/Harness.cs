@@ -36,9 +36,7 @@ public static class Harness
                 for (int c = 0; c < batch[i]; c++) variants[i]();
                 samples[i][r] = sw.Elapsed.TotalSeconds / batch[i];
             }
-        var medians = new double[v];
-        for (int i = 0; i < v; i++) { Array.Sort(samples[i]); medians[i] = samples[i][rounds / 2]; }
-        return medians;
+        return samples.Select(Median).ToArray();
     }
 
     /// <summary>
@@ -53,6 +51,14 @@ public static class Harness
             return Compare(budget, () => { Parallelism.Threads = threads; simd(); }, () => { Parallelism.Threads = 1; simd(); }, reference);
         }
         finally { Parallelism.Threads = threads; }
+    }
+
+    /// <summary>The upper median: element n / 2 of the values sorted (a sorted copy).</summary>
+    public static double Median(IEnumerable<double> values)
+    {
+        var a = values.ToArray();
+        Array.Sort(a);
+        return a[a.Length / 2];
     }
 
     /// <summary>At least 3 calls and ~0.1 s; returns seconds per call of the last ones.</summary>

@@ -47,7 +47,7 @@ public static class TokensBench
                 double tt = sw.Elapsed.TotalSeconds;
                 if (r > 0) { pp.Add(P / tp); tg.Add(G / tt); }
             }
-            double ppm = Median(pp), tgm = Median(tg);
+            double ppm = Harness.Median(pp), tgm = Harness.Median(tg);
             double mb = lm.DecodeWeightBytes / 1e6;
             Console.WriteLine($"{Trim(dir),-40} {ppm,10:F1} {tgm,10:F1} {1000 / tgm,10:F2} {mb,15:F2} {mb * tgm / 1000,7:F2} {kvPerTok,10}");
         }
@@ -55,5 +55,4 @@ public static class TokensBench
     }
 
     static string Trim(string s) => s.Length <= 40 ? s : "…" + s[^39..];
-    internal static double Median(List<double> v) { v.Sort(); return v[v.Count / 2]; }
 }
