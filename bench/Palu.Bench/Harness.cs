@@ -86,6 +86,9 @@ public static class Harness
         return sw.Elapsed.TotalSeconds;
     }
 
+    /// <summary>At most 40 characters for a model column: longer strings keep their end after an ellipsis.</summary>
+    public static string Trim(string s) => s.Length <= 40 ? s : "…" + s[^39..];
+
     public static string Ms(double seconds) => double.IsNaN(seconds) ? "-" : (seconds * 1e3).ToString(seconds < 1e-4 ? "F4" : "F3");
     public static string Rate(double units, double seconds) => double.IsNaN(seconds) ? "-" : (units / seconds / 1e9).ToString("F1");
     public static string Ratio(double a, double b) => double.IsNaN(a) || double.IsNaN(b) ? "-" : (a / b).ToString("F1") + "x";
