@@ -29,7 +29,7 @@ public static class InspectCommand
         using var md = ModelDirectory.Open(dir);
         var c = md.Config;
         using var lm = ModelLoader.Load(md);   // lm's Dispose disposes md too; ModelDirectory.Dispose is idempotent
-        var dtypes = md.TensorNames.GroupBy(n => DTypes(md.Info(n).DType)).ToDictionary(g => g.Key, g => g.Sum(n => md.Info(n).ElementCount));
+        var dtypes = md.TensorNames.Select(md.Info).GroupBy(t => DTypes(t.DType)).ToDictionary(g => g.Key, g => g.Sum(t => t.ElementCount));
         long kvValuesDense = 2L * c.NumLayers * c.KvDim;
         long kvBytes = lm.KvBytesPerToken;
         string? tokKind = null; int tokVocab = 0;

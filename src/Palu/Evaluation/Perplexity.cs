@@ -20,10 +20,8 @@ public enum PerplexityProtocol
     Stride,
 }
 
-public sealed record PerplexityResult(int Windows, long Tokens, double Nll, double Ppl, double Seconds)
-{
-    public double MeanNll => Nll;
-}
+/// <summary>A perplexity run: <c>Nll</c> is the mean NLL per scored token, <c>Ppl</c> = exp(Nll).</summary>
+public sealed record PerplexityResult(int Windows, long Tokens, double Nll, double Ppl, double Seconds);
 
 /// <summary>Perplexity = exp(mean next-token negative log-likelihood) over the scored tokens.</summary>
 public static class Perplexity
@@ -66,7 +64,11 @@ public static class Perplexity
         else
         {
             for (int s = 0; s + seqLen <= stream.Count && (maxWindows is null || windows.Count < maxWindows); s += seqLen)
-                windows.Add((Enumerable.Range(s, seqLen).Select(i => stream[i]).ToArray(), 1));
+            {
+                var w = new int[seqLen];
+                for (int i = 0; i < seqLen; i++) w[i] = stream[s + i];
+                windows.Add((w, 1));
+            }
         }
         return windows;
     }
