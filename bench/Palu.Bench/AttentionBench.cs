@@ -30,12 +30,8 @@ public static class AttentionBench
             double pairs = (double)T * pos + (double)T * (T + 1) / 2;
             double flops = 4.0 * d * pairs * H, bytes = 8.0 * Hkv * maxSeq * d;
             bool refInLoop = pairs * H * d <= 1 << 22;
-            int threads = Parallelism.Threads;
-            var t = Compare(budget,
-                () => { Parallelism.Threads = threads; SimdKernels.Attention(q, k, v, o, T, pos, H, Hkv, d, maxSeq); },
-                () => { Parallelism.Threads = 1; SimdKernels.Attention(q, k, v, o, T, pos, H, Hkv, d, maxSeq); },
+            var t = CompareThreads(budget, () => SimdKernels.Attention(q, k, v, o, T, pos, H, Hkv, d, maxSeq),
                 refInLoop ? () => ReferenceKernels.Attention(q, k, v, o, T, pos, H, Hkv, d, maxSeq) : () => { });
-            Parallelism.Threads = threads;
             double reference = refInLoop ? t[2] : TimeOnce(() => ReferenceKernels.Attention(q, k, v, o, T, pos, H, Hkv, d, maxSeq));
             Console.WriteLine($"{T,5} {pos,5} {H,3} {Hkv,3} {d,4} | {Ms(reference),9} {Ms(t[1]),10} {Ms(t[0]),9} | {Rate(flops, t[0]),6} {Rate(bytes, t[0]),6} | {Ratio(reference, t[0]),7} {Ratio(t[1], t[0]),6}");
         }

@@ -27,11 +27,11 @@ public static class AttentionBlockBench
         var rng = new Palu.LinearAlgebra.Gaussian(7);
         var rope = new RopeTable(dh, maxS, 10000);
         var shape = new AttentionShape(H, Hkv, dh, rope, 1e-6f, null);
-        Linear Rand(int rows, int cols) => new DenseLinear(WeightMatrix.FromFloats(Gauss(rng, rows * cols, 0.02f), rows, cols));
+        Linear Rand(int rows, int cols) => new DenseLinear(WeightMatrix.FromFloats(rng.Floats(rows * cols, 0.02f), rows, cols));
         var q = Rand(H * dh, d);
         var o = (DenseLinear)Rand(d, H * dh);
         var dense = new DenseAttention(Rand(Hkv * dh, d), Rand(Hkv * dh, d), o, null, shape);
-        LatentProjection Lat() => new(s, dh, Rand(groups * r, d), Enumerable.Range(0, groups).Select(_ => Gauss(rng, width * r, 0.05f)).ToArray(), new float[]?[groups]);
+        LatentProjection Lat() => new(s, dh, Rand(groups * r, d), Enumerable.Range(0, groups).Select(_ => rng.Floats(width * r, 0.05f)).ToArray(), new float[]?[groups]);
         var kLat = Lat(); var vLat = Lat();
         var rebuilt = new LatentAttention(kLat, vLat, o, null, shape, fuseValues: false);
         var fused = new LatentAttention(kLat, vLat, o, null, shape, fuseValues: true);
@@ -42,9 +42,9 @@ public static class AttentionBlockBench
         {
             using var dc = (DenseLayerCache)dense.CreateCache(S);
             using var lc = (LatentLayerCache)rebuilt.CreateCache(S);
-            dc.Write(Gauss(rng, (S - 1) * Hkv * dh, 1f), Gauss(rng, (S - 1) * Hkv * dh, 1f), 0, S - 1);
-            lc.Write(Gauss(rng, (S - 1) * kLat.TotalRank, 1f), Gauss(rng, (S - 1) * vLat.TotalRank, 1f), 0, S - 1);
-            var x = Gauss(rng, d, 1f);
+            dc.Write(rng.Floats((S - 1) * Hkv * dh, 1f), rng.Floats((S - 1) * Hkv * dh, 1f), 0, S - 1);
+            lc.Write(rng.Floats((S - 1) * kLat.TotalRank, 1f), rng.Floats((S - 1) * vLat.TotalRank, 1f), 0, S - 1);
+            var x = rng.Floats(d, 1f);
             var qv = new float[H * dh];
             var y = new float[d];
             void Step(KvAttention m, LayerCache c)
@@ -71,14 +71,6 @@ public static class AttentionBlockBench
                 variants[i]();
                 samples[i].Add(sw.Elapsed.TotalSeconds);
             }
-        return samples.Select(TokensBench.Median).ToArray();
-    }
-
-    static float[] Gauss(Palu.LinearAlgebra.Gaussian rng, int n, float std)
-    {
-        var v = new float[n];
-        rng.Fill(v);
-        for (int i = 0; i < n; i++) v[i] *= std;
-        return v;
+        return samples.Select(Harness.Median).ToArray();
     }
 }

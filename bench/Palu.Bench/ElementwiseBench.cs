@@ -55,9 +55,7 @@ public static class ElementwiseBench
 
     static void Row(string kernel, string shape, double elements, double bytes, double budget, Action reference, Action simd)
     {
-        int threads = Parallelism.Threads;
-        var t = Compare(budget, () => { Parallelism.Threads = threads; simd(); }, () => { Parallelism.Threads = 1; simd(); }, reference);
-        Parallelism.Threads = threads;
+        var t = CompareThreads(budget, simd, reference);
         Console.WriteLine($"{kernel,-9} {shape,-21} | {Ms(t[2]),9} {Ms(t[1]),10} {Ms(t[0]),9} | {Rate(elements, t[0]),8} {Rate(bytes, t[0]),7} | {Ratio(t[2], t[0]),7} {Ratio(t[1], t[0]),6}");
     }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Palu.Kernels.Cpu;
 
 namespace Palu.Bench;
 
@@ -35,9 +36,29 @@ public static class Harness
                 for (int c = 0; c < batch[i]; c++) variants[i]();
                 samples[i][r] = sw.Elapsed.TotalSeconds / batch[i];
             }
-        var medians = new double[v];
-        for (int i = 0; i < v; i++) { Array.Sort(samples[i]); medians[i] = samples[i][rounds / 2]; }
-        return medians;
+        return samples.Select(Median).ToArray();
+    }
+
+    /// <summary>
+    /// <see cref="Compare"/> of <paramref name="simd"/> on <see cref="Parallelism.Threads"/> threads, <paramref name="simd"/>
+    /// on one thread and <paramref name="reference"/>: seconds per call in that order. Parallelism.Threads is restored after.
+    /// </summary>
+    public static double[] CompareThreads(double budget, Action simd, Action reference)
+    {
+        int threads = Parallelism.Threads;
+        try
+        {
+            return Compare(budget, () => { Parallelism.Threads = threads; simd(); }, () => { Parallelism.Threads = 1; simd(); }, reference);
+        }
+        finally { Parallelism.Threads = threads; }
+    }
+
+    /// <summary>The upper median: element n / 2 of the values sorted (a sorted copy).</summary>
+    public static double Median(IEnumerable<double> values)
+    {
+        var a = values.ToArray();
+        Array.Sort(a);
+        return a[a.Length / 2];
     }
 
     /// <summary>At least 3 calls and ~0.1 s; returns seconds per call of the last ones.</summary>
@@ -64,6 +85,9 @@ public static class Harness
         action();
         return sw.Elapsed.TotalSeconds;
     }
+
+    /// <summary>At most 40 characters for a model column: longer strings keep their end after an ellipsis.</summary>
+    public static string Trim(string s) => s.Length <= 40 ? s : "…" + s[^39..];
 
     public static string Ms(double seconds) => double.IsNaN(seconds) ? "-" : (seconds * 1e3).ToString(seconds < 1e-4 ? "F4" : "F3");
     public static string Rate(double units, double seconds) => double.IsNaN(seconds) ? "-" : (units / seconds / 1e9).ToString("F1");

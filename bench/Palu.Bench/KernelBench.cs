@@ -30,15 +30,6 @@ public static class KernelBench
         return 0;
     }
 
-    /// <summary>Runs <paramref name="action"/> with <see cref="Parallelism.Threads"/> = <paramref name="threads"/>.</summary>
-    public static T WithThreads<T>(int threads, Func<T> action)
-    {
-        int saved = Parallelism.Threads;
-        Parallelism.Threads = threads;
-        try { return action(); }
-        finally { Parallelism.Threads = saved; }
-    }
-
     public static float[] Random(int seed, long count)
     {
         var rng = new Random(seed);

@@ -16,7 +16,7 @@ public static class KvMemoryBench
         var a = new Args(argv);
         int N = a.Int("--tokens", 1024);
         if (a.Get("--child") is string child) return Child(child, N);
-        var models = argv.Select((s, i) => (s, i)).Where(x => x.s == "--model" && x.i + 1 < argv.Length).Select(x => argv[x.i + 1]).ToList();
+        var models = a.All("--model");
         Console.WriteLine($"KV cache after a {N}-token prefill, each model in a fresh process");
         Console.WriteLine($"{"model",-40} {"cache buffers B",16} {"B/token",9} {"RSS on create",14} {"RSS after prefill",18}");
         string self = Environment.ProcessPath!, dll = typeof(KvMemoryBench).Assembly.Location;
@@ -28,7 +28,7 @@ public static class KvMemoryBench
             using var p = Process.Start(psi)!;
             var f = p.StandardOutput.ReadToEnd().Trim().Split(' ');
             p.WaitForExit();
-            Console.WriteLine($"{(dir.Length <= 40 ? dir : "…" + dir[^39..]),-40} {long.Parse(f[0]),16:N0} {long.Parse(f[1]),9:N0} {long.Parse(f[2]),14:N0} {long.Parse(f[3]),18:N0}");
+            Console.WriteLine($"{Harness.Trim(dir),-40} {long.Parse(f[0]),16:N0} {long.Parse(f[1]),9:N0} {long.Parse(f[2]),14:N0} {long.Parse(f[3]),18:N0}");
         }
         return 0;
     }

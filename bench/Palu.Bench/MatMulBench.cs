@@ -37,12 +37,7 @@ public static class MatMulBench
             double flops = 2.0 * macs, bytes = w.Bytes + 4.0 * (x.Length + y.Length);
             double budget = macs > 1L << 30 ? 2.0 : 0.6;
             bool refInLoop = macs <= 1L << 22;
-            int threads = Parallelism.Threads;
-            var t = Compare(budget,
-                () => { Parallelism.Threads = threads; SimdKernels.MatMul(x, w, y, T); },
-                () => { Parallelism.Threads = 1; SimdKernels.MatMul(x, w, y, T); },
-                refInLoop ? () => ReferenceKernels.MatMul(x, w, y, T) : () => { });
-            Parallelism.Threads = threads;
+            var t = CompareThreads(budget, () => SimdKernels.MatMul(x, w, y, T), refInLoop ? () => ReferenceKernels.MatMul(x, w, y, T) : () => { });
             double simd = t[0], one = t[1];
             double reference = refInLoop ? t[2] : macs <= refLimit ? TimeOnce(() => ReferenceKernels.MatMul(x, w, y, T)) : double.NaN;
             Console.WriteLine($"{T,5} {m,5} {n,5} {DTypes.Name(dt),5} | {Ms(reference),9} {Ms(one),10} {Ms(simd),9} | " +

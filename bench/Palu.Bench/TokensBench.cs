@@ -14,7 +14,7 @@ public static class TokensBench
     public static int Run(string[] argv)
     {
         var a = new Args(argv);
-        var models = argv.Select((s, i) => (s, i)).Where(x => x.s == "--model" && x.i + 1 < argv.Length).Select(x => argv[x.i + 1]).ToList();
+        var models = a.All("--model");
         if (models.Count == 0) { Console.Error.WriteLine("tokens: --model DIR required"); return 2; }
         int P = a.Int("--prompt", 512), G = a.Int("--gen", 128), reps = a.Int("--reps", 3);
         Console.WriteLine($"threads {Kernels.Cpu.Parallelism.Threads}, prompt {P}, generate {G}, median of {reps} after one warm-up run");
@@ -47,13 +47,10 @@ public static class TokensBench
                 double tt = sw.Elapsed.TotalSeconds;
                 if (r > 0) { pp.Add(P / tp); tg.Add(G / tt); }
             }
-            double ppm = Median(pp), tgm = Median(tg);
+            double ppm = Harness.Median(pp), tgm = Harness.Median(tg);
             double mb = lm.DecodeWeightBytes / 1e6;
-            Console.WriteLine($"{Trim(dir),-40} {ppm,10:F1} {tgm,10:F1} {1000 / tgm,10:F2} {mb,15:F2} {mb * tgm / 1000,7:F2} {kvPerTok,10}");
+            Console.WriteLine($"{Harness.Trim(dir),-40} {ppm,10:F1} {tgm,10:F1} {1000 / tgm,10:F2} {mb,15:F2} {mb * tgm / 1000,7:F2} {kvPerTok,10}");
         }
         return 0;
     }
-
-    static string Trim(string s) => s.Length <= 40 ? s : "…" + s[^39..];
-    internal static double Median(List<double> v) { v.Sort(); return v[v.Count / 2]; }
 }

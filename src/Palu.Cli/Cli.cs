@@ -52,16 +52,30 @@ public static class Cli
     public static bool Interactive => !Console.IsErrorRedirected;
 
     /// <summary>Runs <paramref name="work"/> with a progress reporter: a Spectre bar on a terminal, nothing otherwise.</summary>
-    public static T WithProgress<T>(string description, Func<IProgress<double>, T> work)
+    public static T WithProgress<T>(string description, Func<IProgress<double>, T> work) => WithSteps(step => work(step(description)));
+
+    /// <summary>
+    /// Runs <paramref name="work"/> with a factory of progress reporters, one per step (its label): a Spectre bar per
+    /// step on a terminal; otherwise silent reporters, and the label on a stderr line when <paramref name="echoSteps"/>.
+    /// </summary>
+    public static T WithSteps<T>(Func<Func<string, IProgress<double>>, T> work, bool echoSteps = false)
     {
-        if (!Interactive) return work(new Progress<double>(_ => { }));
+        if (!Interactive)
+            return work(label =>
+            {
+                if (echoSteps) Console.Error.WriteLine(label);
+                return new SyncProgress<double>(_ => { });
+            });
         T result = default!;
         Err.Progress()
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
             .Start(ctx =>
             {
-                var task = ctx.AddTask(description, maxValue: 1.0);
-                result = work(new SyncProgress<double>(v => task.Value = v));
+                result = work(label =>
+                {
+                    var task = ctx.AddTask(label, maxValue: 1.0);
+                    return new SyncProgress<double>(v => task.Value = v);
+                });
             });
         return result;
     }

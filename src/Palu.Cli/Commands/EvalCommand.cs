@@ -16,6 +16,15 @@ public static class EvalCommand
         "of seq-len tokens; the first token of each window is context only; a trailing partial window is dropped. " +
         "ppl = exp(mean NLL over scored tokens).";
 
+    public static Option<string> ProtocolOption()
+    {
+        var o = new Option<string>("--protocol") { Description = ProtocolHelp, DefaultValueFactory = _ => "bos-windows" };
+        o.AcceptOnlyFromAmong("bos-windows", "stride");
+        return o;
+    }
+
+    public static PerplexityProtocol ParseProtocol(string s) => s == "stride" ? PerplexityProtocol.Stride : PerplexityProtocol.BosWindows;
+
     public static Command Create()
     {
         var eval = new Command("eval", "Evaluate a model (perplexity, zero-shot tasks, before/after report).");
@@ -31,27 +40,25 @@ public static class EvalCommand
         var data = new Option<string>("--data", "-d") { Description = "UTF-8 text file, read as is", Required = true };
         var seqLen = new Option<int>("--seq-len") { Description = "window length in positions", DefaultValueFactory = _ => 1024 };
         var maxWindows = new Option<int?>("--max-windows") { Description = "score only the first N windows" };
-        var protocol = new Option<string>("--protocol") { Description = ProtocolHelp, DefaultValueFactory = _ => "bos-windows" };
-        protocol.AcceptOnlyFromAmong("bos-windows", "stride");
-        var fuse = new Option<bool>("--fuse-values") { Description = "Palu models: fold the value up-projection into o_proj" };
+        var protocol = ProtocolOption();
+        var fuse = ZeroShotCommand.FuseValuesOption();
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
         var cmd = new Command("ppl", "Perplexity of a model on a text file. Protocols: " + ProtocolHelp) { model, data, seqLen, maxWindows, protocol, fuse, json };
         cmd.SetAction((p, ct) =>
         {
             string dir = p.GetValue(model)!, file = p.GetValue(data)!;
             int L = p.GetValue(seqLen);
-            var proto = p.GetValue(protocol) == "stride" ? PerplexityProtocol.Stride : PerplexityProtocol.BosWindows;
+            var proto = ParseProtocol(p.GetValue(protocol)!);
             if (!File.Exists(file)) throw new IO.ModelFormatException(file, "data file not found");
             using var lm = CausalLM.Load(dir, new LoadOptions { FuseValues = p.GetValue(fuse) });
-            if (L < 2 || L > lm.Config.MaxPositionEmbeddings)
-                throw new ArgumentException($"--seq-len must be in [2, {lm.Config.MaxPositionEmbeddings}] (max_position_embeddings), got {L}");
+            Perplexity.CheckSeqLen(lm, L);
             var tok = Tokenizer.FromDirectory(dir);
             string text = File.ReadAllText(file);
             var r = Cli.WithProgress($"ppl {Path.GetFileName(file)}",
                 progress => Perplexity.EvaluateText(lm, tok, text, L, proto, p.GetValue(maxWindows), progress, ct));
             var result = new Dictionary<string, object?>
             {
-                ["model"] = dir, ["data"] = file, ["seq_len"] = L, ["protocol"] = p.GetValue(protocol),
+                ["model"] = dir, ["data"] = file, ["seq_len"] = L, ["protocol"] = Perplexity.ProtocolName(proto),
                 ["windows"] = r.Windows, ["tokens"] = r.Tokens, ["nll"] = r.Nll, ["ppl"] = r.Ppl,
                 ["seconds"] = Math.Round(r.Seconds, 3), ["tokens_per_s"] = Math.Round(r.Tokens / r.Seconds, 1),
                 ["kv_cache"] = lm.Config.PaluCompressed ? "latent" : "dense",

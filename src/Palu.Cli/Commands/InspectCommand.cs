@@ -28,11 +28,10 @@ public static class InspectCommand
     {
         using var md = ModelDirectory.Open(dir);
         var c = md.Config;
-        using var lm = ModelLoader.Load(ModelDirectory.Open(dir));
-        var dtypes = md.TensorNames.GroupBy(n => DTypes(md.Info(n).DType)).ToDictionary(g => g.Key, g => g.Sum(n => md.Info(n).ElementCount));
+        using var lm = ModelLoader.Load(md);   // lm's Dispose disposes md too; ModelDirectory.Dispose is idempotent
+        var dtypes = md.TensorNames.Select(md.Info).GroupBy(t => DTypes(t.DType)).ToDictionary(g => g.Key, g => g.Sum(t => t.ElementCount));
         long kvValuesDense = 2L * c.NumLayers * c.KvDim;
-        using var cache = lm.CreateCache(1);
-        long kvBytes = cache.BytesPerToken;
+        long kvBytes = lm.KvBytesPerToken;
         string? tokKind = null; int tokVocab = 0;
         try { var t = Tokenizer.FromDirectory(dir); tokKind = t.Kind; tokVocab = t.VocabSize; }
         catch (ModelFormatException e) { tokKind = "unavailable: " + e.Message; }

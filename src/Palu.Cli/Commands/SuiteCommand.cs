@@ -1,6 +1,5 @@
 using System.CommandLine;
 using Palu.Evaluation;
-using Spectre.Console;
 
 namespace Palu.Cli.Commands;
 
@@ -26,12 +25,11 @@ public static class SuiteCommand
         var limit = new Option<int?>("--limit") { Description = "score only the first N items of each task" };
         var seqLen = new Option<int?>("--seq-len") { Description = "perplexity window length (default min(1024, max_position_embeddings))" };
         var maxWindows = new Option<int?>("--max-windows") { Description = "perplexity over the first N windows of each text only" };
-        var protocol = new Option<string>("--protocol") { Description = EvalCommand.ProtocolHelp, DefaultValueFactory = _ => "bos-windows" };
-        protocol.AcceptOnlyFromAmong("bos-windows", "stride");
+        var protocol = EvalCommand.ProtocolOption();
         var bos = ZeroShotCommand.BosOption();
         var normLength = ZeroShotCommand.NormLengthOption();
         var workers = ZeroShotCommand.WorkersOption();
-        var fuse = new Option<bool>("--fuse-values") { Description = "Palu models: fold the value up-projection into o_proj" };
+        var fuse = ZeroShotCommand.FuseValuesOption();
         var overwrite = new Option<bool>("--overwrite") { Description = "replace a non-empty --out directory" };
         var json = new Option<bool>("--json") { Description = "print results.json on stdout (instead of the Markdown table)" };
         var cmd = new Command("suite", "Perplexity on every given text and accuracy on every zero-shot task found under --data-dir, " +
@@ -41,21 +39,17 @@ public static class SuiteCommand
         cmd.SetAction((p, ct) =>
         {
             string outDir = p.GetValue(output)!;
-            if (p.GetValue(limit) is int l && l < 1) throw new ArgumentException($"--limit must be ≥ 1, got {l}");
             if (p.GetValue(maxWindows) is int w && w < 1) throw new ArgumentException($"--max-windows must be ≥ 1, got {w}");
-            int nWorkers = p.GetValue(workers);
-            if (nWorkers < 1 || nWorkers > 64) throw new ArgumentException($"--workers must be in [1, 64], got {nWorkers}");
-            if (nWorkers > 1) Kernels.Cpu.Parallelism.Threads = Math.Max(1, Environment.ProcessorCount / nWorkers);
-            if (Directory.Exists(outDir) && Directory.EnumerateFileSystemEntries(outDir).Any() && !p.GetValue(overwrite))
-                throw new IOException($"{outDir}: output directory exists and is not empty; pass --overwrite to replace it");
+            IO.AtomicDirectory.CheckTarget(outDir, p.GetValue(overwrite));
             var options = new SuiteOptions
             {
                 DataDir = p.GetValue(dataDir)!, PplFiles = p.GetValue(ppl) ?? [], Limit = p.GetValue(limit), SeqLen = p.GetValue(seqLen),
                 MaxWindows = p.GetValue(maxWindows),
-                Protocol = p.GetValue(protocol) == "stride" ? PerplexityProtocol.Stride : PerplexityProtocol.BosWindows,
-                Bos = ZeroShotCommand.ParseBos(p.GetValue(bos)!), NormLength = ZeroShotCommand.ParseNormLength(p.GetValue(normLength)!), Workers = nWorkers, FuseValues = p.GetValue(fuse),
+                Protocol = EvalCommand.ParseProtocol(p.GetValue(protocol)!),
+                Bos = ZeroShotCommand.ParseBos(p.GetValue(bos)!), NormLength = ZeroShotCommand.ParseNormLength(p.GetValue(normLength)!), Workers = p.GetValue(workers), FuseValues = p.GetValue(fuse),
             };
-            var report = Run(p.GetValue(model)!, p.GetValue(baseline), options, ct);
+            // one progress bar per step on a terminal, one stderr line per step otherwise
+            var report = Cli.WithSteps(step => Suite.Run(p.GetValue(model)!, p.GetValue(baseline), options, step.Invoke, ct), echoSteps: true);
             ReportWriter.Write(report, outDir, p.GetValue(overwrite));
             if (p.GetValue(json)) Console.Out.WriteLine(report.ToJson());
             else Console.Out.Write(ReportMarkdown.Write(report));
@@ -63,28 +57,5 @@ public static class SuiteCommand
             return Task.FromResult(0);
         });
         return cmd;
-    }
-
-    /// <summary>Runs the suite with one progress bar per step on a terminal, one stderr line per step otherwise.</summary>
-    static SuiteReport Run(string model, string? baseline, SuiteOptions options, CancellationToken ct)
-    {
-        if (!Cli.Interactive)
-            return Suite.Run(model, baseline, options, label =>
-            {
-                Console.Error.WriteLine(label);
-                return new Cli.SyncProgress<double>(_ => { });
-            }, ct);
-        SuiteReport report = null!;
-        Cli.Err.Progress()
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-            .Start(ctx =>
-            {
-                report = Suite.Run(model, baseline, options, label =>
-                {
-                    var task = ctx.AddTask(label, maxValue: 1.0);
-                    return new Cli.SyncProgress<double>(v => task.Value = v);
-                }, ct);
-            });
-        return report;
     }
 }

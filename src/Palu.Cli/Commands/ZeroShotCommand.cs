@@ -41,8 +41,6 @@ public static class ZeroShotCommand
 
     public static AccNormLength ParseNormLength(string s) => s == "chars" ? AccNormLength.Chars : AccNormLength.Bytes;
 
-    public static string BosName(BosMode m) => m.ToString().ToLowerInvariant();
-
     public static BosMode ParseBos(string s) => s switch { "always" => BosMode.Always, "never" => BosMode.Never, _ => BosMode.Auto };
 
     public static Option<int> WorkersOption() => new("--workers")
@@ -50,6 +48,8 @@ public static class ZeroShotCommand
         Description = "items scored in parallel, each worker with its own copy of the model (1 = items in order, the kernels use all cores)",
         DefaultValueFactory = _ => 1,
     };
+
+    public static Option<bool> FuseValuesOption() => new("--fuse-values") { Description = "Palu models: fold the value up-projection into o_proj" };
 
     public static Command Create()
     {
@@ -67,7 +67,7 @@ public static class ZeroShotCommand
         var bos = BosOption();
         var normLength = NormLengthOption();
         var workers = WorkersOption();
-        var fuse = new Option<bool>("--fuse-values") { Description = "Palu models: fold the value up-projection into o_proj" };
+        var fuse = FuseValuesOption();
         var samples = new Option<string?>("--samples") { Description = "also write one JSON line per item to this file: line, gold, log-likelihoods, predictions" };
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout: {task, n, acc, acc_norm, acc_stderr, seconds, …}" };
         var cmd = new Command("zeroshot", "Zero-shot multiple-choice accuracy of a model on one task. " + ScoringHelp)
@@ -76,8 +76,8 @@ public static class ZeroShotCommand
         {
             string dir = p.GetValue(model)!, file = p.GetValue(data)!;
             var t = ZeroShotTask.Get(p.GetValue(task)!);
-            var items = Limit(t.Load(file), p.GetValue(limit));
-            var models = LoadWorkers(dir, p.GetValue(workers), new LoadOptions { FuseValues = p.GetValue(fuse) });
+            var items = ZeroShot.Limit(t.Load(file), p.GetValue(limit));
+            var models = ZeroShot.LoadWorkers(dir, p.GetValue(workers), new LoadOptions { FuseValues = p.GetValue(fuse) });
             try
             {
                 var tok = Tokenizer.FromDirectory(dir);
@@ -109,34 +109,17 @@ public static class ZeroShotCommand
         }
     }
 
-    public static List<McItem> Limit(List<McItem> items, int? limit)
-    {
-        if (limit is int n && n < 1) throw new ArgumentException($"--limit must be ≥ 1, got {n}");
-        return limit is int k && k < items.Count ? items.GetRange(0, k) : items;
-    }
-
-    public static List<CausalLM> LoadWorkers(string dir, int workers, LoadOptions options)
-    {
-        if (workers < 1 || workers > 64) throw new ArgumentException($"--workers must be in [1, 64], got {workers}");
-        // each worker's kernels get their share of the cores, so the workers do not fight over the helper threads
-        if (workers > 1) Kernels.Cpu.Parallelism.Threads = Math.Max(1, Environment.ProcessorCount / workers);
-        var models = new List<CausalLM>();
-        try { for (int i = 0; i < workers; i++) models.Add(CausalLM.Load(dir, options)); }
-        catch { foreach (var m in models) m.Dispose(); throw; }
-        return models;
-    }
-
     public static Dictionary<string, object?> Json(ZeroShotResult r, ZeroShotTask t, string model, string data, int? limit, int workers) => new()
     {
         ["task"] = r.Task, ["n"] = r.N, ["acc"] = r.Acc, ["acc_norm"] = r.AccNorm, ["acc_stderr"] = r.AccStderr,
         ["seconds"] = Math.Round(r.Seconds, 3),
         ["acc_norm_stderr"] = r.AccNormStderr, ["metric"] = t.MetricName, ["chance"] = Math.Round(r.Chance, 6),
-        ["seconds_per_100"] = Math.Round(r.Seconds * 100 / r.N, 3), ["bos"] = BosName(r.Bos), ["bos_token_id"] = r.BosTokenId, ["limit"] = limit,
-        ["acc_norm_length"] = r.NormLength == AccNormLength.Chars ? "chars" : "bytes",
+        ["seconds_per_100"] = Math.Round(r.Seconds * 100 / r.N, 3), ["bos"] = ZeroShot.BosName(r.Bos), ["bos_token_id"] = r.BosTokenId, ["limit"] = limit,
+        ["acc_norm_length"] = ZeroShot.NormLengthName(r.NormLength),
         ["workers"] = workers, ["model"] = model, ["data"] = data,
     };
 
     static string Line(ZeroShotResult r, ZeroShotTask t) =>
         $"{r.Task}: acc {r.Acc:F4} ± {r.AccStderr ?? double.NaN:F4}, acc_norm {r.AccNorm:F4} ± {r.AccNormStderr ?? double.NaN:F4} " +
-        $"(papers report {t.MetricName}; chance {r.Chance:F4}) over {r.N} items, BOS {(r.BosTokenId is int b ? $"id {b} first" : "none")} ({BosName(r.Bos)}); {r.Seconds:F1} s ({r.Seconds * 100 / r.N:F2} s / 100 items)";
+        $"(papers report {t.MetricName}; chance {r.Chance:F4}) over {r.N} items, BOS {(r.BosTokenId is int b ? $"id {b} first" : "none")} ({ZeroShot.BosName(r.Bos)}); {r.Seconds:F1} s ({r.Seconds * 100 / r.N:F2} s / 100 items)";
 }

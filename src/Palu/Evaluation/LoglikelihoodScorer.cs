@@ -67,9 +67,7 @@ public sealed class LoglikelihoodScorer(CausalLM lm) : IDisposable
         cache.RewindTo(0);
         Scratch(ref _rest, inputs * d);
         _lm.Forward(seq.AsSpan(0, inputs), cache, _rest.AsSpan(0, inputs * d));
-        Scratch(ref _rows, m * d);
-        _rest.AsSpan((inputs - m) * d, m * d).CopyTo(_rows);
-        return SumLogProbs(_rows, seq.AsSpan(inputs - m + 1, m));
+        return SumLogProbs(_rest.AsSpan((inputs - m) * d, m * d), seq.AsSpan(inputs - m + 1, m));
     }
 
     /// <summary>(context + continuation) cut from the left to MaxLength + 1 tokens, and the continuation length.</summary>
@@ -87,15 +85,12 @@ public sealed class LoglikelihoodScorer(CausalLM lm) : IDisposable
         return (seq, r.Continuation.Length);
     }
 
-    /// <summary>Σ log softmax(LmHead · rows[r])[targets[r]].</summary>
-    double SumLogProbs(float[] rows, ReadOnlySpan<int> targets)
+    /// <summary>Σ log softmax(LmHead · rows[r])[targets[r]], all rows in one logits call.</summary>
+    double SumLogProbs(ReadOnlySpan<float> rows, ReadOnlySpan<int> targets)
     {
-        int m = targets.Length, V = _lm.Vocab;
-        Scratch(ref _logits, m * V);
-        _lm.Logits(rows.AsSpan(0, m * _lm.Hidden), _logits.AsSpan(0, m * V), m);
-        double sum = 0;
-        for (int r = 0; r < m; r++) sum += Perplexity.LogSoftmaxAt(_logits.AsSpan(r * V, V), targets[r]);
-        return sum;
+        int m = targets.Length;
+        Scratch(ref _logits, m * _lm.Vocab);
+        return Perplexity.SumLogProbs(_lm, rows, targets, m, _logits);
     }
 
     static int CommonPrefix(int[] a, int[] b, int limit)

@@ -20,14 +20,26 @@ public enum PerplexityProtocol
     Stride,
 }
 
-public sealed record PerplexityResult(int Windows, long Tokens, double Nll, double Ppl, double Seconds)
-{
-    public double MeanNll => Nll;
-}
+/// <summary>A perplexity run: <c>Nll</c> is the mean NLL per scored token, <c>Ppl</c> = exp(Nll).</summary>
+public sealed record PerplexityResult(int Windows, long Tokens, double Nll, double Ppl, double Seconds);
 
 /// <summary>Perplexity = exp(mean next-token negative log-likelihood) over the scored tokens.</summary>
 public static class Perplexity
 {
+    /// <summary>The protocol's name on the command line and in results.json: bos-windows or stride.</summary>
+    public static string ProtocolName(PerplexityProtocol p) => p == PerplexityProtocol.Stride ? "stride" : "bos-windows";
+
+    /// <summary>
+    /// Throws unless 2 ≤ <paramref name="seqLen"/> ≤ max_position_embeddings of <paramref name="lm"/> (the
+    /// <c>--seq-len</c> option); <paramref name="whose"/>, when given, names the model in the message.
+    /// </summary>
+    public static void CheckSeqLen(CausalLM lm, int seqLen, string? whose = null)
+    {
+        int max = lm.Config.MaxPositionEmbeddings;
+        if (seqLen < 2 || seqLen > max)
+            throw new ArgumentException($"--seq-len must be in [2, {max}] (max_position_embeddings{(whose is null ? "" : " of " + whose)}), got {seqLen}");
+    }
+
     /// <summary>
     /// Cuts <paramref name="stream"/> into windows per <paramref name="protocol"/>: each window is the token sequence to
     /// run and the index of its first scored target (targets are window[i] predicted from window[..i]).
@@ -52,7 +64,11 @@ public static class Perplexity
         else
         {
             for (int s = 0; s + seqLen <= stream.Count && (maxWindows is null || windows.Count < maxWindows); s += seqLen)
-                windows.Add((Enumerable.Range(s, seqLen).Select(i => stream[i]).ToArray(), 1));
+            {
+                var w = new int[seqLen];
+                for (int i = 0; i < seqLen; i++) w[i] = stream[s + i];
+                windows.Add((w, 1));
+            }
         }
         return windows;
     }
@@ -104,25 +120,34 @@ public static class Perplexity
     /// <summary>Sum of −log p(tokens[i] | tokens[..i]) for i ≥ firstScored, and how many terms.</summary>
     public static (double Sum, int Count) WindowNll(CausalLM lm, ReadOnlySpan<int> tokens, int firstScored, WindowScratch? scratch = null)
     {
-        int T = tokens.Length, d = lm.Hidden, V = lm.Vocab;
+        int T = tokens.Length, d = lm.Hidden;
         using var own = scratch == null ? new WindowScratch(lm, T) : null;
         var sc = scratch ?? own!;
         sc.Cache.RewindTo(0);
         var hidden = sc.Hidden.AsSpan(0, T * d);           // [T, d]
         lm.Forward(tokens, sc.Cache, hidden);
-        double sum = 0; int count = 0;
         // hidden row i predicts token i + 1
-        for (int r0 = firstScored - 1; r0 < T - 1; r0 += LogitRows)
+        int count = Math.Max(0, T - firstScored);
+        double sum = count == 0 ? 0 : SumLogProbs(lm, hidden[((firstScored - 1) * d)..], tokens.Slice(firstScored, count), LogitRows, sc.Logits);
+        return (0.0 - sum, count);   // the same bits as subtracting each term from 0 (never −0)
+    }
+
+    /// <summary>
+    /// Σ log softmax(LmHead · rows[r])[targets[r]] over targets.Length rows of <paramref name="rows"/> ([rows, d]), the
+    /// logits computed <paramref name="maxRows"/> rows at a time into <paramref name="logits"/> ([maxRows, V] or more).
+    /// The rows per call matter to the last bit (MatMul takes a GEMV path for few rows), so callers keep theirs.
+    /// </summary>
+    internal static double SumLogProbs(CausalLM lm, ReadOnlySpan<float> rows, ReadOnlySpan<int> targets, int maxRows, Span<float> logits)
+    {
+        int m = targets.Length, d = lm.Hidden, V = lm.Vocab;
+        double sum = 0;
+        for (int r0 = 0; r0 < m; r0 += maxRows)
         {
-            int rows = Math.Min(LogitRows, T - 1 - r0);
-            lm.Logits(hidden.Slice(r0 * d, rows * d), sc.Logits, rows);
-            for (int i = 0; i < rows; i++)
-            {
-                sum -= LogSoftmaxAt(sc.Logits.AsSpan(i * V, V), tokens[r0 + i + 1]);
-                count++;
-            }
+            int n = Math.Min(maxRows, m - r0);
+            lm.Logits(rows.Slice(r0 * d, n * d), logits, n);
+            for (int i = 0; i < n; i++) sum += LogSoftmaxAt(logits.Slice(i * V, V), targets[r0 + i]);
         }
-        return (sum, count);
+        return sum;
     }
 
     /// <summary>log softmax(logits)[target] = logits[target] − log Σ exp(logits).</summary>

@@ -34,7 +34,7 @@ public static class ReportHtml
         if (hasBase) sb.Append(ModelLine("baseline", r.Baseline!.Info));
         sb.Append(ModelLine("model", r.Model.Info));
         sb.Append($"<p class=\"meta\">Perplexity: protocol {HtmlEncode(s.Protocol)}, seq-len {s.SeqLen}{(s.MaxWindows is int w ? $", first {w} windows" : "")}. " +
-                  $"Zero-shot: lm-evaluation-harness 0.4 scoring, BOS {HtmlEncode(s.Bos)}, acc_norm per {(s.AccNormLength == "chars" ? "character" : "UTF-8 byte")}{(s.Limit is int l ? $", first {l} items per task" : "")}. " +
+                  $"Zero-shot: lm-evaluation-harness 0.4 scoring, BOS {HtmlEncode(s.Bos)}, acc_norm per {ReportTable.NormUnit(s)}{(s.Limit is int l ? $", first {l} items per task" : "")}. " +
                   $"{HtmlEncode(r.Tool)}, {r.Created:yyyy-MM-dd HH:mm} UTC.</p>\n");
 
         sb.Append("<h2>Summary</h2>\n<table><thead><tr><th>metric</th>");
@@ -100,8 +100,7 @@ public static class ReportHtml
         var tasks = r.Model.Tasks;
         var series = new List<(string, string, double?[], double?[]?)>();
         double? Value(ZeroShotResult? t) => t is null ? null : 100 * ModelResults.PaperValue(t);
-        double? Err(ZeroShotResult? t) => t is null ? null
-            : 100 * (ZeroShotTask.Get(t.Task).Metric == PaperMetric.Acc ? t.AccStderr : t.AccNormStderr);
+        double? Err(ZeroShotResult? t) => t is null ? null : 100 * ModelResults.PaperStderr(t);
         if (r.Baseline is { } b)
         {
             var bt = tasks.Select(t => b.Tasks.FirstOrDefault(x => x.Task == t.Task)).ToArray();

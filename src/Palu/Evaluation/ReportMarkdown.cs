@@ -15,7 +15,7 @@ public static class ReportMarkdown
         if (hasBase) sb.AppendLine($"- baseline: `{r.Baseline!.Info.Path}`");
         sb.AppendLine($"- model: `{r.Model.Info.Path}`" + (r.Model.Info.PaluCompressed ? " (Palu latent KV cache)" : ""));
         sb.AppendLine($"- perplexity: protocol {s.Protocol}, seq-len {s.SeqLen}" + (s.MaxWindows is int w ? $", first {w} windows" : "")
-                      + "; zero-shot: lm-evaluation-harness 0.4 scoring, BOS " + s.Bos + ", acc_norm per " + (s.AccNormLength == "chars" ? "character" : "UTF-8 byte") + (s.Limit is int l ? $", first {l} items per task" : ""));
+                      + "; zero-shot: lm-evaluation-harness 0.4 scoring, BOS " + s.Bos + ", acc_norm per " + ReportTable.NormUnit(s) + (s.Limit is int l ? $", first {l} items per task" : ""));
         sb.AppendLine($"- {r.Tool}, {r.Created:yyyy-MM-dd HH:mm} UTC");
         sb.AppendLine();
         sb.AppendLine(hasBase ? "| metric | baseline | model | Δ |" : "| metric | model |");

@@ -60,7 +60,7 @@ public static class ReportTable
             bool norm = ZeroShotTask.Get(t.Task).Metric == PaperMetric.AccNorm;
             rows.Add(new ReportRow($"{t.Task} {(norm ? "acc_norm" : "acc")} (n {t.N})", RowKind.Accuracy,
                 bt is null ? null : ModelResults.PaperValue(bt), ModelResults.PaperValue(t),
-                bt is null ? null : norm ? bt.AccNormStderr : bt.AccStderr, norm ? t.AccNormStderr : t.AccStderr));
+                bt is null ? null : ModelResults.PaperStderr(bt), ModelResults.PaperStderr(t)));
         }
         if (r.Model.Tasks.Count > 1)
             rows.Add(new ReportRow($"average of {r.Model.Tasks.Count} tasks (papers' metrics)", RowKind.Accuracy, b?.PaperAverage, r.Model.PaperAverage));
@@ -77,6 +77,9 @@ public static class ReportTable
             yield return (t.Task, "model", t);
         }
     }
+
+    /// <summary>What acc_norm divided by, in words: "character" or "UTF-8 byte".</summary>
+    public static string NormUnit(SuiteSettings s) => s.AccNormLength == "chars" ? "character" : "UTF-8 byte";
 
     public static string Pct(double v) => (100 * v).ToString("F2", CultureInfo.InvariantCulture);
     public static string F(double v, string f) => v.ToString(f, CultureInfo.InvariantCulture);

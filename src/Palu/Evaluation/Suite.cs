@@ -33,6 +33,8 @@ public static class Suite
 
     public static SuiteReport Run(string modelDir, string? baselineDir, SuiteOptions o, StepProgress? step = null, CancellationToken ct = default)
     {
+        ZeroShot.CheckLimit(o.Limit);
+        ZeroShot.SplitThreads(o.Workers);
         var notes = new List<string>();
         var texts = PplTexts(o, notes);
         var tasks = new List<(ZeroShotTask Task, string File, List<McItem> Items)>();
@@ -43,17 +45,15 @@ public static class Suite
                 notes.Add($"{t.Name}: skipped, no file under {o.DataDir} (looked for {string.Join(", ", t.DefaultFiles)})");
                 continue;
             }
-            var items = t.Load(f);
-            if (o.Limit is int k && k < items.Count) items = items.GetRange(0, k);
-            tasks.Add((t, f, items));
+            tasks.Add((t, f, ZeroShot.Limit(t.Load(f), o.Limit)));
         }
         if (o.Limit is int lim) notes.Add($"tasks limited to their first {lim} items (--limit)");
 
         int seqLen = o.SeqLen ?? Math.Min(1024, MaxPositions(modelDir, baselineDir));
         if (o.MaxWindows is int mw) notes.Add($"perplexity over the first {mw} windows of each text only (--max-windows)");
         var settings = new SuiteSettings(Path.GetFullPath(o.DataDir), o.Limit, seqLen, o.MaxWindows,
-            o.Protocol == PerplexityProtocol.Stride ? "stride" : "bos-windows", o.Bos.ToString().ToLowerInvariant(), o.Workers, o.FuseValues)
-        { AccNormLength = o.NormLength == AccNormLength.Chars ? "chars" : "bytes" };
+            Perplexity.ProtocolName(o.Protocol), ZeroShot.BosName(o.Bos), o.Workers, o.FuseValues)
+        { AccNormLength = ZeroShot.NormLengthName(o.NormLength) };
 
         var baseline = baselineDir is null ? null : RunModel(baselineDir, "baseline", o, seqLen, texts, tasks, step, ct);
         var model = RunModel(modelDir, "model", o, seqLen, texts, tasks, step, ct);
@@ -101,13 +101,11 @@ public static class Suite
     static ModelResults RunModel(string dir, string role, SuiteOptions o, int seqLen, List<(string Name, string File, string Text)> texts,
         List<(ZeroShotTask Task, string File, List<McItem> Items)> tasks, StepProgress? step, CancellationToken ct)
     {
-        var models = new List<CausalLM>();
+        var models = ZeroShot.LoadWorkers(dir, o.Workers, new LoadOptions { FuseValues = o.FuseValues });
         try
         {
-            for (int i = 0; i < o.Workers; i++) models.Add(CausalLM.Load(dir, new LoadOptions { FuseValues = o.FuseValues }));
             var lm = models[0];
-            if (seqLen < 2 || seqLen > lm.Config.MaxPositionEmbeddings)
-                throw new ArgumentException($"--seq-len must be in [2, {lm.Config.MaxPositionEmbeddings}] (max_position_embeddings of {dir}), got {seqLen}");
+            Perplexity.CheckSeqLen(lm, seqLen, dir);
             var tok = Tokenizer.FromDirectory(dir);
             var ppl = new List<PplEntry>();
             foreach (var (name, file, text) in texts)

@@ -12,10 +12,9 @@ public sealed record ModelInfo(string Name, string Path, bool PaluCompressed, in
     public static ModelInfo Of(CausalLM lm)
     {
         var c = lm.Config;
-        using var cache = lm.CreateCache(1);
         string path = System.IO.Path.GetFullPath(lm.Path);
         return new ModelInfo(System.IO.Path.GetFileName(path.TrimEnd('/')), path, c.PaluCompressed, c.NumLayers, c.HiddenSize,
-            c.NumHeads, c.NumKvHeads, c.HeadDim, c.VocabSize, c.MaxPositionEmbeddings, cache.BytesPerToken, lm.DecodeWeightBytes);
+            c.NumHeads, c.NumKvHeads, c.HeadDim, c.VocabSize, c.MaxPositionEmbeddings, lm.KvBytesPerToken, lm.DecodeWeightBytes);
     }
 }
 
@@ -30,6 +29,10 @@ public sealed record ModelResults(ModelInfo Info, List<PplEntry> Perplexity, Lis
 
     public static double PaperValue(ZeroShotResult r) =>
         ZeroShotTask.Get(r.Task).Metric == PaperMetric.Acc ? r.Acc : r.AccNorm;
+
+    /// <summary>The standard error of <see cref="PaperValue"/>.</summary>
+    public static double? PaperStderr(ZeroShotResult r) =>
+        ZeroShotTask.Get(r.Task).Metric == PaperMetric.Acc ? r.AccStderr : r.AccNormStderr;
 }
 
 /// <summary>The settings a suite ran with (all of them go into results.json).</summary>

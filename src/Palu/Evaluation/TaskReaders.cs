@@ -85,8 +85,9 @@ public static class TaskReaders
     /// <summary>The index of <paramref name="answer"/> among <paramref name="labels"/> (lm-eval: choices.label.index(answerKey)).</summary>
     static int LabelIndex(IReadOnlyList<string> labels, string answer)
     {
-        int i = labels.ToList().IndexOf(answer);
-        return i >= 0 ? i : throw new LineException($"answerKey \"{answer}\" is not one of the choice labels [{string.Join(", ", labels)}]");
+        for (int i = 0; i < labels.Count; i++)
+            if (labels[i] == answer) return i;
+        throw new LineException($"answerKey \"{answer}\" is not one of the choice labels [{string.Join(", ", labels)}]");
     }
 
     // ---- PIQA: valid.jsonl {goal, sol1, sol2} + valid-labels.lst (0/1 per line) ----
@@ -193,7 +194,8 @@ public static class TaskReaders
         // after the target delimiter " ". The continuation is the same for both options.
         string target = " " + PyText.Strip(sentence[(idx + 1)..]);
         var options = new[] { Str(o, "option1"), Str(o, "option2") };
-        string answer = Field(o, "answer").ValueKind == JsonValueKind.Number ? Field(o, "answer").GetRawText() : Str(o, "answer");
+        var a = Field(o, "answer");
+        string answer = a.ValueKind == JsonValueKind.Number ? a.GetRawText() : Str(o, "answer");
         int gold = answer switch
         {
             "1" => 0,

@@ -96,6 +96,12 @@ public static class ZeroShot
         return (pred, predNorm);
     }
 
+    /// <summary>The BOS mode's name on the command line and in results: auto, always or never.</summary>
+    public static string BosName(BosMode m) => m.ToString().ToLowerInvariant();
+
+    /// <summary>The acc_norm length unit's name on the command line and in results: bytes or chars.</summary>
+    public static string NormLengthName(AccNormLength u) => u == AccNormLength.Chars ? "chars" : "bytes";
+
     /// <summary>The length of a choice text in <paramref name="unit"/>.</summary>
     public static int Length(string s, AccNormLength unit) =>
         unit == AccNormLength.Bytes ? System.Text.Encoding.UTF8.GetByteCount(s) : CodePoints(s);
@@ -107,6 +113,39 @@ public static class ZeroShot
         for (int i = 0; i < s.Length; i++)
             if (!(char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1]))) n++;
         return n;
+    }
+
+    /// <summary>Throws unless <paramref name="limit"/> is null or ≥ 1 (the <c>--limit</c> option).</summary>
+    public static void CheckLimit(int? limit)
+    {
+        if (limit is int n && n < 1) throw new ArgumentException($"--limit must be ≥ 1, got {n}");
+    }
+
+    /// <summary>The first <paramref name="limit"/> items (all of them when null or larger than the task).</summary>
+    public static List<McItem> Limit(List<McItem> items, int? limit)
+    {
+        CheckLimit(limit);
+        return limit is int k && k < items.Count ? items.GetRange(0, k) : items;
+    }
+
+    /// <summary>
+    /// Checks <paramref name="workers"/> (the <c>--workers</c> option, in [1, 64]) and gives each worker's kernels
+    /// their share of the cores, so the workers do not fight over the helper threads.
+    /// </summary>
+    public static void SplitThreads(int workers)
+    {
+        if (workers < 1 || workers > 64) throw new ArgumentException($"--workers must be in [1, 64], got {workers}");
+        if (workers > 1) Kernels.Cpu.Parallelism.Threads = Math.Max(1, Environment.ProcessorCount / workers);
+    }
+
+    /// <summary>One copy of the model per worker (see <see cref="SplitThreads"/>); all disposed if one fails to load.</summary>
+    public static List<CausalLM> LoadWorkers(string dir, int workers, LoadOptions options)
+    {
+        SplitThreads(workers);
+        var models = new List<CausalLM>();
+        try { for (int i = 0; i < workers; i++) models.Add(CausalLM.Load(dir, options)); }
+        catch { foreach (var m in models) m.Dispose(); throw; }
+        return models;
     }
 
     /// <summary>Standard error of a mean of n 0/1 outcomes with mean p (sample variance, as lm-eval's mean_stderr).</summary>

@@ -17,13 +17,22 @@ public sealed class AtomicDirectory : IDisposable
     {
         _dest = System.IO.Path.GetFullPath(dest.TrimEnd('/', '\\'));
         _overwrite = overwrite;
-        if (Directory.Exists(_dest) && Directory.EnumerateFileSystemEntries(_dest).Any() && !overwrite)
-            throw new IOException($"{_dest}: output directory exists and is not empty; pass --overwrite to replace it");
+        CheckTarget(_dest, overwrite);
         if (File.Exists(_dest)) throw new IOException($"{_dest}: a file is in the way of the output directory");
         string parent = System.IO.Path.GetDirectoryName(_dest)!;
         Directory.CreateDirectory(parent);
         Path = System.IO.Path.Combine(parent, $".{System.IO.Path.GetFileName(_dest)}.staging-{Environment.ProcessId}-{Guid.NewGuid():N}"[..^24]);
         Directory.CreateDirectory(Path);
+    }
+
+    /// <summary>
+    /// Throws unless <paramref name="dest"/> may be written: missing, empty, or <paramref name="overwrite"/> is set.
+    /// For commands that check before long work; the message names <paramref name="dest"/> as given.
+    /// </summary>
+    public static void CheckTarget(string dest, bool overwrite)
+    {
+        if (Directory.Exists(dest) && Directory.EnumerateFileSystemEntries(dest).Any() && !overwrite)
+            throw new IOException($"{dest}: output directory exists and is not empty; pass --overwrite to replace it");
     }
 
     public void Commit()

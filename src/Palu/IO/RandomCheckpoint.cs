@@ -38,9 +38,9 @@ public static class RandomCheckpoint
         var rng = new LinearAlgebra.Gaussian((ulong)seed);
         var tensors = new List<TensorToWrite>();
         void Mat(string name, int rows, int cols) =>
-            tensors.Add(TensorToWrite.FromFloats(name, Gauss(rng, rows * cols, s.Std), [rows, cols], s.DType));
+            tensors.Add(TensorToWrite.FromFloats(name, rng.Floats(rows * cols, s.Std), [rows, cols], s.DType));
         void Vec(string name, int n, float center, float std) =>
-            tensors.Add(TensorToWrite.FromFloats(name, Gauss(rng, n, std).Select(v => v + center).ToArray(), [n], s.DType));
+            tensors.Add(TensorToWrite.FromFloats(name, rng.Floats(n, std).Select(v => v + center).ToArray(), [n], s.DType));
 
         bool qwen2 = s.Architecture == "Qwen2ForCausalLM", qwen3 = s.Architecture == "Qwen3ForCausalLM";
         bool llamaBias = s.AttentionBias && !qwen2 && !qwen3;
@@ -111,13 +111,5 @@ public static class RandomCheckpoint
         if (s.Architecture == "MistralForCausalLM") o["sliding_window"] = s.SlidingWindow;
         if (s.Architecture is "Qwen2ForCausalLM" or "Qwen3ForCausalLM") o["use_sliding_window"] = false;
         return o.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
-    }
-
-    static float[] Gauss(LinearAlgebra.Gaussian rng, int n, float std)
-    {
-        var a = new float[n];
-        rng.Fill(a);
-        for (int i = 0; i < n; i++) a[i] *= std;
-        return a;
     }
 }

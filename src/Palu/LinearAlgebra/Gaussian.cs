@@ -34,6 +34,15 @@ public sealed class Gaussian(ulong seed)
 
     public void Fill(Span<float> x) { for (int i = 0; i < x.Length; i++) x[i] = (float)Next(); }
 
+    /// <summary>A new array of <paramref name="n"/> floats: each N(0, 1) draw rounded to float, times <paramref name="std"/>.</summary>
+    public float[] Floats(int n, float std)
+    {
+        var a = new float[n];
+        Fill(a);
+        for (int i = 0; i < n; i++) a[i] *= std;
+        return a;
+    }
+
     /// <summary>A new [rows, cols] matrix of N(0, 1) entries.</summary>
     public double[] Matrix(int rows, int cols)
     {

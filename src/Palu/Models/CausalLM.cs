@@ -55,6 +55,16 @@ public sealed class CausalLM : IDisposable
         return new KvCache(Layers.Select(l => l.Attention.CreateCache(cap)).ToArray(), cap);
     }
 
+    /// <summary>KV-cache bytes per token as this model caches them (f32 keys and values, or f32 Palu latents).</summary>
+    public long KvBytesPerToken
+    {
+        get
+        {
+            using var cache = CreateCache(1);
+            return cache.BytesPerToken;
+        }
+    }
+
     /// <summary>Bytes of weights one decode step reads (all linears, embeddings row excluded, LM head included).</summary>
     public long DecodeWeightBytes =>
         Layers.Sum(l => l.Q.WeightBytes + l.Attention.WeightBytes + l.Gate.WeightBytes + l.Up.WeightBytes + l.Down.WeightBytes)
