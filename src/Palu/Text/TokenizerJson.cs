@@ -128,15 +128,15 @@ internal sealed partial class TokenizerJsonReader(string path)
 
     // ---- regex patterns ({"String": …} or {"Regex": …}) ----
 
-    private (HfRegex Regex, string? Literal) ReadPattern(JsonElement owner, string where)
+    private HfRegex ReadPattern(JsonElement owner, string where)
     {
         var p = Required(owner, "pattern", where);
         try
         {
             if (p.ValueKind == JsonValueKind.Object && p.TryGetProperty("String", out var s) && s.ValueKind == JsonValueKind.String)
-                return (HfRegex.FromLiteral(s.GetString()!), s.GetString());
+                return HfRegex.FromLiteral(s.GetString()!);
             if (p.ValueKind == JsonValueKind.Object && p.TryGetProperty("Regex", out var r) && r.ValueKind == JsonValueKind.String)
-                return (HfRegex.FromOniguruma(r.GetString()!), null);
+                return HfRegex.FromOniguruma(r.GetString()!);
         }
         catch (ArgumentException e)
         {
@@ -165,8 +165,7 @@ internal sealed partial class TokenizerJsonReader(string path)
                 if (prepend.Contains('\u2581')) _metaspace = true;
                 return new PrependNormalizer(prepend);
             case "Replace":
-                var (regex, _) = ReadPattern(el, where);
-                return new ReplaceNormalizer(regex, Str(el, "content") ?? "");
+                return new ReplaceNormalizer(ReadPattern(el, where), Str(el, "content") ?? "");
             case "NFC": return new UnicodeFormNormalizer(NormalizationForm.FormC);
             case "NFD": return new UnicodeFormNormalizer(NormalizationForm.FormD);
             case "NFKC": return new UnicodeFormNormalizer(NormalizationForm.FormKC);
@@ -203,7 +202,7 @@ internal sealed partial class TokenizerJsonReader(string path)
                 return new ByteLevelPreTokenizer(Bool(el, "add_prefix_space", true), Bool(el, "use_regex", true));
             case "Split":
             {
-                var (regex, _) = ReadPattern(el, where);
+                var regex = ReadPattern(el, where);
                 string behavior = Str(el, "behavior") ?? throw Fail($"{where} (Split) has no \"behavior\"");
                 if (!Enum.TryParse<SplitBehavior>(behavior, out var b))
                     throw Fail($"{where}.behavior \"{behavior}\" is not one of Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous");
@@ -321,9 +320,9 @@ internal sealed partial class TokenizerJsonReader(string path)
                 return new ByteLevelDecoder();
             case "Replace":
             {
-                var (regex, literal) = ReadPattern(el, where);
-                if (literal?.Contains('\u2581') == true) _metaspace = true;
-                return new ReplaceDecoder(regex, literal, Str(el, "content") ?? "");
+                var regex = ReadPattern(el, where);
+                if (regex.Literal?.Contains('\u2581') == true) _metaspace = true;
+                return new ReplaceDecoder(regex, Str(el, "content") ?? "");
             }
             case "ByteFallback": return new ByteFallbackDecoder();
             case "Fuse": return new FuseDecoder();
