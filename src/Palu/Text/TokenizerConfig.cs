@@ -25,26 +25,20 @@ internal sealed record TokenizerConfig(string? BosToken, string? EosToken, bool?
             bos = TokenName(root, "bos_token", tokenizerConfigPath);
             bosGiven = root.TryGetProperty("bos_token", out _);
             eos = TokenName(root, "eos_token", tokenizerConfigPath);
-            addBos = OptionalBool(root, "add_bos_token");
-            addEos = OptionalBool(root, "add_eos_token");
+            addBos = JsonFields.Bool(root, "add_bos_token");
+            addEos = JsonFields.Bool(root, "add_eos_token");
         }
 
         int? configBos = null;
-        var configEos = new List<int>();
+        List<int> configEos = [];
         if (modelConfigPath is not null && File.Exists(modelConfigPath))
         {
             using var doc = Parse(modelConfigPath);
             var root = doc.RootElement;
             if (root.ValueKind == JsonValueKind.Object)
             {
-                if (root.TryGetProperty("bos_token_id", out var b) && b.TryGetInt32(out int bosId)) configBos = bosId;
-                if (root.TryGetProperty("eos_token_id", out var e))
-                {
-                    if (e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int one)) configEos.Add(one);
-                    else if (e.ValueKind == JsonValueKind.Array)
-                        foreach (var x in e.EnumerateArray())
-                            if (x.TryGetInt32(out int id)) configEos.Add(id);
-                }
+                configBos = JsonFields.Int(root, "bos_token_id");
+                configEos = JsonFields.IntOrInts(root, "eos_token_id");
             }
         }
         return new TokenizerConfig(bos, eos, addBos, addEos, configBos, configEos, bosGiven);
@@ -68,7 +62,4 @@ internal sealed record TokenizerConfig(string? BosToken, string? EosToken, bool?
             _ => throw new ModelFormatException(path, $"\"{name}\" must be a string or an object with \"content\""),
         };
     }
-
-    private static bool? OptionalBool(JsonElement root, string name) =>
-        root.TryGetProperty(name, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : null;
 }
