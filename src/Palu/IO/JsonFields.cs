@@ -8,6 +8,14 @@ namespace Palu.IO;
 /// </summary>
 internal static class JsonFields
 {
+    /// <summary>Reads and parses a JSON file; a damaged or unreadable file becomes a <see cref="ModelFormatException"/>.</summary>
+    public static JsonDocument ParseFile(string path)
+    {
+        try { return JsonDocument.Parse(File.ReadAllBytes(path)); }
+        catch (JsonException e) { throw new ModelFormatException(path, $"is not valid JSON ({e.Message})", e); }
+        catch (IOException e) { throw new ModelFormatException(path, $"cannot be read ({e.Message})", e); }
+    }
+
     public static int? Int(JsonElement obj, string name) =>
         obj.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : null;
 

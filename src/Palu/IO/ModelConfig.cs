@@ -53,10 +53,7 @@ public sealed record ModelConfig
     public static ModelConfig Load(string path)
     {
         if (!File.Exists(path)) throw new ModelFormatException(path, "config.json not found: a Hugging Face model directory needs one");
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
-        catch (JsonException e) { throw new ModelFormatException(path, $"not valid JSON ({e.Message})", e); }
-        using var _ = doc;
+        using var doc = ParseFile(path);
         return Parse(path, doc.RootElement);
     }
 

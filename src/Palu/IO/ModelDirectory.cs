@@ -65,16 +65,12 @@ public sealed class ModelDirectory : IDisposable
 
     static Dictionary<string, string> ReadIndex(string index)
     {
-        try
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(index));
-            if (!doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
-                throw new ModelFormatException(index, "missing 'weight_map'");
-            var map = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var p in wm.EnumerateObject()) map[p.Name] = p.Value.GetString() ?? "";
-            return map;
-        }
-        catch (JsonException e) { throw new ModelFormatException(index, $"not valid JSON ({e.Message})", e); }
+        using var doc = JsonFields.ParseFile(index);
+        if (!doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
+            throw new ModelFormatException(index, "missing 'weight_map'");
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var p in wm.EnumerateObject()) map[p.Name] = p.Value.GetString() ?? "";
+        return map;
     }
 
     public bool Contains(string name) => _byTensor.ContainsKey(name);

@@ -19,7 +19,7 @@ internal sealed record TokenizerConfig(string? BosToken, string? EosToken, bool?
         bool bosGiven = false; // "bos_token": null says "no BOS"; only a missing key falls back to config.json
         if (tokenizerConfigPath is not null)
         {
-            using var doc = Parse(tokenizerConfigPath);
+            using var doc = JsonFields.ParseFile(tokenizerConfigPath);
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw new ModelFormatException(tokenizerConfigPath, "top level is not a JSON object");
             bos = TokenName(root, "bos_token", tokenizerConfigPath);
@@ -33,7 +33,7 @@ internal sealed record TokenizerConfig(string? BosToken, string? EosToken, bool?
         List<int> configEos = [];
         if (modelConfigPath is not null && File.Exists(modelConfigPath))
         {
-            using var doc = Parse(modelConfigPath);
+            using var doc = JsonFields.ParseFile(modelConfigPath);
             var root = doc.RootElement;
             if (root.ValueKind == JsonValueKind.Object)
             {
@@ -42,13 +42,6 @@ internal sealed record TokenizerConfig(string? BosToken, string? EosToken, bool?
             }
         }
         return new TokenizerConfig(bos, eos, addBos, addEos, configBos, configEos, bosGiven);
-    }
-
-    private static JsonDocument Parse(string path)
-    {
-        try { return JsonDocument.Parse(File.ReadAllBytes(path)); }
-        catch (JsonException e) { throw new ModelFormatException(path, $"is not valid JSON ({e.Message})", e); }
-        catch (IOException e) { throw new ModelFormatException(path, $"cannot be read ({e.Message})", e); }
     }
 
     private static string? TokenName(JsonElement root, string name, string path)
