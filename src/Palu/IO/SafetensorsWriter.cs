@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Text;
 using System.Text.Json;
 using Palu.Tensors;
 
@@ -44,29 +43,19 @@ public static class SafetensorsWriter
 {
     public static void Write(string path, IReadOnlyList<TensorToWrite> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
-        string tmp = path + ".tmp-" + Environment.ProcessId;
-        try
+        AtomicFile.Write(path, fs =>
         {
-            using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+            byte[] header = BuildHeader(tensors, metadata);
+            fs.Write(BitConverter.GetBytes((ulong)header.Length));
+            fs.Write(header);
+            foreach (var t in tensors)
             {
-                byte[] header = BuildHeader(tensors, metadata);
-                fs.Write(BitConverter.GetBytes((ulong)header.Length));
-                fs.Write(header);
-                foreach (var t in tensors)
-                {
-                    var bytes = t.Bytes();
-                    if (bytes.Length != t.ByteLength)
-                        throw new InvalidOperationException($"tensor '{t.Name}': {bytes.Length} bytes given, shape needs {t.ByteLength}");
-                    fs.Write(bytes.Span);
-                }
-                fs.Flush(true);
+                var bytes = t.Bytes();
+                if (bytes.Length != t.ByteLength)
+                    throw new InvalidOperationException($"tensor '{t.Name}': {bytes.Length} bytes given, shape needs {t.ByteLength}");
+                fs.Write(bytes.Span);
             }
-            File.Move(tmp, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
+        });
     }
 
     static byte[] BuildHeader(IReadOnlyList<TensorToWrite> tensors, IReadOnlyDictionary<string, string>? metadata)
@@ -138,16 +127,5 @@ public static class SafetensorsWriter
         };
         AtomicFile.WriteAllText(System.IO.Path.Combine(dir, "model.safetensors.index.json"),
             JsonSerializer.Serialize(index, new JsonSerializerOptions { WriteIndented = true }));
-    }
-}
-
-/// <summary>Whole-file writes through a temporary file and a rename, so a reader never sees half a file.</summary>
-public static class AtomicFile
-{
-    public static void WriteAllText(string path, string text)
-    {
-        string tmp = path + ".tmp-" + Environment.ProcessId;
-        File.WriteAllText(tmp, text, new UTF8Encoding(false));
-        File.Move(tmp, path, overwrite: true);
     }
 }
