@@ -141,11 +141,10 @@ public sealed unsafe class SafetensorsFile : IDisposable
         return _base + t.Offset;
     }
 
-    public ReadOnlySpan<byte> GetBytes(string name)
-    {
-        var t = Info(name);
-        return new ReadOnlySpan<byte>(DataPointer(t), checked((int)t.Length));
-    }
+    public ReadOnlySpan<byte> GetBytes(string name) => GetBytes(Info(name));
+
+    /// <summary>A tensor's bytes inside the mapping (valid until Dispose).</summary>
+    public ReadOnlySpan<byte> GetBytes(TensorInfo t) => new(DataPointer(t), checked((int)t.Length));
 
     /// <summary>A float tensor widened to f32 (copy).</summary>
     public float[] ReadFloat32(string name)
