@@ -23,15 +23,15 @@ public sealed record TensorToWrite(string Name, DType DType, long[] Shape, Func<
             case DType.F32: return MemoryMarshal.AsBytes(data.AsSpan()).ToArray();
             case DType.BF16:
                 {
-                    var u = new ushort[data.Length];
-                    FloatConvert.SingleToBF16(data, u);
-                    return MemoryMarshal.AsBytes(u.AsSpan()).ToArray();
+                    var bytes = new byte[data.Length * 2];
+                    FloatConvert.SingleToBF16(data, MemoryMarshal.Cast<byte, ushort>(bytes.AsSpan()));
+                    return bytes;
                 }
             case DType.F16:
                 {
-                    var h = new Half[data.Length];
-                    System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(data, h);
-                    return MemoryMarshal.AsBytes(h.AsSpan()).ToArray();
+                    var bytes = new byte[data.Length * 2];
+                    System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(data, MemoryMarshal.Cast<byte, Half>(bytes.AsSpan()));
+                    return bytes;
                 }
             default: throw new NotSupportedException($"cannot store floats as {DTypes.Name(t)}");
         }
