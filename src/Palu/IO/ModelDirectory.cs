@@ -36,13 +36,15 @@ public sealed class ModelDirectory : IDisposable
         if (File.Exists(index))
         {
             var weightMap = ReadIndex(index);
+            var byName = new Dictionary<string, SafetensorsFile>(StringComparer.Ordinal);
             foreach (var shard in weightMap.Values.Distinct().OrderBy(s => s, StringComparer.Ordinal))
             {
                 string file = System.IO.Path.Combine(Path, shard);
                 if (!File.Exists(file)) throw new ModelFormatException(index, $"lists shard '{shard}' which does not exist");
-                _files.Add(SafetensorsFile.Open(file));
+                var opened = SafetensorsFile.Open(file);
+                _files.Add(opened);
+                byName[shard] = opened;
             }
-            var byName = _files.ToDictionary(f => System.IO.Path.GetFileName(f.Path), StringComparer.Ordinal);
             foreach (var (tensor, shard) in weightMap)
             {
                 var f = byName[shard];
