@@ -108,6 +108,16 @@ internal sealed partial class TokenizerJsonReader(string path)
     private JsonElement Required(JsonElement obj, string name, string where) =>
         Optional(obj, name) ?? throw Fail($"{where} has no \"{name}\"");
 
+    // A Sequence's components: each element of the array el[key], read with its place ("where.key[i]") for errors.
+    private List<T> ReadEach<T>(JsonElement el, string key, string where, Func<JsonElement, string, T> read)
+    {
+        var list = new List<T>();
+        int i = 0;
+        foreach (var item in Required(el, key, where).EnumerateArray())
+            list.Add(read(item, $"{where}.{key}[{i++}]"));
+        return list;
+    }
+
     private List<AddedToken> ReadAddedTokens(JsonElement arr)
     {
         var result = new List<AddedToken>();
@@ -153,13 +163,7 @@ internal sealed partial class TokenizerJsonReader(string path)
         switch (type)
         {
             case "Sequence":
-            {
-                var list = new List<INormalizer>();
-                int i = 0;
-                foreach (var n in Required(el, "normalizers", where).EnumerateArray())
-                    list.Add(ReadNormalizer(n, $"{where}.normalizers[{i++}]"));
-                return new SequenceNormalizer(list);
-            }
+                return new SequenceNormalizer(ReadEach(el, "normalizers", where, ReadNormalizer));
             case "Prepend":
                 string prepend = Str(el, "prepend") ?? throw Fail($"{where} (Prepend) has no \"prepend\"");
                 if (prepend.Contains('\u2581')) _metaspace = true;
@@ -190,13 +194,7 @@ internal sealed partial class TokenizerJsonReader(string path)
         switch (type)
         {
             case "Sequence":
-            {
-                var list = new List<IPreTokenizer>();
-                int i = 0;
-                foreach (var p in Required(el, "pretokenizers", where).EnumerateArray())
-                    list.Add(ReadPreTokenizer(p, $"{where}.pretokenizers[{i++}]"));
-                return new SequencePreTokenizer(list);
-            }
+                return new SequencePreTokenizer(ReadEach(el, "pretokenizers", where, ReadPreTokenizer));
             case "ByteLevel":
                 _byteLevel = true;
                 return new ByteLevelPreTokenizer(Bool(el, "add_prefix_space", true), Bool(el, "use_regex", true));
@@ -252,13 +250,7 @@ internal sealed partial class TokenizerJsonReader(string path)
             case "ByteLevel":
                 return PostProcessor.None; // only trims offsets
             case "Sequence":
-            {
-                var result = PostProcessor.None;
-                int i = 0;
-                foreach (var p in Required(el, "processors", where).EnumerateArray())
-                    result = PostProcessor.Compose(result, ReadPostProcessor(p, $"{where}.processors[{i++}]"));
-                return result;
-            }
+                return ReadEach(el, "processors", where, ReadPostProcessor).Aggregate(PostProcessor.None, PostProcessor.Compose);
             case "TemplateProcessing":
                 return ReadTemplate(el, where);
             case "RobertaProcessing" or "BertProcessing":
@@ -308,13 +300,7 @@ internal sealed partial class TokenizerJsonReader(string path)
         switch (type)
         {
             case "Sequence":
-            {
-                var list = new List<Decoder>();
-                int i = 0;
-                foreach (var d in Required(el, "decoders", where).EnumerateArray())
-                    list.Add(ReadDecoder(d, $"{where}.decoders[{i++}]"));
-                return new SequenceDecoder(list);
-            }
+                return new SequenceDecoder(ReadEach(el, "decoders", where, ReadDecoder));
             case "ByteLevel":
                 _byteLevel = true;
                 return new ByteLevelDecoder();
