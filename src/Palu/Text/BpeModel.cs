@@ -71,9 +71,7 @@ internal sealed class BpeModel
         {
             idToToken[id] = token;
             if (token.Length == 1) _singleCharIds[token[0]] = id;
-            else if (token.Length == 6 && token.StartsWith("<0x", StringComparison.Ordinal) && token[5] == '>' &&
-                     byte.TryParse(token.AsSpan(3, 2), System.Globalization.NumberStyles.AllowHexSpecifier, null, out byte b) &&
-                     token == $"<0x{b:X2}>")
+            else if (ByteFallbackDecoder.ByteOf(token) is var b and >= 0 && token == $"<0x{b:X2}>") // upper-case hex only
                 _byteFallbackIds[b] = id;
         }
 
