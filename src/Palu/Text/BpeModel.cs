@@ -34,7 +34,8 @@ internal sealed class BpeModel
     public bool FuseUnk { get; }
     public bool IgnoreMerges { get; }
     public string? UnkToken { get; }
-    public IReadOnlyDictionary<string, int> Vocab => _vocab;
+    /// <summary>The vocab turned around: id → token, null for ids no token has (length: largest id + 1).</summary>
+    public string?[] TokensById { get; }
     public int MergeCount => _merges.Count;
 
     /// <summary>
@@ -62,7 +63,7 @@ internal sealed class BpeModel
 
         int maxId = -1;
         foreach (int id in vocab.Values) maxId = Math.Max(maxId, id);
-        var idToToken = new string[maxId + 1];
+        var idToToken = new string?[maxId + 1];
         _singleCharIds = new int[65536];
         Array.Fill(_singleCharIds, -1);
         _byteFallbackIds = new int[256];
@@ -75,11 +76,12 @@ internal sealed class BpeModel
                 _byteFallbackIds[b] = id;
         }
 
+        TokensById = idToToken;
         _merges = BuildMergeTable(merges, idToToken);
     }
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private Dictionary<long, long> BuildMergeTable(IReadOnlyList<(int Left, int Right)> merges, string[] idToToken)
+    private Dictionary<long, long> BuildMergeTable(IReadOnlyList<(int Left, int Right)> merges, string?[] idToToken)
     {
         int prefixLength = ContinuingSubwordPrefix?.Length ?? 0;
         var table = new Dictionary<long, long>(merges.Count, PairComparer.Instance);
@@ -87,7 +89,7 @@ internal sealed class BpeModel
         for (int rank = 0; rank < merges.Count; rank++)
         {
             var (leftId, rightId) = merges[rank];
-            string left = idToToken[leftId], right = idToToken[rightId];
+            string left = idToToken[leftId]!, right = idToToken[rightId]!; // ids from the vocab
             // HF: merged token = left + right without the continuing-subword prefix.
             ReadOnlySpan<char> rightPart = prefixLength > 0 && right.StartsWith(ContinuingSubwordPrefix!, StringComparison.Ordinal)
                 ? right.AsSpan(prefixLength) : right.AsSpan();
