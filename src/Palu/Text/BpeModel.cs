@@ -189,20 +189,34 @@ internal sealed class BpeModel
         string? prefix = isFirst ? null : ContinuingSubwordPrefix;
         string? suffix = isLast ? EndOfWordSuffix : null;
         if (prefix is null && suffix is null && ch.Length == 1) return _singleCharIds[ch[0]];
-        string key = string.Concat(prefix, ch, suffix);
-        return _vocab.TryGetValue(key, out int id) ? id : -1;
+        Span<char> buffer = stackalloc char[64];
+        return _vocabBySpan.TryGetValue(Concat(prefix, ch, suffix, buffer), out int id) ? id : -1;
     }
 
     // HF byte fallback: the UTF-8 bytes of the (prefixed/suffixed) character, each as <0xNN>, if all exist.
     private bool TryAddBytes(ReadOnlySpan<char> ch, bool isFirst, bool isLast, List<Symbol> symbols, ref int pendingUnkLength)
     {
-        string s = string.Concat(isFirst ? null : ContinuingSubwordPrefix, ch, isLast ? EndOfWordSuffix : null);
-        byte[] bytes = System.Text.Encoding.UTF8.GetBytes(s);
+        Span<char> buffer = stackalloc char[64];
+        var s = Concat(isFirst ? null : ContinuingSubwordPrefix, ch, isLast ? EndOfWordSuffix : null, buffer);
+        int maxBytes = System.Text.Encoding.UTF8.GetMaxByteCount(s.Length);
+        Span<byte> utf8 = maxBytes <= 256 ? stackalloc byte[256] : new byte[maxBytes];
+        var bytes = utf8[..System.Text.Encoding.UTF8.GetBytes(s, utf8)];
         foreach (byte b in bytes)
             if (_byteFallbackIds[b] < 0) return false;
         FlushUnk(symbols, ref pendingUnkLength);
         foreach (byte b in bytes) AddSymbol(symbols, _byteFallbackIds[b], 1);
         return true;
+    }
+
+    // prefix + ch + suffix, in buffer when it fits.
+    private static ReadOnlySpan<char> Concat(string? prefix, ReadOnlySpan<char> ch, string? suffix, Span<char> buffer)
+    {
+        int length = (prefix?.Length ?? 0) + ch.Length + (suffix?.Length ?? 0);
+        Span<char> s = length <= buffer.Length ? buffer[..length] : new char[length];
+        prefix.AsSpan().CopyTo(s);
+        ch.CopyTo(s[(prefix?.Length ?? 0)..]);
+        suffix.AsSpan().CopyTo(s[(length - (suffix?.Length ?? 0))..]);
+        return s;
     }
 
     private void FlushUnk(List<Symbol> symbols, ref int pendingUnkLength)
