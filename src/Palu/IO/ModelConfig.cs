@@ -13,6 +13,8 @@ public sealed record RopeScaling(string Type, double Factor, double LowFreqFacto
 /// <summary>The parts of a Hugging Face config.json that the engine uses, validated.</summary>
 public sealed record ModelConfig
 {
+    const string SupportedArchitectures = "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM";
+
     public required string Architecture { get; init; }
     public required ModelFamily Family { get; init; }
     public required int HiddenSize { get; init; }
@@ -82,9 +84,9 @@ public sealed record ModelConfig
             {
                 "llama" => ModelFamily.Llama, "mistral" => ModelFamily.Mistral,
                 "qwen2" => ModelFamily.Qwen2, "qwen3" => ModelFamily.Qwen3,
-                _ => throw new ModelFormatException(path, $"field 'architectures' missing and model_type '{modelType}' is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)"),
+                _ => throw new ModelFormatException(path, $"field 'architectures' missing and model_type '{modelType}' is not supported (supported: {SupportedArchitectures})"),
             },
-            _ => throw new ModelFormatException(path, $"field 'architectures' = '{arch}' is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)"),
+            _ => throw new ModelFormatException(path, $"field 'architectures' = '{arch}' is not supported (supported: {SupportedArchitectures})"),
         };
         if (string.IsNullOrEmpty(arch)) arch = family + "ForCausalLM";
 

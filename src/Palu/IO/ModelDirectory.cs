@@ -108,7 +108,7 @@ public sealed class ModelDirectory : IDisposable
     {
         var (f, t) = Resolve(name);
         if (!t.Shape.SequenceEqual(shape))
-            throw new ModelFormatException(t.File, $"tensor '{name}' has shape {t.ShapeText}, expected [{string.Join(", ", shape)}] from config.json");
+            throw new ModelFormatException(t.File, $"tensor '{name}' has shape {t.ShapeText}, expected {TensorShape.Text(shape)} from config.json");
         if (!DTypes.IsFloat(t.DType) || t.DType == DType.F64)
             throw new ModelFormatException(t.File, $"tensor '{name}' has dtype {DTypes.Name(t.DType)}; weights must be F32, F16 or BF16");
         return (f, t);

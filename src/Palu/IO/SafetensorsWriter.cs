@@ -7,7 +7,7 @@ namespace Palu.IO;
 /// <summary>A tensor to write: its bytes are produced on demand so large tensors are never held twice.</summary>
 public sealed record TensorToWrite(string Name, DType DType, long[] Shape, Func<ReadOnlyMemory<byte>> Bytes)
 {
-    public long ByteLength => Shape.Aggregate(1L, (a, b) => a * b) * DTypes.Size(DType);
+    public long ByteLength => checked(TensorShape.ElementCount(Shape) * DTypes.Size(DType));
 
     /// <summary>f32 values stored as <paramref name="storeAs"/> (F32, F16 or BF16, round to nearest even).</summary>
     public static TensorToWrite FromFloats(string name, float[] data, long[] shape, DType storeAs = DType.F32) =>
