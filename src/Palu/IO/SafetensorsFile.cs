@@ -26,14 +26,13 @@ public sealed unsafe class SafetensorsFile : IDisposable
     byte* _base;
 
     public string Path { get; }
-    public long FileLength { get; }
     public IReadOnlyDictionary<string, TensorInfo> Tensors { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
-    SafetensorsFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view, long length,
+    SafetensorsFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view,
         Dictionary<string, TensorInfo> tensors, Dictionary<string, string> metadata)
     {
-        Path = path; _map = map; _view = view; FileLength = length; Tensors = tensors; Metadata = metadata;
+        Path = path; _map = map; _view = view; Tensors = tensors; Metadata = metadata;
         byte* p = null;
         _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
         _base = p + _view.PointerOffset;
@@ -62,7 +61,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
         var (tensors, metadata) = ParseHeader(path, headerBytes, dataStart, length - dataStart);
         var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
         var view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-        return new SafetensorsFile(path, map, view, length, tensors, metadata);
+        return new SafetensorsFile(path, map, view, tensors, metadata);
     }
 
     static (Dictionary<string, TensorInfo>, Dictionary<string, string>) ParseHeader(string path, byte[] header, long dataStart, long dataLength)

@@ -33,10 +33,8 @@ internal sealed class BpeModel
     public bool ByteFallback { get; }
     public bool FuseUnk { get; }
     public bool IgnoreMerges { get; }
-    public string? UnkToken { get; }
     /// <summary>The vocab turned around: id → token, null for ids no token has (length: largest id + 1).</summary>
     public string?[] TokensById { get; }
-    public int MergeCount => _merges.Count;
 
     /// <summary>
     /// Builds the model from the vocab and the merges as (left id, right id) pairs in rank order (see
@@ -53,7 +51,6 @@ internal sealed class BpeModel
         FuseUnk = fuseUnk;
         ByteFallback = byteFallback;
         IgnoreMerges = ignoreMerges;
-        UnkToken = unkToken;
         if (unkToken is not null)
         {
             if (!vocab.TryGetValue(unkToken, out int unk))

@@ -10,8 +10,6 @@ namespace Palu.Text;
 internal sealed record TokenizerConfig(string? BosToken, string? EosToken, bool? AddBosToken, bool? AddEosToken,
     int? ConfigBosId, IReadOnlyList<int> ConfigEosIds, bool BosTokenGiven)
 {
-    public static readonly TokenizerConfig Empty = new(null, null, null, null, null, [], false);
-
     public static TokenizerConfig Read(string? tokenizerConfigPath, string? modelConfigPath)
     {
         string? bos = null, eos = null;
