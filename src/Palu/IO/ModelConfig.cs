@@ -1,4 +1,5 @@
 using System.Text.Json;
+using static Palu.IO.JsonFields;
 
 namespace Palu.IO;
 
@@ -12,6 +13,8 @@ public sealed record RopeScaling(string Type, double Factor, double LowFreqFacto
 /// <summary>The parts of a Hugging Face config.json that the engine uses, validated.</summary>
 public sealed record ModelConfig
 {
+    const string SupportedArchitectures = "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM";
+
     public required string Architecture { get; init; }
     public required ModelFamily Family { get; init; }
     public required int HiddenSize { get; init; }
@@ -52,10 +55,7 @@ public sealed record ModelConfig
     public static ModelConfig Load(string path)
     {
         if (!File.Exists(path)) throw new ModelFormatException(path, "config.json not found: a Hugging Face model directory needs one");
-        JsonDocument doc;
-        try { doc = JsonDocument.Parse(File.ReadAllBytes(path)); }
-        catch (JsonException e) { throw new ModelFormatException(path, $"not valid JSON ({e.Message})", e); }
-        using var _ = doc;
+        using var doc = ParseFile(path);
         return Parse(path, doc.RootElement);
     }
 
@@ -84,16 +84,16 @@ public sealed record ModelConfig
             {
                 "llama" => ModelFamily.Llama, "mistral" => ModelFamily.Mistral,
                 "qwen2" => ModelFamily.Qwen2, "qwen3" => ModelFamily.Qwen3,
-                _ => throw new ModelFormatException(path, $"field 'architectures' missing and model_type '{modelType}' is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)"),
+                _ => throw new ModelFormatException(path, $"field 'architectures' missing and model_type '{modelType}' is not supported (supported: {SupportedArchitectures})"),
             },
-            _ => throw new ModelFormatException(path, $"field 'architectures' = '{arch}' is not supported (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)"),
+            _ => throw new ModelFormatException(path, $"field 'architectures' = '{arch}' is not supported (supported: {SupportedArchitectures})"),
         };
         if (string.IsNullOrEmpty(arch)) arch = family + "ForCausalLM";
 
         int hidden = ReqInt(path, r, "hidden_size");
         int heads = ReqInt(path, r, "num_attention_heads");
-        int kvHeads = OptInt(r, "num_key_value_heads") ?? heads;
-        int headDim = OptInt(r, "head_dim") ?? (hidden % heads == 0 ? hidden / heads
+        int kvHeads = Int(r, "num_key_value_heads") ?? heads;
+        int headDim = Int(r, "head_dim") ?? (hidden % heads == 0 ? hidden / heads
             : throw new ModelFormatException(path, $"field 'head_dim' missing and hidden_size {hidden} is not divisible by num_attention_heads {heads}"));
         if (kvHeads <= 0 || heads % kvHeads != 0)
             throw new ModelFormatException(path, $"field 'num_key_value_heads' = {kvHeads} must divide num_attention_heads = {heads}");
@@ -104,16 +104,9 @@ public sealed record ModelConfig
         var (theta, scaling) = ParseRope(path, r, family);
         bool attnBias = Bool(r, "attention_bias") ?? false;
         int? window = null;
-        if (family == ModelFamily.Mistral && OptInt(r, "sliding_window") is int w) window = w;
+        if (family == ModelFamily.Mistral && Int(r, "sliding_window") is int w) window = w;
         if (family is ModelFamily.Qwen2 or ModelFamily.Qwen3 && (Bool(r, "use_sliding_window") ?? false))
             throw new ModelFormatException(path, "field 'use_sliding_window' = true is not supported (per-layer sliding windows of Qwen); set it to false");
-
-        var eos = new List<int>();
-        if (r.TryGetProperty("eos_token_id", out var e))
-        {
-            if (e.ValueKind == JsonValueKind.Number) eos.Add(e.GetInt32());
-            else if (e.ValueKind == JsonValueKind.Array) foreach (var x in e.EnumerateArray()) eos.Add(x.GetInt32());
-        }
 
         return new ModelConfig
         {
@@ -134,10 +127,10 @@ public sealed record ModelConfig
             MlpBias = Bool(r, "mlp_bias") ?? false,
             QkNorm = family == ModelFamily.Qwen3,
             TieWordEmbeddings = Bool(r, "tie_word_embeddings") ?? false,
-            MaxPositionEmbeddings = OptInt(r, "max_position_embeddings") ?? 2048,
+            MaxPositionEmbeddings = Int(r, "max_position_embeddings") ?? 2048,
             SlidingWindow = window,
-            BosTokenId = OptInt(r, "bos_token_id"),
-            EosTokenIds = eos,
+            BosTokenId = Int(r, "bos_token_id"),
+            EosTokenIds = IntOrInts(r, "eos_token_id"),
             TorchDtype = Str(r, "torch_dtype") ?? Str(r, "dtype") ?? "float32",
             PaluCompressed = compressed,
         };
@@ -166,7 +159,7 @@ public sealed record ModelConfig
                     Num(sc, "factor") ?? throw Missing(path, "rope_scaling.factor"),
                     Num(sc, "low_freq_factor") ?? throw Missing(path, "rope_scaling.low_freq_factor"),
                     Num(sc, "high_freq_factor") ?? throw Missing(path, "rope_scaling.high_freq_factor"),
-                    OptInt(sc, "original_max_position_embeddings") ?? throw Missing(path, "rope_scaling.original_max_position_embeddings")));
+                    Int(sc, "original_max_position_embeddings") ?? throw Missing(path, "rope_scaling.original_max_position_embeddings")));
             default:
                 throw new ModelFormatException(path, $"field 'rope_scaling.rope_type' = '{type}' is not supported (supported: default, linear, llama3)");
         }
@@ -175,17 +168,5 @@ public sealed record ModelConfig
     static ModelFormatException Missing(string path, string field) => new(path, $"required field '{field}' is missing");
 
     static int ReqInt(string path, JsonElement r, string name) =>
-        OptInt(r, name) ?? throw Missing(path, name);
-
-    static int? OptInt(JsonElement r, string name) =>
-        r.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : null;
-
-    static double? Num(JsonElement r, string name) =>
-        r.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
-
-    static bool? Bool(JsonElement r, string name) =>
-        r.TryGetProperty(name, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : null;
-
-    static string? Str(JsonElement r, string name) =>
-        r.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+        Int(r, name) ?? throw Missing(path, name);
 }

@@ -36,13 +36,15 @@ public sealed class ModelDirectory : IDisposable
         if (File.Exists(index))
         {
             var weightMap = ReadIndex(index);
+            var byName = new Dictionary<string, SafetensorsFile>(StringComparer.Ordinal);
             foreach (var shard in weightMap.Values.Distinct().OrderBy(s => s, StringComparer.Ordinal))
             {
                 string file = System.IO.Path.Combine(Path, shard);
                 if (!File.Exists(file)) throw new ModelFormatException(index, $"lists shard '{shard}' which does not exist");
-                _files.Add(SafetensorsFile.Open(file));
+                var opened = SafetensorsFile.Open(file);
+                _files.Add(opened);
+                byName[shard] = opened;
             }
-            var byName = _files.ToDictionary(f => System.IO.Path.GetFileName(f.Path), StringComparer.Ordinal);
             foreach (var (tensor, shard) in weightMap)
             {
                 var f = byName[shard];
@@ -65,47 +67,51 @@ public sealed class ModelDirectory : IDisposable
 
     static Dictionary<string, string> ReadIndex(string index)
     {
-        try
-        {
-            using var doc = JsonDocument.Parse(File.ReadAllBytes(index));
-            if (!doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
-                throw new ModelFormatException(index, "missing 'weight_map'");
-            var map = new Dictionary<string, string>(StringComparer.Ordinal);
-            foreach (var p in wm.EnumerateObject()) map[p.Name] = p.Value.GetString() ?? "";
-            return map;
-        }
-        catch (JsonException e) { throw new ModelFormatException(index, $"not valid JSON ({e.Message})", e); }
+        using var doc = JsonFields.ParseFile(index);
+        if (!doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
+            throw new ModelFormatException(index, "missing 'weight_map'");
+        var map = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var p in wm.EnumerateObject()) map[p.Name] = p.Value.GetString() ?? "";
+        return map;
     }
 
     public bool Contains(string name) => _byTensor.ContainsKey(name);
 
-    public TensorInfo Info(string name) =>
-        _byTensor.TryGetValue(name, out var f) ? f.Tensors[name]
-        : throw new ModelFormatException(Path, $"tensor '{name}' is missing from the checkpoint");
+    public TensorInfo Info(string name) => Resolve(name).Info;
+
+    /// <summary>A tensor's raw bytes as a zero-copy view into its file (valid until Dispose).</summary>
+    public ReadOnlySpan<byte> GetBytes(string name)
+    {
+        var (f, t) = Resolve(name);
+        return f.GetBytes(t);
+    }
 
     /// <summary>A 2-D float weight as a zero-copy view into its file, after checking its shape.</summary>
     public unsafe WeightMatrix Matrix(string name, int rows, int cols)
     {
-        var t = CheckShape(name, rows, cols);
-        var f = _byTensor[name];
+        var (f, t) = CheckShape(name, rows, cols);
         return new WeightMatrix(f.DataPointer(t), t.DType, rows, cols, f);
     }
 
     /// <summary>A float tensor of exactly <paramref name="shape"/> widened to f32 (copy; for small tensors such as norms).</summary>
     public float[] Floats(string name, params long[] shape)
     {
-        var t = CheckShape(name, shape);
-        return _byTensor[name].ReadFloat32(t.Name);
+        var (f, t) = CheckShape(name, shape);
+        return f.ReadFloat32(t.Name);
     }
 
-    TensorInfo CheckShape(string name, params long[] shape)
+    (SafetensorsFile File, TensorInfo Info) Resolve(string name) =>
+        _byTensor.TryGetValue(name, out var f) ? (f, f.Tensors[name])
+        : throw new ModelFormatException(Path, $"tensor '{name}' is missing from the checkpoint");
+
+    (SafetensorsFile File, TensorInfo Info) CheckShape(string name, params long[] shape)
     {
-        var t = Info(name);
+        var (f, t) = Resolve(name);
         if (!t.Shape.SequenceEqual(shape))
-            throw new ModelFormatException(t.File, $"tensor '{name}' has shape {t.ShapeText}, expected [{string.Join(", ", shape)}] from config.json");
+            throw new ModelFormatException(t.File, $"tensor '{name}' has shape {t.ShapeText}, expected {TensorShape.Text(shape)} from config.json");
         if (!DTypes.IsFloat(t.DType) || t.DType == DType.F64)
             throw new ModelFormatException(t.File, $"tensor '{name}' has dtype {DTypes.Name(t.DType)}; weights must be F32, F16 or BF16");
-        return t;
+        return (f, t);
     }
 
     public long TotalParameters => _byTensor.Sum(kv => kv.Value.Tensors[kv.Key].ElementCount);

@@ -7,8 +7,8 @@ namespace Palu.IO;
 /// <summary>One tensor entry of a safetensors header. Offsets are absolute in the file.</summary>
 public sealed record TensorInfo(string Name, DType DType, long[] Shape, long Offset, long Length, string File)
 {
-    public long ElementCount => Shape.Aggregate(1L, (a, b) => a * b);
-    public string ShapeText => "[" + string.Join(", ", Shape) + "]";
+    public long ElementCount => TensorShape.ElementCount(Shape);
+    public string ShapeText => TensorShape.Text(Shape);
 }
 
 /// <summary>
@@ -26,14 +26,13 @@ public sealed unsafe class SafetensorsFile : IDisposable
     byte* _base;
 
     public string Path { get; }
-    public long FileLength { get; }
     public IReadOnlyDictionary<string, TensorInfo> Tensors { get; }
     public IReadOnlyDictionary<string, string> Metadata { get; }
 
-    SafetensorsFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view, long length,
+    SafetensorsFile(string path, MemoryMappedFile map, MemoryMappedViewAccessor view,
         Dictionary<string, TensorInfo> tensors, Dictionary<string, string> metadata)
     {
-        Path = path; _map = map; _view = view; FileLength = length; Tensors = tensors; Metadata = metadata;
+        Path = path; _map = map; _view = view; Tensors = tensors; Metadata = metadata;
         byte* p = null;
         _view.SafeMemoryMappedViewHandle.AcquirePointer(ref p);
         _base = p + _view.PointerOffset;
@@ -62,7 +61,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
         var (tensors, metadata) = ParseHeader(path, headerBytes, dataStart, length - dataStart);
         var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
         var view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
-        return new SafetensorsFile(path, map, view, length, tensors, metadata);
+        return new SafetensorsFile(path, map, view, tensors, metadata);
     }
 
     static (Dictionary<string, TensorInfo>, Dictionary<string, string>) ParseHeader(string path, byte[] header, long dataStart, long dataLength)
@@ -105,7 +104,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
             throw new ModelFormatException(path, $"{Where()}: missing 'dtype'");
         string dts = dt.GetString()!;
         if (!DTypes.TryParse(dts, out var dtype))
-            throw new ModelFormatException(path, $"{Where()}: unknown or unsupported dtype '{dts}' (supported: F32, F16, BF16, F64, I64, I32, I16, I8, U8, BOOL)");
+            throw new ModelFormatException(path, $"{Where()}: unknown or unsupported dtype '{dts}' (supported: {DTypes.SupportedNames})");
         if (!e.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array)
             throw new ModelFormatException(path, $"{Where()}: missing 'shape'");
         var shape = new long[sh.GetArrayLength()];
@@ -123,11 +122,9 @@ public sealed unsafe class SafetensorsFile : IDisposable
             throw new ModelFormatException(path, $"{Where()}: invalid data_offsets [{off[0]}, {off[1]}]");
         if (end > dataLength)
             throw new ModelFormatException(path, $"{Where()}: data_offsets [{begin}, {end}] out of range: the data section has {dataLength} bytes (file truncated or header corrupt)");
-        long elements = 1;
-        foreach (var d in shape) elements = checked(elements * d);
-        long expected = checked(elements * DTypes.Size(dtype));
+        long expected = checked(TensorShape.ElementCount(shape) * DTypes.Size(dtype));
         if (end - begin != expected)
-            throw new ModelFormatException(path, $"{Where()}: byte length {end - begin} does not match shape [{string.Join(", ", shape)}] x {dts} = {expected} bytes");
+            throw new ModelFormatException(path, $"{Where()}: byte length {end - begin} does not match shape {TensorShape.Text(shape)} x {dts} = {expected} bytes");
         return new TensorInfo(name, dtype, shape, dataStart + begin, end - begin, path);
     }
 
@@ -141,11 +138,10 @@ public sealed unsafe class SafetensorsFile : IDisposable
         return _base + t.Offset;
     }
 
-    public ReadOnlySpan<byte> GetBytes(string name)
-    {
-        var t = Info(name);
-        return new ReadOnlySpan<byte>(DataPointer(t), checked((int)t.Length));
-    }
+    public ReadOnlySpan<byte> GetBytes(string name) => GetBytes(Info(name));
+
+    /// <summary>A tensor's bytes inside the mapping (valid until Dispose).</summary>
+    public ReadOnlySpan<byte> GetBytes(TensorInfo t) => new(DataPointer(t), checked((int)t.Length));
 
     /// <summary>A float tensor widened to f32 (copy).</summary>
     public float[] ReadFloat32(string name)

@@ -1,5 +1,4 @@
 using System.Runtime.InteropServices;
-using System.Text;
 using System.Text.Json;
 using Palu.Tensors;
 
@@ -8,7 +7,7 @@ namespace Palu.IO;
 /// <summary>A tensor to write: its bytes are produced on demand so large tensors are never held twice.</summary>
 public sealed record TensorToWrite(string Name, DType DType, long[] Shape, Func<ReadOnlyMemory<byte>> Bytes)
 {
-    public long ByteLength => Shape.Aggregate(1L, (a, b) => a * b) * DTypes.Size(DType);
+    public long ByteLength => checked(TensorShape.ElementCount(Shape) * DTypes.Size(DType));
 
     /// <summary>f32 values stored as <paramref name="storeAs"/> (F32, F16 or BF16, round to nearest even).</summary>
     public static TensorToWrite FromFloats(string name, float[] data, long[] shape, DType storeAs = DType.F32) =>
@@ -24,15 +23,15 @@ public sealed record TensorToWrite(string Name, DType DType, long[] Shape, Func<
             case DType.F32: return MemoryMarshal.AsBytes(data.AsSpan()).ToArray();
             case DType.BF16:
                 {
-                    var u = new ushort[data.Length];
-                    FloatConvert.SingleToBF16(data, u);
-                    return MemoryMarshal.AsBytes(u.AsSpan()).ToArray();
+                    var bytes = new byte[data.Length * 2];
+                    FloatConvert.SingleToBF16(data, MemoryMarshal.Cast<byte, ushort>(bytes.AsSpan()));
+                    return bytes;
                 }
             case DType.F16:
                 {
-                    var h = new Half[data.Length];
-                    System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(data, h);
-                    return MemoryMarshal.AsBytes(h.AsSpan()).ToArray();
+                    var bytes = new byte[data.Length * 2];
+                    System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(data, MemoryMarshal.Cast<byte, Half>(bytes.AsSpan()));
+                    return bytes;
                 }
             default: throw new NotSupportedException($"cannot store floats as {DTypes.Name(t)}");
         }
@@ -44,29 +43,19 @@ public static class SafetensorsWriter
 {
     public static void Write(string path, IReadOnlyList<TensorToWrite> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
-        string tmp = path + ".tmp-" + Environment.ProcessId;
-        try
+        AtomicFile.Write(path, fs =>
         {
-            using (var fs = new FileStream(tmp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+            byte[] header = BuildHeader(tensors, metadata);
+            fs.Write(BitConverter.GetBytes((ulong)header.Length));
+            fs.Write(header);
+            foreach (var t in tensors)
             {
-                byte[] header = BuildHeader(tensors, metadata);
-                fs.Write(BitConverter.GetBytes((ulong)header.Length));
-                fs.Write(header);
-                foreach (var t in tensors)
-                {
-                    var bytes = t.Bytes();
-                    if (bytes.Length != t.ByteLength)
-                        throw new InvalidOperationException($"tensor '{t.Name}': {bytes.Length} bytes given, shape needs {t.ByteLength}");
-                    fs.Write(bytes.Span);
-                }
-                fs.Flush(true);
+                var bytes = t.Bytes();
+                if (bytes.Length != t.ByteLength)
+                    throw new InvalidOperationException($"tensor '{t.Name}': {bytes.Length} bytes given, shape needs {t.ByteLength}");
+                fs.Write(bytes.Span);
             }
-            File.Move(tmp, path, overwrite: true);
-        }
-        finally
-        {
-            if (File.Exists(tmp)) File.Delete(tmp);
-        }
+        });
     }
 
     static byte[] BuildHeader(IReadOnlyList<TensorToWrite> tensors, IReadOnlyDictionary<string, string>? metadata)
@@ -138,16 +127,5 @@ public static class SafetensorsWriter
         };
         AtomicFile.WriteAllText(System.IO.Path.Combine(dir, "model.safetensors.index.json"),
             JsonSerializer.Serialize(index, new JsonSerializerOptions { WriteIndented = true }));
-    }
-}
-
-/// <summary>Whole-file writes through a temporary file and a rename, so a reader never sees half a file.</summary>
-public static class AtomicFile
-{
-    public static void WriteAllText(string path, string text)
-    {
-        string tmp = path + ".tmp-" + Environment.ProcessId;
-        File.WriteAllText(tmp, text, new UTF8Encoding(false));
-        File.Move(tmp, path, overwrite: true);
     }
 }

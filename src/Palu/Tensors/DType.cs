@@ -42,5 +42,8 @@ public static class DTypes
         }
     }
 
+    /// <summary>"F32, F16, …": the dtype names we read, for error messages.</summary>
+    public static string SupportedNames { get; } = string.Join(", ", Enum.GetValues<DType>().Select(Name));
+
     public static bool IsFloat(DType t) => t is DType.F32 or DType.F16 or DType.BF16 or DType.F64;
 }

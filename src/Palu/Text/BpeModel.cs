@@ -33,9 +33,8 @@ internal sealed class BpeModel
     public bool ByteFallback { get; }
     public bool FuseUnk { get; }
     public bool IgnoreMerges { get; }
-    public string? UnkToken { get; }
-    public IReadOnlyDictionary<string, int> Vocab => _vocab;
-    public int MergeCount => _merges.Count;
+    /// <summary>The vocab turned around: id → token, null for ids no token has (length: largest id + 1).</summary>
+    public string?[] TokensById { get; }
 
     /// <summary>
     /// Builds the model from the vocab and the merges as (left id, right id) pairs in rank order (see
@@ -52,7 +51,6 @@ internal sealed class BpeModel
         FuseUnk = fuseUnk;
         ByteFallback = byteFallback;
         IgnoreMerges = ignoreMerges;
-        UnkToken = unkToken;
         if (unkToken is not null)
         {
             if (!vocab.TryGetValue(unkToken, out int unk))
@@ -62,7 +60,7 @@ internal sealed class BpeModel
 
         int maxId = -1;
         foreach (int id in vocab.Values) maxId = Math.Max(maxId, id);
-        var idToToken = new string[maxId + 1];
+        var idToToken = new string?[maxId + 1];
         _singleCharIds = new int[65536];
         Array.Fill(_singleCharIds, -1);
         _byteFallbackIds = new int[256];
@@ -71,17 +69,16 @@ internal sealed class BpeModel
         {
             idToToken[id] = token;
             if (token.Length == 1) _singleCharIds[token[0]] = id;
-            else if (token.Length == 6 && token.StartsWith("<0x", StringComparison.Ordinal) && token[5] == '>' &&
-                     byte.TryParse(token.AsSpan(3, 2), System.Globalization.NumberStyles.AllowHexSpecifier, null, out byte b) &&
-                     token == $"<0x{b:X2}>")
+            else if (ByteFallbackDecoder.ByteOf(token) is var b and >= 0 && token == $"<0x{b:X2}>") // upper-case hex only
                 _byteFallbackIds[b] = id;
         }
 
+        TokensById = idToToken;
         _merges = BuildMergeTable(merges, idToToken);
     }
 
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    private Dictionary<long, long> BuildMergeTable(IReadOnlyList<(int Left, int Right)> merges, string[] idToToken)
+    private Dictionary<long, long> BuildMergeTable(IReadOnlyList<(int Left, int Right)> merges, string?[] idToToken)
     {
         int prefixLength = ContinuingSubwordPrefix?.Length ?? 0;
         var table = new Dictionary<long, long>(merges.Count, PairComparer.Instance);
@@ -89,7 +86,7 @@ internal sealed class BpeModel
         for (int rank = 0; rank < merges.Count; rank++)
         {
             var (leftId, rightId) = merges[rank];
-            string left = idToToken[leftId], right = idToToken[rightId];
+            string left = idToToken[leftId]!, right = idToToken[rightId]!; // ids from the vocab
             // HF: merged token = left + right without the continuing-subword prefix.
             ReadOnlySpan<char> rightPart = prefixLength > 0 && right.StartsWith(ContinuingSubwordPrefix!, StringComparison.Ordinal)
                 ? right.AsSpan(prefixLength) : right.AsSpan();
@@ -189,20 +186,34 @@ internal sealed class BpeModel
         string? prefix = isFirst ? null : ContinuingSubwordPrefix;
         string? suffix = isLast ? EndOfWordSuffix : null;
         if (prefix is null && suffix is null && ch.Length == 1) return _singleCharIds[ch[0]];
-        string key = string.Concat(prefix, ch, suffix);
-        return _vocab.TryGetValue(key, out int id) ? id : -1;
+        Span<char> buffer = stackalloc char[64];
+        return _vocabBySpan.TryGetValue(Concat(prefix, ch, suffix, buffer), out int id) ? id : -1;
     }
 
     // HF byte fallback: the UTF-8 bytes of the (prefixed/suffixed) character, each as <0xNN>, if all exist.
     private bool TryAddBytes(ReadOnlySpan<char> ch, bool isFirst, bool isLast, List<Symbol> symbols, ref int pendingUnkLength)
     {
-        string s = string.Concat(isFirst ? null : ContinuingSubwordPrefix, ch, isLast ? EndOfWordSuffix : null);
-        byte[] bytes = System.Text.Encoding.UTF8.GetBytes(s);
+        Span<char> buffer = stackalloc char[64];
+        var s = Concat(isFirst ? null : ContinuingSubwordPrefix, ch, isLast ? EndOfWordSuffix : null, buffer);
+        int maxBytes = System.Text.Encoding.UTF8.GetMaxByteCount(s.Length);
+        Span<byte> utf8 = maxBytes <= 256 ? stackalloc byte[256] : new byte[maxBytes];
+        var bytes = utf8[..System.Text.Encoding.UTF8.GetBytes(s, utf8)];
         foreach (byte b in bytes)
             if (_byteFallbackIds[b] < 0) return false;
         FlushUnk(symbols, ref pendingUnkLength);
         foreach (byte b in bytes) AddSymbol(symbols, _byteFallbackIds[b], 1);
         return true;
+    }
+
+    // prefix + ch + suffix, in buffer when it fits.
+    private static ReadOnlySpan<char> Concat(string? prefix, ReadOnlySpan<char> ch, string? suffix, Span<char> buffer)
+    {
+        int length = (prefix?.Length ?? 0) + ch.Length + (suffix?.Length ?? 0);
+        Span<char> s = length <= buffer.Length ? buffer[..length] : new char[length];
+        prefix.AsSpan().CopyTo(s);
+        ch.CopyTo(s[(prefix?.Length ?? 0)..]);
+        suffix.AsSpan().CopyTo(s[(length - (suffix?.Length ?? 0))..]);
+        return s;
     }
 
     private void FlushUnk(List<Symbol> symbols, ref int pendingUnkLength)

@@ -53,15 +53,14 @@ internal sealed class ByteLevelDecoder : Decoder
 }
 
 /// <summary><c>Replace</c>: in each token, every match of the pattern becomes <c>content</c> (e.g. "▁" → " ").</summary>
-internal sealed class ReplaceDecoder(HfRegex pattern, string? literal, string content) : Decoder
+internal sealed class ReplaceDecoder(HfRegex pattern, string content) : Decoder
 {
     public HfRegex Pattern => pattern;
     /// <summary>The pattern's text when it is a plain String pattern, else null.</summary>
-    public string? Literal => literal;
+    public string? Literal => pattern.Literal;
     public string Content => content;
 
-    public string ReplaceIn(string token) =>
-        literal is { Length: > 0 } ? token.Replace(literal, content, StringComparison.Ordinal) : pattern.Replace(token, content);
+    public string ReplaceIn(string token) => pattern.Replace(token, content);
 
     public override List<string> DecodeChain(List<string> tokens) => tokens.ConvertAll(ReplaceIn);
 

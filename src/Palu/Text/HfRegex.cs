@@ -29,19 +29,29 @@ internal sealed class HfRegex
     /// <summary>The pattern as written in tokenizer.json.</summary>
     public string Pattern { get; }
 
-    private HfRegex(string pattern, Regex regex)
+    /// <summary>The text of a String pattern (<see cref="FromLiteral"/>), else null.</summary>
+    public string? Literal { get; }
+
+    private HfRegex(string pattern, Regex regex, string? literal = null)
     {
         Pattern = pattern;
         _regex = regex;
+        Literal = literal;
     }
 
     /// <summary>Compiles an Oniguruma pattern; throws ArgumentException when .NET cannot express it.</summary>
-    public static HfRegex FromOniguruma(string pattern) =>
-        new(pattern, Cache.GetOrAdd(pattern, static p =>
-            new Regex(Translate(p), RegexOptions.Compiled | RegexOptions.CultureInvariant | RegexOptions.Multiline)));
+    public static HfRegex FromOniguruma(string pattern) => new(pattern, Compile(pattern));
 
     /// <summary>A pattern matching <paramref name="literal"/> exactly (HF escapes String patterns into a regex).</summary>
-    public static HfRegex FromLiteral(string literal) => FromOniguruma(Regex.Escape(literal));
+    public static HfRegex FromLiteral(string literal)
+    {
+        string pattern = Regex.Escape(literal);
+        return new(pattern, Compile(pattern), literal);
+    }
+
+    private static Regex Compile(string pattern) =>
+        Cache.GetOrAdd(pattern, static p =>
+            new Regex(Translate(p), RegexOptions.Compiled | RegexOptions.CultureInvariant | RegexOptions.Multiline));
 
     /// <summary>Appends the (start, end) of every non-overlapping match, left to right, in indices of <paramref name="input"/>.</summary>
     public void FindMatches(string input, List<(int Start, int End)> matches)
@@ -57,9 +67,13 @@ internal sealed class HfRegex
             matches.Add((originalIndex[m.Index], originalIndex[m.Index + m.Length]));
     }
 
-    /// <summary>Replaces every match with <paramref name="content"/> (no group references, as in HF's Replace).</summary>
+    /// <summary>
+    /// Replaces every match with <paramref name="content"/> (no group references, as in HF's Replace). A non-empty
+    /// String pattern is replaced as plain text, without the regex.
+    /// </summary>
     public string Replace(string input, string content)
     {
+        if (Literal is { Length: > 0 } literal) return input.Replace(literal, content, StringComparison.Ordinal);
         var matches = new List<(int Start, int End)>();
         FindMatches(input, matches);
         if (matches.Count == 0) return input;

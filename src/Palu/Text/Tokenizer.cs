@@ -55,12 +55,11 @@ public sealed class Tokenizer
         _rawMatcher = new AddedTokenMatcher(added.Where(t => !t.Normalized), t => t.Content);
         _normalizedMatcher = new AddedTokenMatcher(added.Where(t => t.Normalized), NormalizedForm);
 
-        int maxId = -1;
-        foreach (var id in _model.Vocab.Values) maxId = Math.Max(maxId, id);
+        int maxId = _model.TokensById.Length - 1;
         foreach (var id in _addedById.Keys) maxId = Math.Max(maxId, id);
         VocabSize = maxId + 1;
         _idToToken = new string?[VocabSize];
-        foreach (var (token, id) in _model.Vocab) _idToToken[id] = token;
+        _model.TokensById.CopyTo(_idToToken, 0);
         // HF 0.23 decodes a normalized added token by its normalized spelling (e.g. byte-level stand-ins).
         foreach (var (id, t) in _addedById) _idToToken[id] = t.Normalized ? NormalizedForm(t) : t.Content;
 

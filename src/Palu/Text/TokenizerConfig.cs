@@ -10,8 +10,6 @@ namespace Palu.Text;
 internal sealed record TokenizerConfig(string? BosToken, string? EosToken, bool? AddBosToken, bool? AddEosToken,
     int? ConfigBosId, IReadOnlyList<int> ConfigEosIds, bool BosTokenGiven)
 {
-    public static readonly TokenizerConfig Empty = new(null, null, null, null, null, [], false);
-
     public static TokenizerConfig Read(string? tokenizerConfigPath, string? modelConfigPath)
     {
         string? bos = null, eos = null;
@@ -19,42 +17,29 @@ internal sealed record TokenizerConfig(string? BosToken, string? EosToken, bool?
         bool bosGiven = false; // "bos_token": null says "no BOS"; only a missing key falls back to config.json
         if (tokenizerConfigPath is not null)
         {
-            using var doc = Parse(tokenizerConfigPath);
+            using var doc = JsonFields.ParseFile(tokenizerConfigPath);
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw new ModelFormatException(tokenizerConfigPath, "top level is not a JSON object");
             bos = TokenName(root, "bos_token", tokenizerConfigPath);
             bosGiven = root.TryGetProperty("bos_token", out _);
             eos = TokenName(root, "eos_token", tokenizerConfigPath);
-            addBos = OptionalBool(root, "add_bos_token");
-            addEos = OptionalBool(root, "add_eos_token");
+            addBos = JsonFields.Bool(root, "add_bos_token");
+            addEos = JsonFields.Bool(root, "add_eos_token");
         }
 
         int? configBos = null;
-        var configEos = new List<int>();
+        List<int> configEos = [];
         if (modelConfigPath is not null && File.Exists(modelConfigPath))
         {
-            using var doc = Parse(modelConfigPath);
+            using var doc = JsonFields.ParseFile(modelConfigPath);
             var root = doc.RootElement;
             if (root.ValueKind == JsonValueKind.Object)
             {
-                if (root.TryGetProperty("bos_token_id", out var b) && b.TryGetInt32(out int bosId)) configBos = bosId;
-                if (root.TryGetProperty("eos_token_id", out var e))
-                {
-                    if (e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int one)) configEos.Add(one);
-                    else if (e.ValueKind == JsonValueKind.Array)
-                        foreach (var x in e.EnumerateArray())
-                            if (x.TryGetInt32(out int id)) configEos.Add(id);
-                }
+                configBos = JsonFields.Int(root, "bos_token_id");
+                configEos = JsonFields.IntOrInts(root, "eos_token_id");
             }
         }
         return new TokenizerConfig(bos, eos, addBos, addEos, configBos, configEos, bosGiven);
-    }
-
-    private static JsonDocument Parse(string path)
-    {
-        try { return JsonDocument.Parse(File.ReadAllBytes(path)); }
-        catch (JsonException e) { throw new ModelFormatException(path, $"is not valid JSON ({e.Message})", e); }
-        catch (IOException e) { throw new ModelFormatException(path, $"cannot be read ({e.Message})", e); }
     }
 
     private static string? TokenName(JsonElement root, string name, string path)
@@ -68,7 +53,4 @@ internal sealed record TokenizerConfig(string? BosToken, string? EosToken, bool?
             _ => throw new ModelFormatException(path, $"\"{name}\" must be a string or an object with \"content\""),
         };
     }
-
-    private static bool? OptionalBool(JsonElement root, string name) =>
-        root.TryGetProperty(name, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : null;
 }

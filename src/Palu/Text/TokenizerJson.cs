@@ -108,6 +108,16 @@ internal sealed partial class TokenizerJsonReader(string path)
     private JsonElement Required(JsonElement obj, string name, string where) =>
         Optional(obj, name) ?? throw Fail($"{where} has no \"{name}\"");
 
+    // A Sequence's components: each element of the array el[key], read with its place ("where.key[i]") for errors.
+    private List<T> ReadEach<T>(JsonElement el, string key, string where, Func<JsonElement, string, T> read)
+    {
+        var list = new List<T>();
+        int i = 0;
+        foreach (var item in Required(el, key, where).EnumerateArray())
+            list.Add(read(item, $"{where}.{key}[{i++}]"));
+        return list;
+    }
+
     private List<AddedToken> ReadAddedTokens(JsonElement arr)
     {
         var result = new List<AddedToken>();
@@ -128,15 +138,15 @@ internal sealed partial class TokenizerJsonReader(string path)
 
     // ---- regex patterns ({"String": …} or {"Regex": …}) ----
 
-    private (HfRegex Regex, string? Literal) ReadPattern(JsonElement owner, string where)
+    private HfRegex ReadPattern(JsonElement owner, string where)
     {
         var p = Required(owner, "pattern", where);
         try
         {
             if (p.ValueKind == JsonValueKind.Object && p.TryGetProperty("String", out var s) && s.ValueKind == JsonValueKind.String)
-                return (HfRegex.FromLiteral(s.GetString()!), s.GetString());
+                return HfRegex.FromLiteral(s.GetString()!);
             if (p.ValueKind == JsonValueKind.Object && p.TryGetProperty("Regex", out var r) && r.ValueKind == JsonValueKind.String)
-                return (HfRegex.FromOniguruma(r.GetString()!), null);
+                return HfRegex.FromOniguruma(r.GetString()!);
         }
         catch (ArgumentException e)
         {
@@ -153,20 +163,13 @@ internal sealed partial class TokenizerJsonReader(string path)
         switch (type)
         {
             case "Sequence":
-            {
-                var list = new List<INormalizer>();
-                int i = 0;
-                foreach (var n in Required(el, "normalizers", where).EnumerateArray())
-                    list.Add(ReadNormalizer(n, $"{where}.normalizers[{i++}]"));
-                return new SequenceNormalizer(list);
-            }
+                return new SequenceNormalizer(ReadEach(el, "normalizers", where, ReadNormalizer));
             case "Prepend":
                 string prepend = Str(el, "prepend") ?? throw Fail($"{where} (Prepend) has no \"prepend\"");
                 if (prepend.Contains('\u2581')) _metaspace = true;
                 return new PrependNormalizer(prepend);
             case "Replace":
-                var (regex, _) = ReadPattern(el, where);
-                return new ReplaceNormalizer(regex, Str(el, "content") ?? "");
+                return new ReplaceNormalizer(ReadPattern(el, where), Str(el, "content") ?? "");
             case "NFC": return new UnicodeFormNormalizer(NormalizationForm.FormC);
             case "NFD": return new UnicodeFormNormalizer(NormalizationForm.FormD);
             case "NFKC": return new UnicodeFormNormalizer(NormalizationForm.FormKC);
@@ -191,19 +194,13 @@ internal sealed partial class TokenizerJsonReader(string path)
         switch (type)
         {
             case "Sequence":
-            {
-                var list = new List<IPreTokenizer>();
-                int i = 0;
-                foreach (var p in Required(el, "pretokenizers", where).EnumerateArray())
-                    list.Add(ReadPreTokenizer(p, $"{where}.pretokenizers[{i++}]"));
-                return new SequencePreTokenizer(list);
-            }
+                return new SequencePreTokenizer(ReadEach(el, "pretokenizers", where, ReadPreTokenizer));
             case "ByteLevel":
                 _byteLevel = true;
                 return new ByteLevelPreTokenizer(Bool(el, "add_prefix_space", true), Bool(el, "use_regex", true));
             case "Split":
             {
-                var (regex, _) = ReadPattern(el, where);
+                var regex = ReadPattern(el, where);
                 string behavior = Str(el, "behavior") ?? throw Fail($"{where} (Split) has no \"behavior\"");
                 if (!Enum.TryParse<SplitBehavior>(behavior, out var b))
                     throw Fail($"{where}.behavior \"{behavior}\" is not one of Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous");
@@ -253,13 +250,7 @@ internal sealed partial class TokenizerJsonReader(string path)
             case "ByteLevel":
                 return PostProcessor.None; // only trims offsets
             case "Sequence":
-            {
-                var result = PostProcessor.None;
-                int i = 0;
-                foreach (var p in Required(el, "processors", where).EnumerateArray())
-                    result = PostProcessor.Compose(result, ReadPostProcessor(p, $"{where}.processors[{i++}]"));
-                return result;
-            }
+                return ReadEach(el, "processors", where, ReadPostProcessor).Aggregate(PostProcessor.None, PostProcessor.Compose);
             case "TemplateProcessing":
                 return ReadTemplate(el, where);
             case "RobertaProcessing" or "BertProcessing":
@@ -309,21 +300,15 @@ internal sealed partial class TokenizerJsonReader(string path)
         switch (type)
         {
             case "Sequence":
-            {
-                var list = new List<Decoder>();
-                int i = 0;
-                foreach (var d in Required(el, "decoders", where).EnumerateArray())
-                    list.Add(ReadDecoder(d, $"{where}.decoders[{i++}]"));
-                return new SequenceDecoder(list);
-            }
+                return new SequenceDecoder(ReadEach(el, "decoders", where, ReadDecoder));
             case "ByteLevel":
                 _byteLevel = true;
                 return new ByteLevelDecoder();
             case "Replace":
             {
-                var (regex, literal) = ReadPattern(el, where);
-                if (literal?.Contains('\u2581') == true) _metaspace = true;
-                return new ReplaceDecoder(regex, literal, Str(el, "content") ?? "");
+                var regex = ReadPattern(el, where);
+                if (regex.Literal?.Contains('\u2581') == true) _metaspace = true;
+                return new ReplaceDecoder(regex, Str(el, "content") ?? "");
             }
             case "ByteFallback": return new ByteFallbackDecoder();
             case "Fuse": return new FuseDecoder();

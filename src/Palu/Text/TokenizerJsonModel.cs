@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Palu.IO;
 
 namespace Palu.Text;
 
@@ -82,10 +83,13 @@ internal sealed partial class TokenizerJsonReader
         }
         catch (FormatException e)
         {
-            throw Fail($"model: {e.Message}; the vocab and merges do not belong together");
+            throw VocabMismatch(e);
         }
         return new RawModel(vocab, merges, fields);
     }
+
+    private ModelFormatException VocabMismatch(FormatException e) =>
+        Fail($"model: {e.Message}; the vocab and merges do not belong together");
 
     // Copies the current string value, unescaped, into chars[offset..] (grown as needed); returns its length.
     private static int ReadChars(ref Utf8JsonReader reader, ref char[] chars, int offset)
@@ -122,7 +126,7 @@ internal sealed partial class TokenizerJsonReader
         }
         catch (FormatException e)
         {
-            throw Fail($"model: {e.Message}; the vocab and merges do not belong together");
+            throw VocabMismatch(e);
         }
     }
 }

@@ -13,8 +13,6 @@ internal struct Utf8Lossy
     private int _codePoint;
     private int _low, _high; // allowed range of the next continuation byte
 
-    public readonly bool HasPending => _need > 0;
-
     public void Push(byte b, StringBuilder output)
     {
         if (_need > 0)

@@ -44,6 +44,14 @@ public class TokenizerConfigTests
     }
 
     [Fact]
+    public void Null_bos_token_id_in_config_json_loads_as_no_bos()
+    {
+        var tok = Tokenizer.FromDirectory(ModelDir(null, """{"bos_token_id": null, "eos_token_id": 1}"""));
+        Assert.Null(tok.BosTokenId);
+        Assert.Equal([1], tok.EosTokenIds);
+    }
+
+    [Fact]
     public void Add_bos_token_true_prepends_bos_without_a_template()
     {
         var tok = Tokenizer.FromDirectory(ModelDir("""{"bos_token": "<s>", "add_bos_token": true}""", null));

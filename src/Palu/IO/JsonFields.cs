@@ -1,0 +1,42 @@
+using System.Text.Json;
+
+namespace Palu.IO;
+
+/// <summary>
+/// Optional fields of a JSON object such as config.json: the value when the field is present with the expected kind,
+/// else null (a missing field, JSON null and a value of another kind all read as absent).
+/// </summary>
+internal static class JsonFields
+{
+    /// <summary>Reads and parses a JSON file; a damaged or unreadable file becomes a <see cref="ModelFormatException"/>.</summary>
+    public static JsonDocument ParseFile(string path)
+    {
+        try { return JsonDocument.Parse(File.ReadAllBytes(path)); }
+        catch (JsonException e) { throw new ModelFormatException(path, $"is not valid JSON ({e.Message})", e); }
+        catch (IOException e) { throw new ModelFormatException(path, $"cannot be read ({e.Message})", e); }
+    }
+
+    public static int? Int(JsonElement obj, string name) =>
+        obj.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : null;
+
+    public static double? Num(JsonElement obj, string name) =>
+        obj.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
+
+    public static bool? Bool(JsonElement obj, string name) =>
+        obj.TryGetProperty(name, out var v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : null;
+
+    public static string? Str(JsonElement obj, string name) =>
+        obj.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String ? v.GetString() : null;
+
+    /// <summary>A field holding one integer or a list of integers (config.json's eos_token_id); empty when absent.</summary>
+    public static List<int> IntOrInts(JsonElement obj, string name)
+    {
+        var ids = new List<int>();
+        if (obj.TryGetProperty(name, out var v))
+        {
+            if (v.ValueKind == JsonValueKind.Number) ids.Add(v.GetInt32());
+            else if (v.ValueKind == JsonValueKind.Array) foreach (var x in v.EnumerateArray()) ids.Add(x.GetInt32());
+        }
+        return ids;
+    }
+}
