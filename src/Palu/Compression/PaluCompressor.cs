@@ -194,8 +194,7 @@ public static class PaluCompressor
         var tensors = md.TensorNames.Where(n => !replaced.Contains(n)).Select(n =>
         {
             var info = md.Info(n);
-            var file = md.Files.First(f => f.Path == info.File);
-            return new TensorToWrite(n, info.DType, info.Shape, () => file.GetBytes(n).ToArray());
+            return new TensorToWrite(n, info.DType, info.Shape, () => md.GetBytes(n).ToArray());
         }).Concat(factors).OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
 
         long bytes = tensors.Sum(t => t.ByteLength);

@@ -219,8 +219,8 @@ public sealed class Backprop
         TrainingGemm.InputGradient(dx, w.O.Weight, b.DO, T);
         Emit(l, LinearKind.O, dx, a.O, b, sink);
         TrainingAttention.Backward(a.Q, a.K, a.V, a.O, a.Lse, b.DO, b.Dq, b.Dk, b.Dv, b.Delta, T, H, Hkv, dh, _s.Window);
-        BackpropOps.RopeTranspose(b.Dq, T, H, _s.Rope);
-        BackpropOps.RopeTranspose(b.Dk, T, Hkv, _s.Rope);
+        ElementwiseKernels.Rope(b.Dq, T, H, 0, _s.Rope, inverse: true);
+        ElementwiseKernels.Rope(b.Dk, T, Hkv, 0, _s.Rope, inverse: true);
         float[] dq = b.Dq, dk = b.Dk;                                            // d/d(projection outputs)
         if (w.QNorm != null) { BackpropOps.RmsNormBackward(a.Q0!, w.QNorm, b.Dq, b.Dq0, T * H, _s.Eps, accumulate: false); dq = b.Dq0; }
         if (w.KNorm != null) { BackpropOps.RmsNormBackward(a.K0!, w.KNorm, b.Dk, b.Dk0, T * Hkv, _s.Eps, accumulate: false); dk = b.Dk0; }

@@ -54,42 +54,6 @@ internal static unsafe class BackpropOps
         }
     }
 
-    /// <summary>
-    /// In-place transposed RoPE (the backward of rotate-half RoPE at positions 0..T−1): rotation by −angle.
-    /// x [T, heads, dh].
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void RopeTranspose(Span<float> x, int T, int heads, RopeTable table)
-    {
-        int d = table.HeadDim, half = d / 2;
-        if (x.Length < (long)T * heads * d || T > table.MaxPositions) throw new ArgumentException("RopeTranspose: bad sizes");
-        fixed (float* px = x, pc = table.Cos, ps = table.Sin)
-        {
-            for (int t = 0; t < T; t++)
-            {
-                float* c = pc + (long)t * half, s = ps + (long)t * half;   // [half]
-                for (int h = 0; h < heads; h++)
-                {
-                    float* x0 = px + ((long)t * heads + h) * d, x1 = x0 + half;
-                    int j = 0;
-                    for (; j <= half - 16; j += 16)
-                    {
-                        Vector512<float> a = Vector512.Load(x0 + j), b = Vector512.Load(x1 + j);
-                        Vector512<float> cv = Vector512.Load(c + j), sv = Vector512.Load(s + j);
-                        (a * cv + b * sv).Store(x0 + j);
-                        (b * cv - a * sv).Store(x1 + j);
-                    }
-                    for (; j < half; j++)
-                    {
-                        float a = x0[j], b = x1[j];
-                        x0[j] = a * c[j] + b * s[j];
-                        x1[j] = b * c[j] - a * s[j];
-                    }
-                }
-            }
-        }
-    }
-
     /// <summary>dg = dh·u·σ(g)(1 + g(1 − σ(g))), du = dh·g·σ(g). All [n].</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SwiGluBackward(ReadOnlySpan<float> g, ReadOnlySpan<float> u, ReadOnlySpan<float> dh, Span<float> dg, Span<float> du)

@@ -48,7 +48,7 @@ internal static unsafe class TrainingGemm
         fixed (float* pdy = dy, px = x, pdw = dw, pt = dyT)
         {
             Transpose(pdy, T, m, m, pt, T);
-            Run<ColumnPacker>(pt, T, (byte*)px, (long)n * sizeof(float), pdw, n, m, T, n);
+            Run<RowMajorPacker<F32Loader>>(pt, T, (byte*)px, (long)n * sizeof(float), pdw, n, m, T, n);
         }
     }
 
@@ -70,7 +70,7 @@ internal static unsafe class TrainingGemm
 
     /// <summary>Single-threaded y [M, N] = a [M, K] · B [K, N], B row-major f32 with rows ldb floats apart.</summary>
     public static void MulRowMajor(float* a, int lda, float* b, int ldb, float* y, int ldy, int M, int K, int N)
-        => GemmKernels.GemmSingle<ColumnPacker>(a, lda, (byte*)b, (long)ldb * sizeof(float), y, ldy, M, K, N);
+        => GemmKernels.GemmSingle<RowMajorPacker<F32Loader>>(a, lda, (byte*)b, (long)ldb * sizeof(float), y, ldy, M, K, N);
 
     /// <summary>Single-threaded y [M, N] = a [M, K] · Bᵀ for B [N, K] row-major f32 with rows ldb floats apart.</summary>
     public static void MulTransposed(float* a, int lda, float* b, int ldb, float* y, int ldy, int M, int K, int N)
@@ -93,25 +93,6 @@ internal static unsafe class TrainingGemm
                     for (int c = c0; c < c1; c++) dst[(long)c * ldd + r] = s[c];
                 }
             }
-        }
-    }
-}
-
-/// <summary>B = W for W [K, N] row-major (rows ldw bytes apart) in any weight dtype: a widening copy into the panel.</summary>
-internal unsafe struct RowMajorPacker<TL> : IPanelPacker where TL : struct, IWeightLoader
-{
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Pack(byte* w, long ldw, int o0, int cols, int k0, int kc, float* dst)
-    {
-        const int NR = GemmKernels.NR;
-        for (int k = 0; k < kc; k++)
-        {
-            byte* row = w + (k0 + k) * ldw;
-            float* d = dst + k * NR;
-            if (cols == NR) { TL.Load16(row, o0).Store(d); TL.Load16(row, o0 + 16).Store(d + 16); continue; }
-            int r = 0;
-            for (; r < cols; r++) d[r] = TL.Load1(row, o0 + r);
-            for (; r < NR; r++) d[r] = 0;
         }
     }
 }

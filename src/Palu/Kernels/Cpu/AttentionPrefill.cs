@@ -38,7 +38,7 @@ internal static unsafe partial class AttentionKernels
                 new Span<float>(row, lo).Clear();
                 new Span<float>(row + hi + 1, L - hi - 1).Clear();
             }
-            GemmKernels.GemmSingle<ColumnPacker>(sb, L, (byte*)v, (long)dv * sizeof(float), ob, dv, R, L, dv);
+            GemmKernels.GemmSingle<RowMajorPacker<F32Loader>>(sb, L, (byte*)v, (long)dv * sizeof(float), ob, dv, R, L, dv);
             int gdv = groups * dv;
             for (int t = t0; t < t1; t++)
                 new ReadOnlySpan<float>(ob + (long)(t - t0) * gdv, gdv).CopyTo(new Span<float>(a.O + ((long)t * a.H + kvh * groups) * dv, gdv));

@@ -184,7 +184,7 @@ internal static unsafe class ElementwiseKernels
 
     /// <summary>In-place rotate-half RoPE. x [T, heads, d]; token t at position startPos + t.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Rope(Span<float> x, int T, int heads, int startPos, RopeTable table)
+    public static void Rope(Span<float> x, int T, int heads, int startPos, RopeTable table, bool inverse = false)
     {
         int d = table.HeadDim, half = d / 2;
         if (x.Length < (long)T * heads * d) throw new ArgumentException($"Rope: x must hold [{T}, {heads}, {d}]");
@@ -193,17 +193,23 @@ internal static unsafe class ElementwiseKernels
         fixed (float* px = x, pc = table.Cos, ps = table.Sin)
         {
             float* xp = px, cp = pc, sp = ps;   // copies a lambda may capture
+            float sign = inverse ? -1f : 1f;
             int chunks = KernelThreads.Plan((long)T * heads * d, MinElementsPerChunk, T);
-            if (chunks == 1) { RopeRows(xp, cp, sp, 0, T, heads, d, startPos); return; }
-            KernelThreads.For(chunks, c => RopeRows(xp, cp, sp, KernelThreads.Split(T, chunks, c), KernelThreads.Split(T, chunks, c + 1), heads, d, startPos));
+            if (chunks == 1) { RopeRows(xp, cp, sp, 0, T, heads, d, startPos, sign); return; }
+            KernelThreads.For(chunks, c => RopeRows(xp, cp, sp, KernelThreads.Split(T, chunks, c), KernelThreads.Split(T, chunks, c + 1), heads, d, startPos, sign));
         }
     }
 
-    /// <summary>Tokens [t0, t1) of x [T, heads, d]; cos, sin [positions, d/2].</summary>
+    /// <summary>
+    /// Tokens [t0, t1) of x [T, heads, d]; cos, sin [positions, d/2]. sign −1 rotates by −angle (the transpose, for
+    /// the backward pass); negating sin is exact, so either direction is bit-for-bit the plain formula.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void RopeRows(float* px, float* pc, float* ps, int t0, int t1, int heads, int d, int startPos)
+    static void RopeRows(float* px, float* pc, float* ps, int t0, int t1, int heads, int d, int startPos, float sign)
     {
         int half = d / 2;
+        var sign16 = Vector512.Create(sign);
+        var sign4 = Vector128.Create(sign);
         for (int t = t0; t < t1; t++)
         {
             float* c = pc + (long)(startPos + t) * half, s = ps + (long)(startPos + t) * half;   // [half]
@@ -214,22 +220,22 @@ internal static unsafe class ElementwiseKernels
                 for (; j <= half - 16; j += 16)
                 {
                     Vector512<float> a = Vector512.Load(x0 + j), b = Vector512.Load(x1 + j);
-                    Vector512<float> cv = Vector512.Load(c + j), sv = Vector512.Load(s + j);
+                    Vector512<float> cv = Vector512.Load(c + j), sv = Vector512.Load(s + j) * sign16;
                     (a * cv - b * sv).Store(x0 + j);
                     (b * cv + a * sv).Store(x1 + j);
                 }
                 for (; j <= half - 4; j += 4)
                 {
                     Vector128<float> a = Vector128.Load(x0 + j), b = Vector128.Load(x1 + j);
-                    Vector128<float> cv = Vector128.Load(c + j), sv = Vector128.Load(s + j);
+                    Vector128<float> cv = Vector128.Load(c + j), sv = Vector128.Load(s + j) * sign4;
                     (a * cv - b * sv).Store(x0 + j);
                     (b * cv + a * sv).Store(x1 + j);
                 }
                 for (; j < half; j++)
                 {
-                    float a = x0[j], b = x1[j];
-                    x0[j] = a * c[j] - b * s[j];
-                    x1[j] = b * c[j] + a * s[j];
+                    float a = x0[j], b = x1[j], sj = s[j] * sign;
+                    x0[j] = a * c[j] - b * sj;
+                    x1[j] = b * c[j] + a * sj;
                 }
             }
         }

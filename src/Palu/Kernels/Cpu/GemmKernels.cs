@@ -44,7 +44,7 @@ internal static unsafe class GemmKernels
     /// <summary>
     /// y [T, m] (stride ldy) = x [T, n] (stride ldx) · B on the calling thread, where B [n, m] is read through the
     /// packer <typeparamref name="TP"/>: W [m, n]ᵀ (<see cref="RowPacker{TL}"/>) or a row-major f32 [n, m]
-    /// (<see cref="ColumnPacker"/>).
+    /// (<see cref="RowMajorPacker{TL}"/>).
     /// </summary>
     public static void GemmSingle<TP>(float* x, int ldx, byte* w, long ldw, float* y, int ldy, int T, int n, int m) where TP : struct, IPanelPacker
         => GemmPanels<TP>(x, ldx, w, ldw, y, ldy, T, n, m, 0, (m + NR - 1) / NR);

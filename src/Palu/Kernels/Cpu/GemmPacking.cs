@@ -17,8 +17,8 @@ internal unsafe struct RowPacker<TL> : IPanelPacker where TL : struct, IWeightLo
         => GemmPacking.PackPanel<TL>(w + o0 * ldw + (long)k0 * TL.Size, ldw, cols, kc, dst);
 }
 
-/// <summary>B itself, row-major f32 [n, m] with rows ldw bytes apart (e.g. the V rows of attention): a plain copy.</summary>
-internal unsafe struct ColumnPacker : IPanelPacker
+/// <summary>B = W for W [K, N] row-major (rows ldw bytes apart) in any weight dtype: a widening copy into the panel.</summary>
+internal unsafe struct RowMajorPacker<TL> : IPanelPacker where TL : struct, IWeightLoader
 {
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Pack(byte* w, long ldw, int o0, int cols, int k0, int kc, float* dst)
@@ -26,11 +26,11 @@ internal unsafe struct ColumnPacker : IPanelPacker
         const int NR = GemmKernels.NR;
         for (int k = 0; k < kc; k++)
         {
-            float* src = (float*)(w + (k0 + k) * ldw) + o0;
+            byte* row = w + (k0 + k) * ldw;
             float* d = dst + k * NR;
-            if (cols == NR) { Vector512.Load(src).Store(d); Vector512.Load(src + 16).Store(d + 16); continue; }
+            if (cols == NR) { TL.Load16(row, o0).Store(d); TL.Load16(row, o0 + 16).Store(d + 16); continue; }
             int r = 0;
-            for (; r < cols; r++) d[r] = src[r];
+            for (; r < cols; r++) d[r] = TL.Load1(row, o0 + r);
             for (; r < NR; r++) d[r] = 0;
         }
     }
