@@ -19,7 +19,7 @@ namespace Palu.Kernels.Cpu;
 internal static unsafe partial class AttentionKernels
 {
     /// <summary>Fewest multiply-adds (q·k plus p·v) in one chunk of work items.</summary>
-    const long MinMacsPerChunk = 1 << 15;
+    const long MinMacsPerChunk = 1 << 18;
 
     /// <summary>T · H / Hkv from which prefill uses the GEMM path, and the queries per block there.</summary>
     const int PrefillMinQueries = 32, PrefillBlockQueries = 64;

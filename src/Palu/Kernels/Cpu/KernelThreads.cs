@@ -23,16 +23,22 @@ internal static class KernelThreads
         public int Done;
         public Exception? Error;
 
-        /// <summary>Claims and runs chunks until none are left.</summary>
+        /// <summary>Claims and runs chunks until none are left; kernels called from a chunk run on its thread.</summary>
         public void Work()
         {
-            int i;
-            while ((i = Interlocked.Increment(ref Next) - 1) < Count)
+            bool outer = t_inChunk;
+            t_inChunk = true;
+            try
             {
-                try { Body(i); }
-                catch (Exception e) { Error ??= e; }
-                Interlocked.Increment(ref Done);
+                int i;
+                while ((i = Interlocked.Increment(ref Next) - 1) < Count)
+                {
+                    try { Body(i); }
+                    catch (Exception e) { Error ??= e; }
+                    Interlocked.Increment(ref Done);
+                }
             }
+            finally { t_inChunk = outer; }
         }
     }
 
@@ -42,6 +48,9 @@ internal static class KernelThreads
         public int Sleeping;
     }
 
+    /// <summary>True on a thread while it runs a chunk of <see cref="For"/>: nested kernels then stay on it.</summary>
+    [ThreadStatic] static bool t_inChunk;
+
     static readonly List<Helper> s_helpers = [];
     static Job? s_job;            // the job being run, or the last one
     static int s_busy;            // 1 while a caller owns the helpers
@@ -49,10 +58,11 @@ internal static class KernelThreads
 
     /// <summary>Chunks to cut <paramref name="work"/> units into: each at least <paramref name="minWorkPerChunk"/>, at
     /// most <paramref name="maxChunks"/>, and up to <see cref="ChunksPerThread"/> per thread so that the calling thread
-    /// can take over chunks of a helper that starts late or is preempted. One chunk when Threads = 1.</summary>
+    /// can take over chunks of a helper that starts late or is preempted. One chunk when Threads = 1, or when called
+    /// from inside a chunk (the outer split already uses the threads).</summary>
     public static int Plan(long work, long minWorkPerChunk, int maxChunks)
     {
-        if (Parallelism.Threads <= 1) return 1;
+        if (Parallelism.Threads <= 1 || t_inChunk) return 1;
         long byWork = work / Math.Max(1, minWorkPerChunk);
         return (int)Math.Clamp(byWork, 1, Math.Max(1, Math.Min(maxChunks, (long)Parallelism.Threads * ChunksPerThread)));
     }

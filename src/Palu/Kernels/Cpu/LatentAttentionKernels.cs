@@ -89,46 +89,85 @@ public static class LatentAttentionKernels
     /// per-head norm and RoPE are applied row-wise, and the dense attention kernel (GEMM prefill, split-key decode)
     /// attends with the group's value latents as values (value width r instead of d_h). <paramref name="zOff"/> is
     /// <see cref="ZOffsets"/> of V; <paramref name="scratch"/> is reused across calls.
+    /// Threads: for a few query rows (decode) the KV heads are shared out between threads, each running its kernels on
+    /// one thread, since one head's kernels are too small to split (a hand-over costs more than it saves); for longer
+    /// T the heads go in order and each kernel splits its own work. Every kernel gives the same bits on any number of
+    /// threads, so both ways give the same z.
     /// </summary>
-    public static void Fast(ReadOnlySpan<float> q, LatentLayerCache cache, LatentProjection K, LatentProjection V,
+    public static unsafe void Fast(ReadOnlySpan<float> q, LatentLayerCache cache, LatentProjection K, LatentProjection V,
         int T, int startPos, LatentAttentionShape s, ReadOnlySpan<int> zOff, Span<float> z, LatentScratch scratch)
     {
-        int H = s.Heads, Hkv = s.KvHeads, G = s.QueriesPerKv, dh = s.HeadDim, S = startPos + T;
+        int H = s.Heads, Hkv = s.KvHeads, dh = s.HeadDim, S = startPos + T;
         if (zOff.Length != H + 1) throw new ArgumentException($"zOff has {zOff.Length} entries, {H} heads need {H + 1}", nameof(zOff));
-        int first0 = s.SlidingWindow is int w0 ? Math.Max(0, startPos - w0 + 1) : 0;   // earliest key any query needs
-        int n0 = S - first0;
-        int zDim = zOff[H], rvMax = V.MaxRank;
-        var keys = scratch.Keys(S * dh);                          // [S, d_h] one KV head at a time
-        var qh = scratch.Queries(T * G * dh);                     // [T, G, d_h]
-        var zh = scratch.Outputs(T * G * rvMax);                  // [T, G, r]
-        for (int kh = 0; kh < Hkv; kh++)
+        int first = s.SlidingWindow is int w0 ? Math.Max(0, startPos - w0 + 1) : 0;   // earliest key any query needs
+        long work = (long)Hkv * (S - first) * K.MaxRank * dh;                           // key-rebuild multiply-adds
+        int chunks = T <= MaxRowsPerHeadChunk ? KernelThreads.Plan(work, MinMacsPerHeadChunk, Hkv) : 1;
+        var offsets = zOff.ToArray();
+        fixed (float* pq = q, pz = z)
         {
-            int gk = kh / K.GroupSize, rk = K.Ranks[gk], gv = kh / V.GroupSize, rv = V.Ranks[gv];
-            var rows = keys.Slice(first0 * dh, n0 * dh);           // [n0, d_h]
-            SimdKernels.MatMul(cache.K(gk).Slice(first0 * rk, n0 * rk), K.HeadUp(kh), rows, n0);
-            var bias = K.HeadBias(kh);
-            if (!bias.IsEmpty) SimdKernels.AddBias(rows, bias, n0);
-            if (s.KNorm != null) SimdKernels.RmsNorm(rows, s.KNorm, rows, n0, s.NormEps);
-            SimdKernels.Rope(rows, n0, 1, first0, s.Rope);
-
-            for (int t = 0; t < T; t++)
-                q.Slice((t * H + kh * G) * dh, G * dh).CopyTo(qh.Slice(t * G * dh, G * dh));
-            var zk = zh[..(T * G * rv)];
-            SimdKernels.Attention(qh[..(T * G * dh)], keys[..(S * dh)], cache.V(gv)[..(S * rv)], zk,
-                T, startPos, G, 1, dh, S, s.SlidingWindow, rv);
-            for (int t = 0; t < T; t++)
-                for (int g = 0; g < G; g++)
-                    zk.Slice((t * G + g) * rv, rv).CopyTo(z.Slice(t * zDim + zOff[kh * G + g], rv));
+            float* qp = pq, zp = pz;   // copies a lambda may capture
+            int qLen = q.Length, zLen = z.Length;
+            void Heads(int c)
+            {
+                var bufs = scratch.For(c);
+                var qs = new ReadOnlySpan<float>(qp, qLen);
+                var zs = new Span<float>(zp, zLen);
+                for (int kh = KernelThreads.Split(Hkv, chunks, c); kh < KernelThreads.Split(Hkv, chunks, c + 1); kh++)
+                    Head(kh, qs, cache, K, V, T, startPos, first, s, offsets, zs, bufs);
+            }
+            if (chunks == 1) Heads(0);
+            else KernelThreads.For(chunks, Heads);
         }
+    }
+
+    /// <summary>Longest T for which KV heads, not kernels, are shared out between threads.</summary>
+    const int MaxRowsPerHeadChunk = 4;
+    /// <summary>Fewest key-rebuild multiply-adds per chunk of KV heads (~10 µs on one core).</summary>
+    const long MinMacsPerHeadChunk = 1 << 19;
+
+    static void Head(int kh, ReadOnlySpan<float> q, LatentLayerCache cache, LatentProjection K, LatentProjection V,
+        int T, int startPos, int first, LatentAttentionShape s, int[] zOff, Span<float> z, LatentScratch.Buffers bufs)
+    {
+        int H = s.Heads, G = s.QueriesPerKv, dh = s.HeadDim, S = startPos + T, n = S - first, zDim = zOff[H];
+        int gk = kh / K.GroupSize, rk = K.Ranks[gk], gv = kh / V.GroupSize, rv = V.Ranks[gv];
+        var keys = bufs.Keys(S * dh);                              // [S, d_h], rows [first, S) filled
+        var qh = bufs.Queries(T * G * dh);                         // [T, G, d_h]
+        var zk = bufs.Outputs(T * G * rv);                         // [T, G, r]
+        var rows = keys.Slice(first * dh, n * dh);                 // [n, d_h]
+        SimdKernels.MatMul(cache.K(gk).Slice(first * rk, n * rk), K.HeadUp(kh), rows, n);
+        var bias = K.HeadBias(kh);
+        if (!bias.IsEmpty) SimdKernels.AddBias(rows, bias, n);
+        if (s.KNorm != null) SimdKernels.RmsNorm(rows, s.KNorm, rows, n, s.NormEps);
+        SimdKernels.Rope(rows, n, 1, first, s.Rope);
+
+        for (int t = 0; t < T; t++)
+            q.Slice((t * H + kh * G) * dh, G * dh).CopyTo(qh.Slice(t * G * dh, G * dh));
+        SimdKernels.Attention(qh, keys, cache.V(gv)[..(S * rv)], zk, T, startPos, G, 1, dh, S, s.SlidingWindow, rv);
+        for (int t = 0; t < T; t++)
+            for (int g = 0; g < G; g++)
+                zk.Slice((t * G + g) * rv, rv).CopyTo(z.Slice(t * zDim + zOff[kh * G + g], rv));
     }
 }
 
-/// <summary>Grow-only buffers of <see cref="LatentAttentionKernels.Fast"/> (one call at a time per instance).</summary>
+/// <summary>Grow-only buffers of <see cref="LatentAttentionKernels.Fast"/>, one set per chunk of KV heads (one call
+/// at a time per instance).</summary>
 public sealed class LatentScratch
 {
-    float[] _keys = [], _q = [], _z = [];
+    /// <summary>One chunk's buffers.</summary>
+    public sealed class Buffers
+    {
+        float[] _keys = [], _q = [], _z = [];
 
-    public Span<float> Keys(int n) => Scratch.Grow(ref _keys, n);
-    public Span<float> Queries(int n) => Scratch.Grow(ref _q, n);
-    public Span<float> Outputs(int n) => Scratch.Grow(ref _z, n);
+        public Span<float> Keys(int n) => Scratch.Grow(ref _keys, n);
+        public Span<float> Queries(int n) => Scratch.Grow(ref _q, n);
+        public Span<float> Outputs(int n) => Scratch.Grow(ref _z, n);
+    }
+
+    readonly List<Buffers> _chunks = [];
+
+    /// <summary>The buffers of chunk <paramref name="c"/> (created before a parallel call reads the list).</summary>
+    public Buffers For(int c)
+    {
+        lock (_chunks) { while (_chunks.Count <= c) _chunks.Add(new Buffers()); return _chunks[c]; }
+    }
 }
