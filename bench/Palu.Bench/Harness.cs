@@ -41,16 +41,11 @@ public static class Harness
 
     /// <summary>
     /// <see cref="Compare"/> of <paramref name="simd"/> on <see cref="Parallelism.Threads"/> threads, <paramref name="simd"/>
-    /// on one thread and <paramref name="reference"/>: seconds per call in that order. Parallelism.Threads is restored after.
+    /// on one thread and <paramref name="reference"/>: seconds per call in that order.
     /// </summary>
     public static double[] CompareThreads(double budget, Action simd, Action reference)
     {
-        int threads = Parallelism.Threads;
-        try
-        {
-            return Compare(budget, () => { Parallelism.Threads = threads; simd(); }, () => { Parallelism.Threads = 1; simd(); }, reference);
-        }
-        finally { Parallelism.Threads = threads; }
+        return Compare(budget, simd, () => { using var _ = Parallelism.Limit(1); simd(); }, reference);
     }
 
     /// <summary>The upper median: element n / 2 of the values sorted (a sorted copy).</summary>

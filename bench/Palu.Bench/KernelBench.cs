@@ -14,7 +14,7 @@ public static class KernelBench
     {
         bool quick = args.Contains("--quick");
         int ti = Array.IndexOf(args, "--threads"), di = Array.IndexOf(args, "--dtypes");
-        if (ti >= 0) Parallelism.Threads = int.Parse(args[ti + 1]);
+        if (ti >= 0) Parallelism.SetDefaultThreads(int.Parse(args[ti + 1]));
         DType[] dtypes = di >= 0
             ? args[di + 1].Split(',').Select(s => DTypes.TryParse(s.ToUpperInvariant(), out var t) ? t : throw new ArgumentException($"dtype {s}")).ToArray()
             : [DType.F32, DType.BF16];

@@ -36,7 +36,7 @@ public static class LinalgBench
                 case "--reps": reps = int.Parse(args[++i]); break;
                 case "--accuracy": accuracy = true; break;
                 case "--accuracy-only": accuracy = true; timings = false; break;
-                case "--threads": Parallelism.Threads = int.Parse(args[++i]); break;
+                case "--threads": Parallelism.SetDefaultThreads(int.Parse(args[++i])); break;
                 default: Console.Error.WriteLine($"linalg: unknown option '{args[i]}'"); return 2;
             }
         }

@@ -34,7 +34,7 @@ public static class Suite
     public static SuiteReport Run(string modelDir, string? baselineDir, SuiteOptions o, StepProgress? step = null, CancellationToken ct = default)
     {
         ZeroShot.CheckLimit(o.Limit);
-        ZeroShot.SplitThreads(o.Workers);
+        ZeroShot.CheckWorkers(o.Workers);
         var notes = new List<string>();
         var texts = PplTexts(o, notes);
         var tasks = new List<(ZeroShotTask Task, string File, List<McItem> Items)>();

@@ -47,8 +47,10 @@ public static class ZeroShot
         var encoder = new RequestEncoder(tokenizer, bos, cfg.BosTokenId, cfg.EosTokenIds.Count > 0 ? cfg.EosTokenIds[0] : null);
         var lls = new double[items.Count][];
         int next = -1, done = 0;
+        int threads = ThreadsPerWorker(workers.Count);
         void Work(CausalLM lm)
         {
+            using var limit = Kernels.Cpu.Parallelism.Limit(threads);
             using var scorer = new LoglikelihoodScorer(lm);
             for (int i; (i = Interlocked.Increment(ref next)) < items.Count;)
             {
@@ -128,20 +130,19 @@ public static class ZeroShot
         return limit is int k && k < items.Count ? items.GetRange(0, k) : items;
     }
 
-    /// <summary>
-    /// Checks <paramref name="workers"/> (the <c>--workers</c> option, in [1, 64]) and gives each worker's kernels
-    /// their share of the cores, so the workers do not fight over the helper threads.
-    /// </summary>
-    public static void SplitThreads(int workers)
+    /// <summary>Throws unless <paramref name="workers"/> (the <c>--workers</c> option) is in [1, 64].</summary>
+    public static void CheckWorkers(int workers)
     {
         if (workers < 1 || workers > 64) throw new ArgumentException($"--workers must be in [1, 64], got {workers}");
-        if (workers > 1) Kernels.Cpu.Parallelism.Threads = Math.Max(1, Environment.ProcessorCount / workers);
     }
 
-    /// <summary>One copy of the model per worker (see <see cref="SplitThreads"/>); all disposed if one fails to load.</summary>
+    /// <summary>Each of <paramref name="workers"/> workers' share of the kernel threads (so they do not fight over the cores).</summary>
+    public static int ThreadsPerWorker(int workers) => Math.Max(1, Kernels.Cpu.Parallelism.DefaultThreads / Math.Max(1, workers));
+
+    /// <summary>One copy of the model per worker; all disposed if one fails to load.</summary>
     public static List<CausalLM> LoadWorkers(string dir, int workers, LoadOptions options)
     {
-        SplitThreads(workers);
+        CheckWorkers(workers);
         var models = new List<CausalLM>();
         try { for (int i = 0; i < workers; i++) models.Add(CausalLM.Load(dir, options)); }
         catch { foreach (var m in models) m.Dispose(); throw; }

@@ -14,12 +14,7 @@ public class KernelThreadCountTests
 
     static float[][] ForEachThreadCount(Func<float[]> run)
     {
-        int saved = Parallelism.Threads;
-        try
-        {
-            return ThreadCounts.Select(t => { Parallelism.Threads = t; return run(); }).ToArray();
-        }
-        finally { Parallelism.Threads = saved; }
+        return ThreadCounts.Select(t => { using var _ = Parallelism.Limit(t); return run(); }).ToArray();
     }
 
     static void AssertAllEqual(float[][] results)

@@ -72,8 +72,42 @@ public static class SimdKernels
     }
 }
 
-/// <summary>How many threads kernels may use (default: all cores). Read at every call; 1 runs everything on the caller.</summary>
+/// <summary>
+/// How many threads kernels may use, read at every call (1 runs everything on the caller). The process default is all
+/// cores, set once at start-up by <see cref="SetDefaultThreads"/> (the CLI's <c>--threads</c>); a thread that shares
+/// the cores with others (a worker among N) narrows its own share with <see cref="Limit"/>, which changes nothing for
+/// any other thread. There is no other mutable state: one command cannot change another's thread count.
+/// </summary>
 public static class Parallelism
 {
-    public static int Threads { get; set; } = Environment.ProcessorCount;
+    static int s_default = Environment.ProcessorCount;
+    [ThreadStatic] static int t_limit;   // 0 = none
+
+    /// <summary>Threads the kernels called from this thread use: its <see cref="Limit"/> if any, else the default.</summary>
+    public static int Threads => t_limit > 0 ? t_limit : s_default;
+
+    /// <summary>The process-wide default (all cores unless set).</summary>
+    public static int DefaultThreads => s_default;
+
+    /// <summary>Sets the process-wide default; meant for start-up (the CLI's <c>--threads</c>, a benchmark's option).</summary>
+    public static void SetDefaultThreads(int threads)
+    {
+        if (threads < 1) throw new ArgumentOutOfRangeException(nameof(threads), $"--threads must be ≥ 1, got {threads}");
+        s_default = threads;
+    }
+
+    /// <summary>Kernels called from this thread use at most <paramref name="threads"/> threads until the result is disposed.</summary>
+    public static Scope Limit(int threads)
+    {
+        if (threads < 1) throw new ArgumentOutOfRangeException(nameof(threads), $"thread limit must be ≥ 1, got {threads}");
+        var scope = new Scope(t_limit);
+        t_limit = threads;
+        return scope;
+    }
+
+    /// <summary>Restores the calling thread's previous limit.</summary>
+    public readonly struct Scope(int previous) : IDisposable
+    {
+        public void Dispose() => t_limit = previous;
+    }
 }
