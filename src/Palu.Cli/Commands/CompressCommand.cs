@@ -65,10 +65,11 @@ public static class CompressCommand
             };
             bool usesFisher = o.RankAllocation != RankAllocationMethod.Uniform;
             var la = LinearAlgebraProvider.Default;
-            var manifest = Cli.WithProgress("compressing", progress =>
+            var plan = Cli.WithProgress("compressing", progress =>
                 PaluCompressor.Compress(p.GetValue(model)!, p.GetValue(output)!, o, la,
                     new Cli.SyncProgress<CompressProgress>(c => progress.Report(Stage(c, usesFisher))), ct));
-            if (manifest.Fisher is { } f)
+            var kv = plan.Kv!;
+            if (kv.Fisher is { } f)
             {
                 string how = f.Source switch
                 {
@@ -79,13 +80,14 @@ public static class CompressCommand
                 Cli.Err.MarkupLine($"[blue]fisher[/]: {Markup.Escape(how)}; budget: target {f.TargetRank:F1} of {f.FullRank} rank, " +
                     $"{f.AllocatedRank} allocated ({f.Deficit}, {f.RemainderOrder}), {f.RoundedRank} after rounding");
             }
-            if (p.GetValue(json)) Console.Out.WriteLine(manifest.ToJson());
+            if (p.GetValue(json)) Console.Out.WriteLine(plan.ToJson());
             else
             {
-                var ks = manifest.Layers.SelectMany(l => l.KRanks).ToArray();
-                var vs = manifest.Layers.SelectMany(l => l.VRanks).ToArray();
-                Cli.Err.MarkupLine($"[green]wrote[/] {Markup.Escape(p.GetValue(output)!)}: kv-keep {o.KvKeep} requested, [bold]{manifest.RealizedKeep:P2}[/] of KV rank kept after rounding to multiples of {manifest.RankMultiple} " +
-                    $"(compression {1 - manifest.RealizedKeep:P2}); K ranks {ks.Min()}–{ks.Max()}, V ranks {vs.Min()}–{vs.Max()} per group of {o.GroupSize} head(s); {manifest.Seconds:F1} s; linear algebra: {Markup.Escape(la.Name)}");
+                var ranks = Enumerable.Range(0, plan.Modules.Length / 2).Select(plan.KvRanks).ToArray();
+                var ks = ranks.SelectMany(r => r.K).ToArray();
+                var vs = ranks.SelectMany(r => r.V).ToArray();
+                Cli.Err.MarkupLine($"[green]wrote[/] {Markup.Escape(p.GetValue(output)!)}: kv-keep {o.KvKeep} requested, [bold]{kv.RealizedKeep:P2}[/] of KV rank kept after rounding to multiples of {kv.RankMultiple} " +
+                    $"(compression {1 - kv.RealizedKeep:P2}); K ranks {ks.Min()}–{ks.Max()}, V ranks {vs.Min()}–{vs.Max()} per group of {o.GroupSize} head(s); {plan.Seconds:F1} s; linear algebra: {Markup.Escape(la.Name)}");
             }
             return Task.FromResult(0);
         });

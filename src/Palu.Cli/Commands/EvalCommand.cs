@@ -41,16 +41,17 @@ public static class EvalCommand
         var seqLen = new Option<int>("--seq-len") { Description = "window length in positions", DefaultValueFactory = _ => 1024 };
         var maxWindows = new Option<int?>("--max-windows") { Description = "score only the first N windows" };
         var protocol = ProtocolOption();
-        var fuse = ZeroShotCommand.FuseValuesOption();
+        var run = new RunOptions();
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
-        var cmd = new Command("ppl", "Perplexity of a model on a text file. Protocols: " + ProtocolHelp) { model, data, seqLen, maxWindows, protocol, fuse, json };
+        var cmd = new Command("ppl", "Perplexity of a model on a text file. Protocols: " + ProtocolHelp) { model, data, seqLen, maxWindows, protocol, json };
+        run.AddTo(cmd);
         cmd.SetAction((p, ct) =>
         {
             string dir = p.GetValue(model)!, file = p.GetValue(data)!;
             int L = p.GetValue(seqLen);
             var proto = ParseProtocol(p.GetValue(protocol)!);
             if (!File.Exists(file)) throw new IO.ModelFormatException(file, "data file not found");
-            using var lm = CausalLM.Load(dir, new LoadOptions { FuseValues = p.GetValue(fuse) });
+            using var lm = CausalLM.Load(dir, run.Load(p));
             Perplexity.CheckSeqLen(lm, L);
             var tok = Tokenizer.FromDirectory(dir);
             string text = File.ReadAllText(file);
@@ -61,7 +62,8 @@ public static class EvalCommand
                 ["model"] = dir, ["data"] = file, ["seq_len"] = L, ["protocol"] = Perplexity.ProtocolName(proto),
                 ["windows"] = r.Windows, ["tokens"] = r.Tokens, ["nll"] = r.Nll, ["ppl"] = r.Ppl,
                 ["seconds"] = Math.Round(r.Seconds, 3), ["tokens_per_s"] = Math.Round(r.Tokens / r.Seconds, 1),
-                ["kv_cache"] = lm.Config.PaluCompressed ? "latent" : "dense",
+                ["kv_cache"] = lm.Config.PaluCompressed ? "latent" : "dense", ["kv_bytes_per_token"] = lm.KvBytesPerToken,
+                ["kv_dtype"] = Tensors.DTypes.Name(lm.DefaultKvDType).ToLowerInvariant(), ["device"] = lm.Backend.Name,
             };
             if (p.GetValue(json)) Cli.WriteJson(result);
             else Console.Out.WriteLine($"ppl {r.Ppl:F4} (mean NLL {r.Nll:F6}) over {r.Tokens:N0} tokens in {r.Windows} windows of {L}; {r.Seconds:F1} s");

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Palu.Generation;
 using Palu.Models;
+using Palu.Tensors;
 using Palu.Text;
 
 namespace Palu.Cli.Commands;
@@ -17,9 +18,10 @@ public static class GenerateCommand
         var topP = new Option<float>("--top-p") { Description = "nucleus sampling: keep the most likely tokens up to this probability mass (1 = off)", DefaultValueFactory = _ => 1f };
         var topK = new Option<int>("--top-k") { Description = "keep only the k most likely tokens (0 = off)", DefaultValueFactory = _ => 0 };
         var seed = new Option<int?>("--seed") { Description = "random seed for sampling (reproducible output)" };
-        var fuse = new Option<bool>("--fuse-values") { Description = "Palu models: fold the value up-projection into o_proj instead of rebuilding values" };
+        var run = new RunOptions();
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout instead of streaming text" };
-        var cmd = new Command("generate", "Generate text from a prompt.") { model, prompt, maxTokens, temperature, topP, topK, seed, fuse, json };
+        var cmd = new Command("generate", "Generate text from a prompt.") { model, prompt, maxTokens, temperature, topP, topK, seed, json };
+        run.AddTo(cmd);
         cmd.SetAction((p, ct) =>
         {
             string dir = p.GetValue(model)!;
@@ -27,7 +29,7 @@ public static class GenerateCommand
             sampling.Validate();
             int max = p.GetValue(maxTokens);
             if (max < 1) throw new ArgumentException($"--max-tokens must be ≥ 1, got {max}");
-            using var lm = CausalLM.Load(dir, new LoadOptions { FuseValues = p.GetValue(fuse) });
+            using var lm = CausalLM.Load(dir, run.Load(p));
             var tok = Tokenizer.FromDirectory(dir);
             var ids = tok.Encode(p.GetValue(prompt)!, addSpecialTokens: true);
             if (ids.Length == 0) throw new ArgumentException("the prompt is empty and the tokenizer adds no BOS: nothing to condition on");
@@ -59,14 +61,15 @@ public static class GenerateCommand
                     ["prompt_tokens"] = ids.Length, ["completion_tokens"] = gen.NewTokens,
                     ["finish_reason"] = gen.FinishReason == FinishReason.EndOfSequence ? "stop" : "length",
                     ["prefill_tokens_per_s"] = Math.Round(prefillTps, 2), ["decode_tokens_per_s"] = Math.Round(decodeTps, 2),
-                    ["kv_cache_bytes"] = gen.Cache.BytesInUse,
+                    ["kv_cache_bytes"] = gen.State.BytesInUse, ["kv_bytes_per_token"] = gen.State.BytesPerToken,
+                    ["kv_dtype"] = DTypes.Name(lm.DefaultKvDType).ToLowerInvariant(), ["device"] = lm.Backend.Name,
                 });
             }
             else
             {
                 Console.Out.WriteLine(tail);
                 Console.Out.Flush();
-                Console.Error.WriteLine($"[{ids.Length} prompt tokens, {gen.NewTokens} generated ({(gen.FinishReason == FinishReason.EndOfSequence ? "eos" : "length")}); prefill {prefillTps:F1} tok/s, decode {decodeTps:F1} tok/s; KV cache {gen.Cache.BytesInUse:N0} B]");
+                Console.Error.WriteLine($"[{ids.Length} prompt tokens, {gen.NewTokens} generated ({(gen.FinishReason == FinishReason.EndOfSequence ? "eos" : "length")}); prefill {prefillTps:F1} tok/s, decode {decodeTps:F1} tok/s; KV cache {gen.State.BytesInUse:N0} B]");
             }
             return Task.FromResult(0);
         });

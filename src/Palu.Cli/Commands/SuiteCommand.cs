@@ -29,13 +29,14 @@ public static class SuiteCommand
         var bos = ZeroShotCommand.BosOption();
         var normLength = ZeroShotCommand.NormLengthOption();
         var workers = ZeroShotCommand.WorkersOption();
-        var fuse = ZeroShotCommand.FuseValuesOption();
+        var run = new RunOptions();
         var overwrite = new Option<bool>("--overwrite") { Description = "replace a non-empty --out directory" };
         var json = new Option<bool>("--json") { Description = "print results.json on stdout (instead of the Markdown table)" };
         var cmd = new Command("suite", "Perplexity on every given text and accuracy on every zero-shot task found under --data-dir, " +
                                        "for a model and optionally its baseline; writes results.json, results.md (rows = metrics; " +
                                        "columns = baseline, model, Δ) and a self-contained index.html with SVG plots.")
-            { model, baseline, output, dataDir, ppl, limit, seqLen, maxWindows, protocol, bos, normLength, workers, fuse, overwrite, json };
+            { model, baseline, output, dataDir, ppl, limit, seqLen, maxWindows, protocol, bos, normLength, workers, overwrite, json };
+        run.AddTo(cmd);
         cmd.SetAction((p, ct) =>
         {
             string outDir = p.GetValue(output)!;
@@ -46,7 +47,7 @@ public static class SuiteCommand
                 DataDir = p.GetValue(dataDir)!, PplFiles = p.GetValue(ppl) ?? [], Limit = p.GetValue(limit), SeqLen = p.GetValue(seqLen),
                 MaxWindows = p.GetValue(maxWindows),
                 Protocol = EvalCommand.ParseProtocol(p.GetValue(protocol)!),
-                Bos = ZeroShotCommand.ParseBos(p.GetValue(bos)!), NormLength = ZeroShotCommand.ParseNormLength(p.GetValue(normLength)!), Workers = p.GetValue(workers), FuseValues = p.GetValue(fuse),
+                Bos = ZeroShotCommand.ParseBos(p.GetValue(bos)!), NormLength = ZeroShotCommand.ParseNormLength(p.GetValue(normLength)!), Workers = p.GetValue(workers), Load = run.Load(p),
             };
             // one progress bar per step on a terminal, one stderr line per step otherwise
             var report = Cli.WithSteps(step => Suite.Run(p.GetValue(model)!, p.GetValue(baseline), options, step.Invoke, ct), echoSteps: true);

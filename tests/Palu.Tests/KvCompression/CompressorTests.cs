@@ -27,7 +27,7 @@ public class CompressorTests
         using var tmp = TestPaths.Temp();
         string src = TestPaths.Model(model), dst = tmp.File("out");
         var m = PaluCompressor.Compress(src, dst, Small(1.0, group));
-        Assert.Equal(1.0, m.RealizedKeep);
+        Assert.Equal(1.0, m.Kv!.RealizedKeep);
         using var a = CausalLM.Load(src);
         using var b = CausalLM.Load(dst);
         Assert.IsType<LatentAttention>(b.Layers[0].Attention);
@@ -77,11 +77,11 @@ public class CompressorTests
             string dst = tmp.File($"k{keep}");
             var m = PaluCompressor.Compress(src, dst, Small(keep, 1));
             using var lm = CausalLM.Load(dst);
-            using var cache = lm.CreateCache(16);
+            using var cache = lm.NewSequence(16);
             double ppl = Perplexity.Evaluate(lm, windows).Ppl;
             Assert.True(ppl >= last * 0.999, $"keep {keep}: ppl {ppl} < {last} at higher keep");
             Assert.True(cache.BytesPerToken < lastBytes);
-            Assert.Equal(m.Layers.Sum(l => l.KRanks.Sum() + l.VRanks.Sum()) * 4L, cache.BytesPerToken);
+            Assert.Equal(Enumerable.Range(0, lm.Config.NumLayers).Select(m.KvRanks).Sum(r => r.K.Sum() + r.V.Sum()) * 4L, cache.BytesPerToken);
             last = ppl; lastBytes = cache.BytesPerToken;
         }
     }
