@@ -128,12 +128,19 @@ public class CompressorTests
     [Fact]
     public void CholeskyFailureBeyondJitterIsExplained()
     {
-        // A Gram with NaN cannot be factorised by any shift.
         var la = LinearAlgebraProvider.Default;
-        var g = new double[4 * 4];
-        for (int i = 0; i < 4; i++) g[i * 4 + i] = 1;
-        g[5] = double.NaN;
-        Assert.ThrowsAny<Exception>(() => la.WhiteningFactor(g, 4, 1e-3));
+        // 1e20·[[1, 1], [1, 1]]: rank one; its λ_min is round-off (≈1e4 in magnitude), so the shift −λ_min + ε vanishes
+        // against the 1e20 diagonal and Cholesky fails again: the message says why and what to change.
+        double[] g = [1e20, 1e20, 1e20, 1e20];
+        var e = Assert.Throws<LinearAlgebraException>(() => la.WhiteningFactor(g, 2, 1e-3));
+        Assert.Contains("not positive definite even after adding", e.Message);
+        Assert.Contains("raise it", e.Message);
+        // A NaN in the Gram is named as such, with its position.
+        var n = new double[4 * 4];
+        for (int i = 0; i < 4; i++) n[i * 4 + i] = 1;
+        n[6] = double.NaN;
+        var f = Assert.Throws<LinearAlgebraException>(() => la.WhiteningFactor(n, 4, 1e-3));
+        Assert.Contains("non-finite entry at (1, 2)", f.Message);
     }
 
     [Fact]
