@@ -35,6 +35,12 @@ public sealed class CausalLM : IDisposable
     /// <summary>The memory-mapped checkpoint the model was loaded from (the CPU training passes read weights there).</summary>
     public ModelDirectory Checkpoint { get; }
 
+    /// <summary>Steps of more rows than this (prefill chunks) run in a workspace lent by <see cref="_prefillBuffers"/>
+    /// instead of the sequence's own, so that a sequence keeps only decode-sized buffers between steps.</summary>
+    public const int SequenceBufferRows = 16;
+    /// <summary>Activation buffers for prefill chunks, lent to one forward at a time (thread-safe; not model state).</summary>
+    readonly System.Collections.Concurrent.ConcurrentBag<Workspace> _prefillBuffers = [];
+
     internal CausalLM(ModelConfig config, string path, Backend backend, CompressionPlan? plan, DeviceWeight embed, DecoderLayer[] layers,
         Buf finalNorm, DeviceWeight lmHead, AttentionShape shape, DType defaultKvDType, ModelDirectory checkpoint)
     {
@@ -103,11 +109,23 @@ public sealed class CausalLM : IDisposable
         if (hidden.Length < T * d) throw new ArgumentException($"hidden needs [{T}, {d}]");
         Check(seq, tokens);
         var buffer = tokens.ToArray();
-        for (int s = 0; s < T; s += PrefillChunk)
+        Workspace? lent = null;
+        try
         {
-            int n = Math.Min(PrefillChunk, T - s);
-            ForwardRows([new SequenceStep(seq, buffer.AsMemory(s, n))], hidden.Slice(s * d, n * d), seq.Workspace, observer);
+            for (int s = 0; s < T; s += PrefillChunk)
+            {
+                int n = Math.Min(PrefillChunk, T - s);
+                var ws = n <= SequenceBufferRows ? seq.Workspace : (lent ??= _prefillBuffers.TryTake(out var w) ? w : NewWorkspace());
+                ForwardRows([new SequenceStep(seq, buffer.AsMemory(s, n))], hidden.Slice(s * d, n * d), ws, observer);
+            }
         }
+        finally { if (lent != null) _prefillBuffers.Add(lent); }
+    }
+
+    /// <summary>Frees the prefill buffers kept for reuse (they are made again when needed).</summary>
+    public void TrimBuffers()
+    {
+        while (_prefillBuffers.TryTake(out var w)) w.Dispose();
     }
 
     /// <summary>
@@ -207,6 +225,7 @@ public sealed class CausalLM : IDisposable
 
     public void Dispose()
     {
+        TrimBuffers();
         Backend.Release(this);
         Checkpoint.Dispose();
     }

@@ -4,7 +4,8 @@ namespace Palu.Models;
 
 /// <summary>
 /// Everything that belongs to one sequence on a loaded model: its cache (one <see cref="LayerCache"/> per decoder
-/// layer), how many positions are filled, and its activation buffers. The model itself is immutable and shared;
+/// layer), how many positions are filled, and its activation buffers for decode-sized steps (prefill chunks borrow
+/// the model's lent buffers). The model itself is immutable and shared;
 /// each thread advances its own sequences (a state is used by one thread at a time). Positions are contiguous from 0;
 /// <see cref="Length"/> is the absolute position of the next token.
 /// </summary>
