@@ -35,7 +35,7 @@ public static class AttentionBlockBench
         var woHost = Floats(d * H * dh, 0.02f);                                  // [d, H·d_h]
         var o = new DenseLinear(W(woHost, d, H * dh));
         var dense = new DenseAttention(Rand(Hkv * dh, d), Rand(Hkv * dh, d), o, default, shape);
-        var groupHeads = IO.CompressionPlan.ConsecutiveGroups(Hkv, s);
+        var groupHeads = Compression.PaluPlan.ConsecutiveGroups(Hkv, s);
         (LatentProjection P, float[][] Ups) Lat()
         {
             var ups = Enumerable.Range(0, groups).Select(_ => Floats(width * r, 0.05f)).ToArray();   // [n_g][s·d_h, r]

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Palu.Compression;
 using Palu.IO;
 using Palu.Models;
 using Palu.Text;

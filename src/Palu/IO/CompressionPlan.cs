@@ -136,10 +136,8 @@ public sealed record CompressionPlan
     /// <summary>The module entry called <paramref name="name"/>, or null (dense).</summary>
     public ModulePlan? Module(string name) => Modules.FirstOrDefault(m => m.Name == name);
 
-    /// <summary>Ranks of layer <paramref name="layer"/>'s latent k_proj and v_proj groups (empty where dense).</summary>
-    public (int[] K, int[] V) KvRanks(int layer) =>
-        (Module($"model.layers.{layer}.self_attn.k_proj")?.Groups?.Select(g => g.Rank).ToArray() ?? [],
-         Module($"model.layers.{layer}.self_attn.v_proj")?.Groups?.Select(g => g.Rank).ToArray() ?? []);
+    /// <summary>The group ranks of latent module <paramref name="module"/> (empty when it is not one).</summary>
+    public int[] GroupRanks(string module) => Module(module)?.Groups?.Select(g => g.Rank).ToArray() ?? [];
 
     /// <param name="qkvBias">whether the model's K/V projections have biases (version 1 did not record it).</param>
     public static CompressionPlan Load(string dir, bool qkvBias)
@@ -193,27 +191,6 @@ public sealed record CompressionPlan
 
     public string ToJson() => JsonSerializer.Serialize(this, Options);
 
-    /// <summary>Tensor names of a Palu factorisation, as the compressor writes them.</summary>
-    public static string DownName(int layer, char kv) => $"model.layers.{layer}.self_attn.{kv}_proj.down.weight";
-    public static string UpName(int layer, char kv, int g) => $"model.layers.{layer}.self_attn.{kv}_proj.up.{g}.weight";
-    public static string UpBiasName(int layer, char kv, int g) => $"model.layers.{layer}.self_attn.{kv}_proj.up.{g}.bias";
-
-    /// <summary>A kv_latent module entry for <paramref name="groups"/> (each a list of KV heads) of the given ranks.</summary>
-    public static ModulePlan LatentModule(int layer, char kv, int[][] groups, int[] ranks, bool bias) => new()
-    {
-        Name = $"model.layers.{layer}.self_attn.{kv}_proj",
-        Kind = ModulePlan.KvLatent,
-        Down = DownName(layer, kv),
-        Groups = groups.Select((heads, g) => new LatentGroupPlan
-        {
-            Heads = heads, Rank = ranks[g], Up = UpName(layer, kv, g), Bias = bias ? UpBiasName(layer, kv, g) : null,
-        }).ToArray(),
-    };
-
-    /// <summary>Groups of <paramref name="groupSize"/> consecutive KV heads (Palu's G-LRD order).</summary>
-    public static int[][] ConsecutiveGroups(int kvHeads, int groupSize) =>
-        Enumerable.Range(0, kvHeads / groupSize).Select(g => Enumerable.Range(g * groupSize, groupSize).ToArray()).ToArray();
-
     static CompressionPlan FromV1(PlanV1 v1, bool qkvBias, string path)
     {
         if (v1.Layers is null || v1.GroupSize < 1) throw new ModelFormatException(path, "version-1 palu.json without \"layers\" or \"group_size\"");
@@ -222,8 +199,8 @@ public sealed record CompressionPlan
         {
             var (k, v) = (v1.Layers[l].KRanks, v1.Layers[l].VRanks);
             if (k is null || v is null) throw new ModelFormatException(path, $"layer {l}: no k_ranks/v_ranks");
-            modules.Add(LatentModule(l, 'k', ConsecutiveGroups(k.Length * v1.GroupSize, v1.GroupSize), k, qkvBias));
-            modules.Add(LatentModule(l, 'v', ConsecutiveGroups(v.Length * v1.GroupSize, v1.GroupSize), v, qkvBias));
+            modules.Add(V1Module(l, 'k', v1.GroupSize, k, qkvBias));
+            modules.Add(V1Module(l, 'v', v1.GroupSize, v, qkvBias));
         }
         return new CompressionPlan
         {
@@ -242,6 +219,21 @@ public sealed record CompressionPlan
             WhiteningJitter = v1.WhiteningJitter,
             Seconds = v1.Seconds,
             Modules = modules.ToArray(),
+        };
+    }
+
+    /// <summary>A version-1 K or V entry: groups of <paramref name="groupSize"/> consecutive heads, tensors named as palu 0.1 wrote them.</summary>
+    static ModulePlan V1Module(int layer, char kv, int groupSize, int[] ranks, bool bias)
+    {
+        string m = $"model.layers.{layer}.self_attn.{kv}_proj";
+        return new ModulePlan
+        {
+            Name = m, Kind = ModulePlan.KvLatent, Down = m + ".down.weight",
+            Groups = ranks.Select((r, g) => new LatentGroupPlan
+            {
+                Heads = Enumerable.Range(g * groupSize, groupSize).ToArray(), Rank = r,
+                Up = $"{m}.up.{g}.weight", Bias = bias ? $"{m}.up.{g}.bias" : null,
+            }).ToArray(),
         };
     }
 

@@ -72,7 +72,7 @@ public class LatentAttentionTests
             SlidingWindow = arch == "MistralForCausalLM" ? 5 : null,
         }, seed: heads * 7 + kvHeads);
         // groups of consecutive heads, and the same groups with their heads in reverse (explicit head → (group, slot))
-        var consecutive = CompressionPlan.ConsecutiveGroups(kvHeads, groupSize);
+        var consecutive = Palu.Compression.PaluPlan.ConsecutiveGroups(kvHeads, groupSize);
         var reversed = consecutive.Reverse().Select(g => g.Reverse().ToArray()).ToArray();
         ExactLatentCheckpoint.Write(tmp.File("dense"), tmp.File("latent"), consecutive);
         ExactLatentCheckpoint.Write(tmp.File("dense"), tmp.File("permuted"), reversed);

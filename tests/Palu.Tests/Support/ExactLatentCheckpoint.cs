@@ -19,7 +19,7 @@ public static class ExactLatentCheckpoint
         var factors = new List<TensorToWrite>();
         var modules = new List<ModulePlan>();
         for (int l = 0; l < c.NumLayers; l++)
-            foreach (var (kv, kind) in new[] { ('k', LinearKind.K), ('v', LinearKind.V) })
+            foreach (var kind in new[] { LinearKind.K, LinearKind.V })
             {
                 string m = LinearKinds.Module(l, kind);
                 var w = md.Matrix(m + ".weight", c.KvDim, d).ToFloats();            // [H_kv·d_h, d]
@@ -38,11 +38,11 @@ public static class ExactLatentCheckpoint
                         down.AddRange(w.AsSpan(h * dh * d, dh * d).ToArray());
                         if (b != null) b.AsSpan(h * dh, dh).CopyTo(bias.AsSpan(slot * dh, dh));
                     }
-                    factors.Add(TensorToWrite.FromFloats(CompressionPlan.UpName(l, kv, g), up, [width, width], Tensors.DType.F32));
-                    if (b != null) factors.Add(TensorToWrite.FromFloats(CompressionPlan.UpBiasName(l, kv, g), bias, [width], Tensors.DType.F32));
+                    factors.Add(TensorToWrite.FromFloats(PaluPlan.UpName(l, kind, g), up, [width, width], Tensors.DType.F32));
+                    if (b != null) factors.Add(TensorToWrite.FromFloats(PaluPlan.UpBiasName(l, kind, g), bias, [width], Tensors.DType.F32));
                 }
-                factors.Add(TensorToWrite.FromFloats(CompressionPlan.DownName(l, kv), down.ToArray(), [ranks.Sum(), d], Tensors.DType.F32));
-                modules.Add(CompressionPlan.LatentModule(l, kv, groups, ranks, b != null));
+                factors.Add(TensorToWrite.FromFloats(PaluPlan.DownName(l, kind), down.ToArray(), [ranks.Sum(), d], Tensors.DType.F32));
+                modules.Add(PaluPlan.LatentModule(l, kind, groups, ranks, b != null));
             }
         var plan = new CompressionPlan
         {

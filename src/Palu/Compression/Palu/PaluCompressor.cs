@@ -63,7 +63,7 @@ public static class PaluCompressor
 
         // 3. factorise each layer's K and V per group (weights read from the checkpoint)
         using var md = ModelDirectory.Open(modelDir);
-        var groupHeads = CompressionPlan.ConsecutiveGroups(c.NumKvHeads, o.GroupSize);
+        var groupHeads = PaluPlan.ConsecutiveGroups(c.NumKvHeads, o.GroupSize);
         var factors = new List<TensorToWrite>();
         var modules = new List<ModulePlan>();
         var jitter = new double[c.NumLayers];
@@ -81,13 +81,13 @@ public static class PaluCompressor
                 }
                 s = wf.S; jitter[l] = wf.Jitter;
             }
-            foreach (var (kv, kind, r) in new[] { ('k', LinearKind.K, ranks[l].KRanks), ('v', LinearKind.V, ranks[l].VRanks) })
+            foreach (var (kind, r) in new[] { (LinearKind.K, ranks[l].KRanks), (LinearKind.V, ranks[l].VRanks) })
             {
                 string module = LinearKinds.Module(l, kind);
                 var w = md.Matrix(module + ".weight", c.KvDim, d).ToFloats();            // [Hkv·d_h, d]
                 var bias = c.QkvBias ? md.Floats(module + ".bias", c.KvDim) : null;      // [Hkv·d_h]
-                factors.AddRange(FactorProjection(la, l, kv, w, bias, r, groups, width, d, s, o.FactorDType));
-                modules.Add(CompressionPlan.LatentModule(l, kv, groupHeads, r, bias != null));
+                factors.AddRange(FactorProjection(la, l, kind, w, bias, r, groups, width, d, s, o.FactorDType));
+                modules.Add(PaluPlan.LatentModule(l, kind, groupHeads, r, bias != null));
             }
             progress?.Report(new("decomposing", (l + 1.0) / c.NumLayers));
         }
@@ -172,7 +172,7 @@ public static class PaluCompressor
     }
 
     /// <summary>Factors of one K or V projection w [H_kv·d_h, d] (+ bias) per group of <paramref name="width"/> rows.</summary>
-    static IEnumerable<TensorToWrite> FactorProjection(ILinearAlgebra la, int layer, char kv, float[] w, float[]? bias, int[] ranks,
+    static IEnumerable<TensorToWrite> FactorProjection(ILinearAlgebra la, int layer, LinearKind kv, float[] w, float[]? bias, int[] ranks,
         int groups, int width, int d, double[]? s, DType dtype)
     {
         int total = ranks.Sum();
@@ -183,11 +183,11 @@ public static class PaluCompressor
             var block = Dense.ToDouble(w.AsSpan(g * width * d, width * d)); // [s·d_h, d]
             var f = LowRankDecomposer.Decompose(la, block, width, d, s, ranks[g]);
             f.A.CopyTo(down, off * d);
-            result.Add(TensorToWrite.FromFloats(CompressionPlan.UpName(layer, kv, g), f.B, [width, ranks[g]], dtype));
+            result.Add(TensorToWrite.FromFloats(PaluPlan.UpName(layer, kv, g), f.B, [width, ranks[g]], dtype));
             if (bias != null)
-                result.Add(TensorToWrite.FromFloats(CompressionPlan.UpBiasName(layer, kv, g), bias[(g * width)..((g + 1) * width)], [width], dtype));
+                result.Add(TensorToWrite.FromFloats(PaluPlan.UpBiasName(layer, kv, g), bias[(g * width)..((g + 1) * width)], [width], dtype));
         }
-        result.Insert(0, TensorToWrite.FromFloats(CompressionPlan.DownName(layer, kv), down, [total, d], dtype));
+        result.Insert(0, TensorToWrite.FromFloats(PaluPlan.DownName(layer, kv), down, [total, d], dtype));
         return result;
     }
 }
