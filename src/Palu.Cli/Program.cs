@@ -8,4 +8,5 @@ root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(CompressCommand.Create());
 root.Subcommands.Add(FisherCommand.Create());
+root.Subcommands.Add(BenchCommand.Create());
 return await Cli.RunAsync(root, args);

@@ -41,12 +41,15 @@ public sealed unsafe class SafetensorsFile : IDisposable
     public static SafetensorsFile Open(string path)
     {
         if (!File.Exists(path)) throw new ModelFormatException(path, "file not found");
-        long length = new FileInfo(path).Length;
-        if (length < 8)
-            throw new ModelFormatException(path, $"truncated safetensors file: {length} bytes, less than the 8-byte header length field");
+        long length;
         byte[] headerBytes;
+        // the length of the opened file, not FileInfo.Length: that is the link's own size for a symbolic link (the
+        // Hugging Face hub cache links every snapshot file to a blob)
         using (var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read))
         {
+            length = fs.Length;
+            if (length < 8)
+                throw new ModelFormatException(path, $"truncated safetensors file: {length} bytes, less than the 8-byte header length field");
             Span<byte> n8 = stackalloc byte[8];
             fs.ReadExactly(n8);
             ulong n = BitConverter.ToUInt64(n8);

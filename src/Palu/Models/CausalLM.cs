@@ -42,11 +42,14 @@ public sealed class CausalLM : IDisposable
     readonly System.Collections.Concurrent.ConcurrentBag<Workspace> _prefillBuffers = [];
 
     internal CausalLM(ModelConfig config, string path, Backend backend, CompressionPlan? plan, DeviceWeight embed, DecoderLayer[] layers,
-        Buf finalNorm, DeviceWeight lmHead, AttentionShape shape, DType defaultKvDType, ModelDirectory checkpoint)
+        Buf finalNorm, DeviceWeight lmHead, AttentionShape shape, DType defaultKvDType, ModelDirectory checkpoint, object owner)
     {
         Config = config; Path = path; Backend = backend; Plan = plan; Embed = embed; Layers = layers; FinalNorm = finalNorm;
         LmHead = lmHead; AttentionShape = shape; Rope = shape.Rope; DefaultKvDType = defaultKvDType; Checkpoint = checkpoint;
+        _owner = owner;
     }
+
+    readonly object _owner;   // tags the backend memory the loader allocated for this model
 
     /// <summary>Loads an HF model directory onto a backend (default: the CPU; weights stay memory-mapped there).</summary>
     public static CausalLM Load(string dir, LoadOptions? options = null)
@@ -226,7 +229,7 @@ public sealed class CausalLM : IDisposable
     public void Dispose()
     {
         TrimBuffers();
-        Backend.Release(this);
+        Backend.Release(_owner);
         Checkpoint.Dispose();
     }
 }

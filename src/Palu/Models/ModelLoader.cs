@@ -27,6 +27,20 @@ public static class ModelLoader
     {
         options ??= new LoadOptions();
         var be = options.Backend ?? Backends.Default;
+        var owner = new object();   // the model's memory on the backend, released when it is disposed
+        try
+        {
+            using (be.Own(owner)) return Build(md, options, be, owner);
+        }
+        catch
+        {
+            be.Release(owner);
+            throw;
+        }
+    }
+
+    static CausalLM Build(ModelDirectory md, LoadOptions options, Backend be, object owner)
+    {
         var c = md.Config;
         string planPath = System.IO.Path.Combine(md.Path, CompressionPlan.FileName);
         CompressionPlan? plan = null;
@@ -87,7 +101,7 @@ public static class ModelLoader
         }
         var embed = be.Load(md.Matrix("model.embed_tokens.weight", c.VocabSize, d));
         var lmHead = c.TieWordEmbeddings ? embed : be.Load(md.Matrix("lm_head.weight", c.VocabSize, d));
-        return new CausalLM(c, md.Path, be, plan, embed, layers, f.Vector("model.norm.weight", d), lmHead, shape, kvDType, md);
+        return new CausalLM(c, md.Path, be, plan, embed, layers, f.Vector("model.norm.weight", d), lmHead, shape, kvDType, md, owner);
     }
 
     /// <summary>i of <c>model.layers.{i}.…</c>, or null.</summary>

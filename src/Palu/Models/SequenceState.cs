@@ -32,6 +32,17 @@ public sealed class SequenceState : IDisposable
 
     internal void Advance(int tokens) => Length += tokens;
 
+    /// <summary>
+    /// For speed measurements only: counts positions [Length, <paramref name="length"/>) as cached with whatever the
+    /// cache buffers hold (zeros when new), so a decode step at a long context can be timed without a long prefill.
+    /// Attention then does exactly the work of a real context of that length; its outputs mean nothing.
+    /// </summary>
+    public void SkipTo(int length)
+    {
+        if (length < Length || length > Capacity) throw new ArgumentOutOfRangeException(nameof(length), $"skip to {length} outside [{Length}, {Capacity}]");
+        Length = length;
+    }
+
     /// <summary>Forgets positions ≥ <paramref name="length"/> (the next forward writes from there).</summary>
     public void RewindTo(int length)
     {

@@ -127,6 +127,17 @@ public abstract class Backend : IDisposable
         for (int i = 0; i < count; i++) body(i);
     }
 
+    /// <summary>Memory this backend allocates on this thread until the result is disposed belongs to
+    /// <paramref name="owner"/> and is freed by <see cref="Release"/> (a GPU backend frees a model's weights this way;
+    /// host memory is left to the garbage collector).</summary>
+    public virtual IDisposable Own(object owner) => NoScope.Instance;
+
+    sealed class NoScope : IDisposable
+    {
+        public static readonly NoScope Instance = new();
+        public void Dispose() { }
+    }
+
     /// <summary>Frees what this backend holds for <paramref name="owner"/> (a GPU backend: the model's device memory;
     /// the CPU backends hold nothing beyond the objects themselves).</summary>
     public virtual void Release(object owner) { }

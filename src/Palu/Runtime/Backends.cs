@@ -15,7 +15,7 @@ public static class Backends
     {
         "cpu" => SimdBackend.Instance,
         "cpu-reference" => ReferenceBackend.Instance,
-        "cuda" => throw new NotSupportedException("--device cuda: the CUDA backend is not built yet; use --device cpu"),
+        "cuda" => Cuda.CudaBackend.Unavailable() is string why ? throw new NotSupportedException($"--device cuda: {why}; use --device cpu") : Cuda.CudaBackend.Instance,
         var other => throw new ArgumentException($"--device '{other}' is not a backend; choose one of {string.Join(", ", Names)}"),
     };
 }

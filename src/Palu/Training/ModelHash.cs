@@ -28,9 +28,9 @@ public static class ModelHash
         var buf = new byte[Block];
         foreach (var file in files)
         {
-            long length = new FileInfo(file).Length;
-            h.AppendData(Encoding.UTF8.GetBytes($"\n{Path.GetFileName(file)}\n{length}\n"));
             using var fs = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+            long length = fs.Length;   // the target's length when the file is a symbolic link
+            h.AppendData(Encoding.UTF8.GetBytes($"\n{Path.GetFileName(file)}\n{length}\n"));
             if (length <= FullHashLimit)
             {
                 int n;

@@ -64,6 +64,22 @@ public class ModelDirectoryTests
         File.WriteAllText(Path.Combine(dir, "config.json"), o.ToJsonString());
     }
 
+    /// <summary>A model directory whose files are symbolic links (how the Hugging Face hub cache lays out a snapshot)
+    /// loads and runs like the real one, and hashes the same.</summary>
+    [Fact]
+    public void SymlinkedFilesLoadLikeTheTargets()
+    {
+        using var tmp = TestPaths.Temp();
+        string tinyDir = TestPaths.Model("tiny");
+        foreach (var f in Directory.GetFiles(tinyDir))
+            File.CreateSymbolicLink(tmp.File(Path.GetFileName(f)), Path.GetFullPath(f));
+        int[] ids = [0, 406, 3081, 276, 1782, 274];
+        using var real = CausalLM.Load(tinyDir);
+        using var linked = CausalLM.Load(tmp.Path);
+        Assert.Equal(RunLogits(real, ids), RunLogits(linked, ids));
+        Assert.Equal(Palu.Training.ModelHash.Compute(tinyDir), Palu.Training.ModelHash.Compute(tmp.Path));
+    }
+
     [Fact]
     public void ConfigFieldMissingIsNamed()
     {

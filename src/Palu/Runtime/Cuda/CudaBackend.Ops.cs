@@ -1,0 +1,236 @@
+using Palu.Kernels.Cpu;
+using Palu.Tensors;
+using static Palu.Runtime.Cuda.CudaDriver;
+
+namespace Palu.Runtime.Cuda;
+
+/// <summary>The ops of <see cref="CudaBackend"/>: each enqueues kernels on the stream under the backend's lock.</summary>
+public sealed unsafe partial class CudaBackend
+{
+    /// <summary>Row blocks up to this many rows use the GEMV kernel (memory-bound); longer ones go to cuBLAS, which reads
+    /// W once for all rows (the GEMV kernel re-reads x from L2 for every output row: slow beyond one row).</summary>
+    const int GemvMaxRows = 1;
+
+    /// <summary>Attention over at most this many query rows (decode) uses the split-key kernel: a block per 128 keys.</summary>
+    const int SplitAttentionMaxRows = 4;
+
+    static string Suffix(DType t) => t switch
+    {
+        DType.F32 => "f32", DType.BF16 => "bf16", DType.F16 => "f16",
+        _ => throw new NotSupportedException($"the CUDA kernels take f32, bf16 or f16, not {DTypes.Name(t)}"),
+    };
+
+    public override void Embed(DeviceWeight table, ReadOnlySpan<int> ids, Buf x)
+    {
+        var w = Wt(table);
+        using var _ = Enter();
+        var idBuf = Scratch("ids", (long)ids.Length * 4);
+        fixed (int* p = ids) Check(cuMemcpyHtoDAsync(idBuf.Pointer, p, (nuint)(ids.Length * 4), _stream), "cuMemcpyHtoDAsync");
+        Launch("embed_" + Suffix(w.DType), ((uint)ids.Length, 1), 256, w.Pointer, idBuf.Pointer, Ptr(x), ids.Length, w.Cols);
+    }
+
+    public override void MatMul(Buf x, DeviceWeight w, Buf y, int T)
+    {
+        var wt = Wt(w);
+        if (x.Length < (long)T * wt.Cols || y.Length < (long)T * wt.Rows)
+            throw new ArgumentException($"MatMul: x [{T}, {wt.Cols}] and y [{T}, {wt.Rows}] do not fit buffers of {x.Length} and {y.Length}");
+        using var _ = Enter();
+        MatMulLocked(Ptr(x), wt, Ptr(y), T);
+    }
+
+    /// <summary>y [T, m] = x [T, n]·Wᵀ at device addresses: the GEMV kernel for few rows, else cuBLAS on bf16 copies.</summary>
+    void MatMulLocked(ulong x, CudaWeight w, ulong y, int T)
+    {
+        int n = w.Cols, m = w.Rows;
+        if (T == 0 || m == 0) return;
+        if (T <= GemvMaxRows || w.DType != DType.BF16)
+        {
+            for (int t0 = 0; t0 < T; t0 += GemvMaxRows)
+            {
+                int rows = Math.Min(GemvMaxRows, T - t0);
+                ulong xt = x + (ulong)((long)t0 * n * 4), yt = y + (ulong)((long)t0 * m * 4);
+                int vec = n % 8 == 0 && w.Stride % 8 == 0 && w.Pointer % 16 == 0 && xt % 16 == 0 ? 1 : 0;
+                Launch("gemv_" + Suffix(w.DType), ((uint)((m + 7) / 8), 1), 256, w.Pointer, w.Stride, xt, yt, rows, n, m, vec);
+            }
+            return;
+        }
+        long count = (long)T * n;
+        var xb = Scratch("gemm-x", count * 2);                                  // [T, n] bf16
+        Launch("cast_bf16", (Blocks(count), 1), 256, x, xb.Pointer, count);
+        float alpha = 1, beta = 0;
+        // row-major y [T, m] = x [T, n]·Wᵀ is column-major yᵀ [m, T] = W (stored [n, m] column-major, transposed)·xᵀ
+        long started = _profile != null ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
+        Cublas.Check(Cublas.cublasGemmEx(_cublas, Cublas.CUBLAS_OP_T, Cublas.CUBLAS_OP_N, m, T, n, &alpha,
+            w.Pointer, Cublas.CUDA_R_16BF, w.Stride, xb.Pointer, Cublas.CUDA_R_16BF, n, &beta, y, Cublas.CUDA_R_32F, m,
+            Cublas.CUBLAS_COMPUTE_32F, Cublas.CUBLAS_GEMM_DEFAULT), "cublasGemmEx");
+        if (_profile != null) Profiled("cublasGemmEx", started);
+    }
+
+    public override void MatMul(ReadOnlySpan<float> x, DeviceWeight w, Span<float> y, int T)
+    {
+        var wt = Wt(w);
+        int n = wt.Cols, m = wt.Rows;
+        using var _ = Enter();
+        var xd = Scratch("host-x", (long)T * n * 4);
+        var yd = Scratch("host-y", (long)T * m * 4);
+        fixed (float* p = x) Check(cuMemcpyHtoDAsync(xd.Pointer, p, (nuint)((long)T * n * 4), _stream), "cuMemcpyHtoDAsync");
+        MatMulLocked(xd.Pointer, wt, yd.Pointer, T);
+        fixed (float* p = y) Check(cuMemcpyDtoHAsync(p, yd.Pointer, (nuint)((long)T * m * 4), _stream), "cuMemcpyDtoHAsync");
+        Check(cuStreamSynchronize(_stream), "cuStreamSynchronize");
+    }
+
+    public override void AddBias(Buf y, Buf bias, int T)
+    {
+        using var _ = Enter();
+        Launch("add_bias", (Blocks((long)T * bias.Length), 1), 256, Ptr(y), Ptr(bias), T, bias.Length);
+    }
+
+    public override void Add(Buf x, Buf y)
+    {
+        using var _ = Enter();
+        Launch("add_inplace", (Blocks(x.Length), 1), 256, Ptr(x), Ptr(y), (long)x.Length);
+    }
+
+    public override void CopyBlock(Buf src, int srcStride, int srcCol, Buf dst, int dstStride, int dstCol, int rows, int width)
+    {
+        using var _ = Enter();
+        CopyBlockLocked(Ptr(src), srcStride, srcCol, Ptr(dst), dstStride, dstCol, rows, width);
+    }
+
+    void CopyBlockLocked(ulong src, int srcStride, int srcCol, ulong dst, int dstStride, int dstCol, int rows, int width) =>
+        Launch("copy_block", (Blocks((long)rows * width), 1), 256, src, srcStride, srcCol, dst, dstStride, dstCol, rows, width);
+
+    public override void Gather(Buf x, DeviceIndices cols, Buf y, int T) => GatherOp(x, cols, y, T, accumulate: 0);
+    public override void GatherAdd(Buf x, DeviceIndices cols, Buf y, int T) => GatherOp(x, cols, y, T, accumulate: 1);
+
+    void GatherOp(Buf x, DeviceIndices cols, Buf y, int T, int accumulate)
+    {
+        var c = cols as CudaIndices ?? throw new ArgumentException("indices of another backend were given to the CUDA backend");
+        int n = x.Length / Math.Max(T, 1);
+        using var _ = Enter();
+        Launch("gather", (Blocks((long)T * c.Length), 1), 256, Ptr(x), c.Memory.Pointer, Ptr(y), T, n, c.Length, accumulate);
+    }
+
+    public override void RmsNorm(Buf x, Buf weight, Buf y, int rows, float eps)
+    {
+        using var _ = Enter();
+        Launch("rmsnorm", ((uint)rows, 1), 256, Ptr(x), Ptr(weight), Ptr(y), rows, weight.Length, eps);
+    }
+
+    public override void Rope(Buf x, int T, int heads, int startPos, RopeTable table)
+    {
+        using var _ = Enter();
+        RopeLocked(Ptr(x), T, heads, startPos, table);
+    }
+
+    void RopeLocked(ulong x, int T, int heads, int startPos, RopeTable table)
+    {
+        if (startPos + T > table.MaxPositions) throw new ArgumentOutOfRangeException(nameof(T), $"RoPE positions up to {startPos + T} beyond the table's {table.MaxPositions}");
+        string key = RopeKey(table);
+        if (!_ropes.TryGetValue(key, out var t))
+        {
+            var cos = AllocateLocked((long)table.Cos.Length * 4, null);
+            var sin = AllocateLocked((long)table.Sin.Length * 4, null);
+            fixed (float* c = table.Cos, s = table.Sin)
+            {
+                Check(cuMemcpyHtoDAsync(cos.Pointer, c, (nuint)(table.Cos.Length * 4), _stream), "cuMemcpyHtoDAsync");
+                Check(cuMemcpyHtoDAsync(sin.Pointer, s, (nuint)(table.Sin.Length * 4), _stream), "cuMemcpyHtoDAsync");
+            }
+            Check(cuStreamSynchronize(_stream), "cuStreamSynchronize");
+            _ropes[key] = t = (cos, sin);
+        }
+        Launch("rope", ((uint)(T * heads), 1), (uint)Math.Clamp(table.HeadDim / 2, 32, 256), x, t.Cos.Pointer, t.Sin.Pointer, T, heads, table.HeadDim, startPos);
+    }
+
+    /// <summary>A table's identity by content (head dim, positions, frequencies), so reloading a model reuses its copy.</summary>
+    static string RopeKey(RopeTable t) =>
+        $"{t.HeadDim}:{t.MaxPositions}:{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(t.InvFreq.AsSpan())))}";
+
+    public override void SwiGlu(Buf gate, Buf up)
+    {
+        using var _ = Enter();
+        Launch("swiglu", (Blocks(gate.Length), 1), 256, Ptr(gate), Ptr(up), (long)gate.Length);
+    }
+
+    public override void Store(Buf src, int rowStride, int column, KvStore dst, int start, int T)
+    {
+        if (start < 0 || start + T > dst.Capacity) throw new ArgumentOutOfRangeException(nameof(T), $"positions [{start}, {start + T}) outside a cache of {dst.Capacity}");
+        if (T == 0) return;
+        using var _ = Enter();
+        Launch("store_" + Suffix(dst.DType), ((uint)T, (uint)dst.Heads), (uint)Math.Clamp(dst.Width, 32, 256),
+            Ptr(src), rowStride, column, Mem(dst.Memory).Pointer, dst.Heads, dst.Capacity, dst.Width, start, T);
+    }
+
+    public override void Attention(Buf q, KvStore k, KvStore v, Buf output, in AttentionCall c)
+    {
+        if (k.DType != v.DType) throw new NotSupportedException($"keys in {DTypes.Name(k.DType)} and values in {DTypes.Name(v.DType)}: the CUDA attention needs one dtype");
+        if (k.Capacity != v.Capacity) throw new ArgumentException("key and value stores of different capacities");
+        using var _ = Enter();
+        AttentionLocked(Ptr(q), Mem(k.Memory).Pointer, Mem(v.Memory).Pointer, Ptr(output), k.DType, c, v.Width, k.Capacity);
+    }
+
+    /// <summary>Flash-decoding attention: the keys are cut into splits when the query rows alone give too few warps.</summary>
+    void AttentionLocked(ulong q, ulong k, ulong v, ulong o, DType dtype, in AttentionCall c, int dv, int cap)
+    {
+        if (c.HeadDim > 256 || dv > 256) throw new NotSupportedException($"the CUDA attention handles head and value widths up to 256, not {c.HeadDim}/{dv}");
+        int S = c.StartPos + c.T, items = c.T * c.Heads;
+        float scale = 1f / MathF.Sqrt(c.HeadDim);
+        if (c.T <= SplitAttentionMaxRows)
+        {
+            // decode: a block per (row, head, 128 keys), then the merge
+            int n = (S + 127) / 128;
+            ulong partials = Scratch("attn-part", (long)items * n * (2 + dv) * 4).Pointer;
+            int vec = c.HeadDim % 8 == 0 && k % 16 == 0 ? 1 : 0;
+            Launch("attn_split_" + Suffix(dtype), ((uint)items, (uint)n), 128,
+                q, k, v, partials, c.T, c.StartPos, c.Heads, c.KvHeads, c.HeadDim, dv, cap, c.Window ?? 0, n, scale, vec);
+            Launch("attn_combine", ((uint)((items + 3) / 4), 1), 128, partials, o, items, n, dv);
+            return;
+        }
+        int splits = 1, splitLen = S;
+        int wantWarps = 8 * Multiprocessors * 4;
+        if (items < wantWarps && S > 256)
+        {
+            splits = Math.Clamp((wantWarps + items - 1) / items, 1, (S + 127) / 128);
+            splitLen = (S + splits - 1) / splits;
+            splits = (S + splitLen - 1) / splitLen;
+        }
+        ulong part = splits > 1 ? Scratch("attn-part", (long)items * splits * (2 + dv) * 4).Pointer : 0;
+        Launch("attn_" + Suffix(dtype), ((uint)((items + 3) / 4), (uint)splits), 128,
+            q, k, v, o, part, c.T, c.StartPos, c.Heads, c.KvHeads, c.HeadDim, dv, cap, c.Window ?? 0, splits, splitLen, scale);
+        if (splits > 1) Launch("attn_combine", ((uint)((items + 3) / 4), 1), 128, part, o, items, splits, dv);
+    }
+
+    /// <summary>
+    /// Latent attention by composition (no fused kernel yet): per KV head, the visible keys are rebuilt from the key
+    /// latents by one matrix product ([n, r] × [r, d_h]), bias, key norm and RoPE follow row-wise, the head's queries
+    /// are gathered, and the flash-decoding kernel attends with the group's value latents as values (width r).
+    /// </summary>
+    public override void LatentAttention(Buf q, ReadOnlySpan<LatentHead> heads, Buf kNorm, float normEps, RopeTable rope,
+        ReadOnlySpan<int> zOffsets, Buf z, in AttentionCall c)
+    {
+        int H = c.Heads, Hkv = c.KvHeads, G = H / Hkv, dh = c.HeadDim, T = c.T, S = c.StartPos + T, zDim = zOffsets[H];
+        int first = c.Window is int w ? Math.Max(0, c.StartPos - w + 1) : 0, n = S - first;
+        using var _ = Enter();
+        var keys = Scratch("lat-keys", (long)S * dh * 4).Pointer;                    // [S, d_h], rows [first, S)
+        var qh = Scratch("lat-q", (long)T * G * dh * 4).Pointer;                     // [T, G, d_h]
+        int maxRv = 0;
+        foreach (var h in heads) maxRv = Math.Max(maxRv, h.ValueLatents.Width);
+        var zk = Scratch("lat-z", (long)T * G * maxRv * 4).Pointer;                  // [T, G, r]
+        ulong rows = keys + (ulong)((long)first * dh * 4);
+        for (int kh = 0; kh < Hkv; kh++)
+        {
+            var head = heads[kh];
+            if (head.KeyLatents.DType != DType.F32 || head.ValueLatents.DType != DType.F32)
+                throw new NotSupportedException("latent caches are stored in f32 on the GPU");
+            int rk = head.KeyLatents.Width, rv = head.ValueLatents.Width;
+            MatMulLocked(Mem(head.KeyLatents.Memory).Pointer + (ulong)((long)first * rk * 4), Wt(head.KeyUp), rows, n);
+            if (!head.KeyBias.IsEmpty) Launch("add_bias", (Blocks((long)n * dh), 1), 256, rows, Ptr(head.KeyBias), n, dh);
+            if (!kNorm.IsEmpty) Launch("rmsnorm", ((uint)n, 1), 256, rows, Ptr(kNorm), rows, n, dh, normEps);
+            RopeLocked(rows, n, 1, first, rope);
+            CopyBlockLocked(Ptr(q), H * dh, kh * G * dh, qh, G * dh, 0, T, G * dh);
+            AttentionLocked(qh, keys, Mem(head.ValueLatents.Memory).Pointer, zk, DType.F32,
+                new AttentionCall(T, c.StartPos, G, 1, dh, c.Window), rv, S);
+            for (int g = 0; g < G; g++) CopyBlockLocked(zk, G * rv, g * rv, Ptr(z), zDim, zOffsets[kh * G + g], T, rv);
+        }
+    }
+}

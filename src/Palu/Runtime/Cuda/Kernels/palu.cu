@@ -1,0 +1,421 @@
+// Palu.NET CUDA kernels, compiled at first use by NVRTC for the GPU in hand (no includes: bf16/f16 by bit operations
+// and PTX conversions). Activations are f32; weights and caches are f32, bf16 or f16 (DT: 0 = f32, 1 = bf16, 2 = f16).
+// Every kernel is extern "C" so the host finds it by name. Shapes are row-major, given in each comment.
+
+typedef unsigned short u16;
+typedef unsigned int u32;
+#define NEG_INF __int_as_float(0xff800000)
+__device__ __forceinline__ int imin(int a, int b) { return a < b ? a : b; }
+__device__ __forceinline__ int imax(int a, int b) { return a > b ? a : b; }
+
+__device__ __forceinline__ float bf16_to_f32(u16 h) { return __uint_as_float(((u32)h) << 16); }
+__device__ __forceinline__ u16 f32_to_bf16(float f)
+{
+    u32 u = __float_as_uint(f);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (u16)((u >> 16) | 0x40);   // NaN stays quiet
+    u += 0x7fffu + ((u >> 16) & 1u);                                        // round to nearest even
+    return (u16)(u >> 16);
+}
+__device__ __forceinline__ float f16_to_f32(u16 h) { float f; asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(h)); return f; }
+__device__ __forceinline__ u16 f32_to_f16(float f) { u16 h; asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h) : "f"(f)); return h; }
+
+template <int DT> __device__ __forceinline__ float load(const void* p, long i)
+{
+    if (DT == 0) return ((const float*)p)[i];
+    if (DT == 1) return bf16_to_f32(((const u16*)p)[i]);
+    return f16_to_f32(((const u16*)p)[i]);
+}
+template <int DT> __device__ __forceinline__ void store(void* p, long i, float v)
+{
+    if (DT == 0) ((float*)p)[i] = v;
+    else if (DT == 1) ((u16*)p)[i] = f32_to_bf16(v);
+    else ((u16*)p)[i] = f32_to_f16(v);
+}
+
+__device__ __forceinline__ float warp_sum(float v)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ float warp_max(float v)
+{
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+// ---- elementwise -------------------------------------------------------------------------------------------------
+
+// x [T, d] = rows ids [T] of table [V, d] (DT)
+template <int DT> __device__ void embed(const void* table, const int* ids, float* x, int T, int d)
+{
+    int t = blockIdx.x;
+    long row = (long)ids[t] * d;
+    for (int i = threadIdx.x; i < d; i += blockDim.x) x[(long)t * d + i] = load<DT>(table, row + i);
+}
+extern "C" __global__ void embed_f32(const void* w, const int* ids, float* x, int T, int d) { embed<0>(w, ids, x, T, d); }
+extern "C" __global__ void embed_bf16(const void* w, const int* ids, float* x, int T, int d) { embed<1>(w, ids, x, T, d); }
+extern "C" __global__ void embed_f16(const void* w, const int* ids, float* x, int T, int d) { embed<2>(w, ids, x, T, d); }
+
+// y [n] (bf16 or f16 bits) = x [n] (f32): the activations of a cuBLAS GEMM
+extern "C" __global__ void cast_bf16(const float* x, u16* y, long n)
+{
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) y[i] = f32_to_bf16(x[i]);
+}
+extern "C" __global__ void cast_f16(const float* x, u16* y, long n)
+{
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) y[i] = f32_to_f16(x[i]);
+}
+
+// y [T, m] += b [m]
+extern "C" __global__ void add_bias(float* y, const float* b, int T, int m)
+{
+    long n = (long)T * m;
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) y[i] += b[i % m];
+}
+
+// x [n] += y [n]
+extern "C" __global__ void add_inplace(float* x, const float* y, long n)
+{
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) x[i] += y[i];
+}
+
+// gate [n] = silu(gate) · up
+extern "C" __global__ void swiglu(float* g, const float* u, long n)
+{
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
+    {
+        float v = g[i];
+        g[i] = v / (1.0f + __expf(-v)) * u[i];
+    }
+}
+
+// y [rows, n] = x / sqrt(mean(x²) + eps) · w [n]; one block (256 threads) per row; x and y may alias
+extern "C" __global__ void rmsnorm(const float* x, const float* w, float* y, int rows, int n, float eps)
+{
+    __shared__ float part[32];
+    long r = blockIdx.x;
+    const float* xr = x + r * n;
+    float ss = 0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
+    ss = warp_sum(ss);
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = ss;
+    __syncthreads();
+    if (threadIdx.x < 32)
+    {
+        float v = threadIdx.x < (blockDim.x >> 5) ? part[threadIdx.x] : 0.0f;
+        v = warp_sum(v);
+        if (threadIdx.x == 0) part[0] = v;
+    }
+    __syncthreads();
+    float inv = rsqrtf(part[0] / n + eps);
+    for (int i = threadIdx.x; i < n; i += blockDim.x) y[r * n + i] = w[i] * (xr[i] * inv);
+}
+
+// in-place rotate-half RoPE. x [T, heads, d]; row t at position start + t; cos, sin [positions, d/2]
+extern "C" __global__ void rope(float* x, const float* cs, const float* sn, int T, int heads, int d, int start)
+{
+    int t = blockIdx.x / heads, h = blockIdx.x % heads, half = d / 2;
+    long p = start + t;
+    float* xr = x + ((long)t * heads + h) * d;
+    for (int j = threadIdx.x; j < half; j += blockDim.x)
+    {
+        float c = cs[p * half + j], s = sn[p * half + j];
+        float x0 = xr[j], x1 = xr[j + half];
+        xr[j] = x0 * c - x1 * s;
+        xr[j + half] = x1 * c + x0 * s;
+    }
+}
+
+// y [T, m] = x [T, n] columns cols [m]; with accumulate, y += instead
+extern "C" __global__ void gather(const float* x, const int* cols, float* y, int T, int n, int m, int accumulate)
+{
+    long total = (long)T * m;
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x)
+    {
+        long t = i / m;
+        int j = (int)(i % m);
+        float v = x[t * n + cols[j]];
+        y[i] = accumulate ? y[i] + v : v;
+    }
+}
+
+// dst[t, dstCol + j] = src[t, srcCol + j] for t < rows, j < width
+extern "C" __global__ void copy_block(const float* src, int srcStride, int srcCol, float* dst, int dstStride, int dstCol, int rows, int width)
+{
+    long total = (long)rows * width;
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x)
+    {
+        long t = i / width;
+        int j = (int)(i % width);
+        dst[t * dstStride + dstCol + j] = src[t * srcStride + srcCol + j];
+    }
+}
+
+// cache store [heads, cap, width] (DT) rows [start, start + T) = src [T, rowStride] at column + h·width
+template <int DT> __device__ void store_rows(const float* src, int rowStride, int column, void* dst, int heads, int cap, int width, int start, int T)
+{
+    int t = blockIdx.x, h = blockIdx.y;
+    const float* s = src + (long)t * rowStride + column + (long)h * width;
+    long base = ((long)h * cap + start + t) * width;
+    for (int i = threadIdx.x; i < width; i += blockDim.x) store<DT>(dst, base + i, s[i]);
+}
+extern "C" __global__ void store_f32(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T) { store_rows<0>(s, rs, c, d, h, cap, w, st, T); }
+extern "C" __global__ void store_bf16(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T) { store_rows<1>(s, rs, c, d, h, cap, w, st, T); }
+extern "C" __global__ void store_f16(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T) { store_rows<2>(s, rs, c, d, h, cap, w, st, T); }
+
+// ---- matrix-vector: y [T, m] = x [T, n] · Wᵀ, W [m, n] with rows `stride` elements apart, T ≤ 8 ----------------
+// One warp per output row, 8 warps per block. The vector path reads W in 16-byte pieces (8 bf16/f16 or 4 f32 per
+// lane), used when every row start is 16-byte aligned and n fills whole pieces; the scalar path covers the rest.
+
+template <int DT> __device__ __forceinline__ void load8(const void* w, long i, float* out)
+{
+    if (DT == 0)
+    {
+        float4 a = *(const float4*)((const float*)w + i), b = *(const float4*)((const float*)w + i + 4);
+        out[0] = a.x; out[1] = a.y; out[2] = a.z; out[3] = a.w; out[4] = b.x; out[5] = b.y; out[6] = b.z; out[7] = b.w;
+    }
+    else
+    {
+        uint4 v = *(const uint4*)((const u16*)w + i);
+        u32 q[4] = { v.x, v.y, v.z, v.w };
+#pragma unroll
+        for (int k = 0; k < 4; k++)
+        {
+            out[2 * k] = DT == 1 ? bf16_to_f32((u16)(q[k] & 0xffffu)) : f16_to_f32((u16)(q[k] & 0xffffu));
+            out[2 * k + 1] = DT == 1 ? bf16_to_f32((u16)(q[k] >> 16)) : f16_to_f32((u16)(q[k] >> 16));
+        }
+    }
+}
+
+template <int DT> __device__ void gemv(const void* w, int stride, const float* x, float* y, int T, int n, int m, int vec)
+{
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int o = blockIdx.x * (blockDim.x >> 5) + warp;
+    if (o >= m) return;
+    float acc[8];
+#pragma unroll
+    for (int t = 0; t < 8; t++) acc[t] = 0.0f;
+    long row = (long)o * stride;
+    if (vec)
+    {
+        // four 16-byte pieces of W in flight per lane before they are used
+        for (int i0 = lane * 8; i0 < n; i0 += 1024)
+        {
+            float wv[4][8];
+#pragma unroll
+            for (int u = 0; u < 4; u++)
+            {
+                int i = i0 + u * 256;
+                if (i < n) load8<DT>(w, row + i, wv[u]);
+            }
+#pragma unroll
+            for (int u = 0; u < 4; u++)
+            {
+                int i = i0 + u * 256;
+#pragma unroll
+                for (int t = 0; t < 8; t++)
+                {
+                    if (t < T && i < n)
+                    {
+                        const float4* xp = (const float4*)(x + (long)t * n + i);
+                        float4 a = xp[0], b = xp[1];
+                        acc[t] += wv[u][0] * a.x + wv[u][1] * a.y + wv[u][2] * a.z + wv[u][3] * a.w
+                                + wv[u][4] * b.x + wv[u][5] * b.y + wv[u][6] * b.z + wv[u][7] * b.w;
+                    }
+                }
+            }
+        }
+    }
+    else
+    {
+        for (int i = lane; i < n; i += 32)
+        {
+            float wv = load<DT>(w, row + i);
+#pragma unroll
+            for (int t = 0; t < 8; t++) if (t < T) acc[t] += wv * x[(long)t * n + i];
+        }
+    }
+#pragma unroll
+    for (int t = 0; t < 8; t++)
+    {
+        if (t < T)
+        {
+            float s = warp_sum(acc[t]);
+            if (lane == 0) y[(long)t * m + o] = s;
+        }
+    }
+}
+extern "C" __global__ void gemv_f32(const void* w, int s, const float* x, float* y, int T, int n, int m, int v) { gemv<0>(w, s, x, y, T, n, m, v); }
+extern "C" __global__ void gemv_bf16(const void* w, int s, const float* x, float* y, int T, int n, int m, int v) { gemv<1>(w, s, x, y, T, n, m, v); }
+extern "C" __global__ void gemv_f16(const void* w, int s, const float* x, float* y, int T, int n, int m, int v) { gemv<2>(w, s, x, y, T, n, m, v); }
+
+// ---- attention (flash-decoding style, f32 math) ----------------------------------------------------------------
+// One warp per (query row t, head h, key split s); 4 warps per block. q [T, H, d]; k [Hkv, cap, d] and v [Hkv, cap, dv]
+// (DT); query t (position p = start + t) of head h reads KV head h / (H / Hkv), keys j in [first, p] ∩ the split
+// [s·splitLen, (s+1)·splitLen) with first = max(0, p − window + 1) when window > 0. Online softmax over the keys.
+// With one split the result goes to out [T, H, dv]; with several, each writes its (max, sum, acc[dv]) to
+// part [T·H, splits, 2 + dv] and attn_combine merges them. d, dv ≤ 256 (8 values per lane).
+
+#define MAXPL 8
+
+template <int DT> __device__ void attention(const float* q, const void* k, const void* v, float* out, float* part,
+    int T, int start, int H, int Hkv, int d, int dv, int cap, int window, int splits, int splitLen, float scale)
+{
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    long item = (long)blockIdx.x * (blockDim.x >> 5) + warp;   // t·H + h
+    int s = blockIdx.y;
+    if (item >= (long)T * H) return;
+    int t = (int)(item / H), h = (int)(item % H);
+    int kvh = h / (H / Hkv);
+    int p = start + t;
+    int first = window > 0 ? imax(0, p - window + 1) : 0;
+    int j0 = imax(first, s * splitLen), j1 = imin(p + 1, (s + 1) * splitLen);
+    float qv[MAXPL], acc[MAXPL];
+    const float* qr = q + item * d;
+#pragma unroll
+    for (int e = 0; e < MAXPL; e++) { int i = lane + 32 * e; qv[e] = i < d ? qr[i] * scale : 0.0f; acc[e] = 0.0f; }
+    float mx = NEG_INF, sum = 0.0f;
+    long kbase = (long)kvh * cap * d, vbase = (long)kvh * cap * dv;
+    // four keys at a time: their K loads, dot products and reductions, then their V loads, then the online updates
+    for (int j = j0; j < j1; j += 4)
+    {
+        float dot[4], vv[4][MAXPL];
+#pragma unroll
+        for (int u = 0; u < 4; u++)
+        {
+            float a = 0.0f;
+            if (j + u < j1)
+            {
+#pragma unroll
+                for (int e = 0; e < MAXPL; e++) { int i = lane + 32 * e; if (i < d) a += qv[e] * load<DT>(k, kbase + (long)(j + u) * d + i); }
+            }
+            dot[u] = a;
+        }
+#pragma unroll
+        for (int u = 0; u < 4; u++) dot[u] = warp_sum(dot[u]);
+#pragma unroll
+        for (int u = 0; u < 4; u++)
+        {
+#pragma unroll
+            for (int e = 0; e < MAXPL; e++) { int i = lane + 32 * e; vv[u][e] = (j + u < j1 && i < dv) ? load<DT>(v, vbase + (long)(j + u) * dv + i) : 0.0f; }
+        }
+#pragma unroll
+        for (int u = 0; u < 4; u++)
+        {
+            float du = j + u < j1 ? dot[u] : NEG_INF;   // past the split: weight 0, nothing changes
+            float nm = fmaxf(mx, du);
+            float corr = __expf(mx - nm), pj = __expf(du - nm);
+            sum = sum * corr + pj;
+#pragma unroll
+            for (int e = 0; e < MAXPL; e++) acc[e] = acc[e] * corr + pj * vv[u][e];
+            mx = nm;
+        }
+    }
+    if (splits == 1)
+    {
+        float inv = sum > 0 ? 1.0f / sum : 0.0f;
+#pragma unroll
+        for (int e = 0; e < MAXPL; e++) { int i = lane + 32 * e; if (i < dv) out[item * dv + i] = acc[e] * inv; }
+    }
+    else
+    {
+        float* pr = part + (item * splits + s) * (2 + dv);
+        if (lane == 0) { pr[0] = mx; pr[1] = sum; }
+#pragma unroll
+        for (int e = 0; e < MAXPL; e++) { int i = lane + 32 * e; if (i < dv) pr[2 + i] = acc[e]; }
+    }
+}
+extern "C" __global__ void attn_f32(const float* q, const void* k, const void* v, float* o, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, int sl, float sc)
+{ attention<0>(q, k, v, o, part, T, st, H, Hkv, d, dv, cap, win, sp, sl, sc); }
+extern "C" __global__ void attn_bf16(const float* q, const void* k, const void* v, float* o, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, int sl, float sc)
+{ attention<1>(q, k, v, o, part, T, st, H, Hkv, d, dv, cap, win, sp, sl, sc); }
+extern "C" __global__ void attn_f16(const float* q, const void* k, const void* v, float* o, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, int sl, float sc)
+{ attention<2>(q, k, v, o, part, T, st, H, Hkv, d, dv, cap, win, sp, sl, sc); }
+
+// out [items, dv] = merge of part [items, splits, 2 + dv]; one warp per item, 4 per block
+extern "C" __global__ void attn_combine(const float* part, float* out, int items, int splits, int dv)
+{
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    long item = (long)blockIdx.x * (blockDim.x >> 5) + warp;
+    if (item >= items) return;
+    const float* pr = part + item * splits * (2 + dv);
+    float M = NEG_INF;
+    for (int s = 0; s < splits; s++) M = fmaxf(M, pr[s * (2 + dv)]);
+    float l = 0.0f;
+    for (int s = 0; s < splits; s++) { float m = pr[s * (2 + dv)]; if (m > NEG_INF) l += __expf(m - M) * pr[s * (2 + dv) + 1]; }
+    float inv = l > 0 ? 1.0f / l : 0.0f;
+    for (int i = lane; i < dv; i += 32)
+    {
+        float a = 0.0f;
+        for (int s = 0; s < splits; s++) { float m = pr[s * (2 + dv)]; if (m > NEG_INF) a += __expf(m - M) * pr[s * (2 + dv) + 2 + i]; }
+        out[item * dv + i] = a * inv;
+    }
+}
+
+// ---- split-key decode attention (few query rows) ------------------------------------------------------------------
+// One block of 128 threads per (query row t, head h, split s of 128 keys): thread j scores key s·128 + j (a whole
+// K row per thread, 16-byte loads when vec), the block takes the split's max and sum, then thread i accumulates value
+// column i over the split's keys. The partial (max, sum, acc[dv]) goes to part [T·H, splits, 2 + dv]; attn_combine
+// merges the splits. q [T, H, d]; k [Hkv, cap, d], v [Hkv, cap, dv] (DT); d, dv ≤ 256.
+template <int DT> __device__ void attention_split(const float* q, const void* k, const void* v, float* part,
+    int T, int start, int H, int Hkv, int d, int dv, int cap, int window, int splits, float scale, int vec)
+{
+    __shared__ float qs[256];
+    __shared__ float ps[128];
+    __shared__ float red[4];
+    int item = blockIdx.x, s = blockIdx.y, tid = threadIdx.x;
+    int t = item / H, h = item % H, kvh = h / (H / Hkv), p = start + t;
+    int first = window > 0 ? imax(0, p - window + 1) : 0;
+    for (int i = tid; i < d; i += blockDim.x) qs[i] = q[(long)item * d + i] * scale;
+    __syncthreads();
+    int j = s * 128 + tid;
+    float sc = NEG_INF;
+    if (j >= first && j <= p)
+    {
+        long kb = ((long)kvh * cap + j) * d;
+        float a = 0.0f;
+        if (vec)
+        {
+            for (int i = 0; i < d; i += 8)
+            {
+                float kv8[8];
+                load8<DT>(k, kb + i, kv8);
+#pragma unroll
+                for (int e = 0; e < 8; e++) a += qs[i + e] * kv8[e];
+            }
+        }
+        else
+            for (int i = 0; i < d; i++) a += qs[i] * load<DT>(k, kb + i);
+        sc = a;
+    }
+    float m = warp_max(sc);
+    if ((tid & 31) == 0) red[tid >> 5] = m;
+    __syncthreads();
+    m = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));
+    __syncthreads();
+    float pj = sc == NEG_INF ? 0.0f : __expf(sc - m);
+    ps[tid] = pj;
+    float l = warp_sum(pj);
+    if ((tid & 31) == 0) red[tid >> 5] = l;
+    __syncthreads();
+    l = red[0] + red[1] + red[2] + red[3];
+    float* pr = part + ((long)item * splits + s) * (2 + dv);
+    if (tid == 0) { pr[0] = m; pr[1] = l; }
+    int n = imin(128, p + 1 - s * 128);
+    for (int i = tid; i < dv; i += blockDim.x)
+    {
+        float acc = 0.0f;
+        long vb = ((long)kvh * cap + (long)s * 128) * dv + i;
+#pragma unroll 8
+        for (int jj = 0; jj < n; jj++) acc += ps[jj] * load<DT>(v, vb + (long)jj * dv);
+        pr[2 + i] = acc;
+    }
+}
+extern "C" __global__ void attn_split_f32(const float* q, const void* k, const void* v, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, float sc, int vec)
+{ attention_split<0>(q, k, v, part, T, st, H, Hkv, d, dv, cap, win, sp, sc, vec); }
+extern "C" __global__ void attn_split_bf16(const float* q, const void* k, const void* v, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, float sc, int vec)
+{ attention_split<1>(q, k, v, part, T, st, H, Hkv, d, dv, cap, win, sp, sc, vec); }
+extern "C" __global__ void attn_split_f16(const float* q, const void* k, const void* v, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, float sc, int vec)
+{ attention_split<2>(q, k, v, part, T, st, H, Hkv, d, dv, cap, win, sp, sc, vec); }

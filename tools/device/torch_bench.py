@@ -1,0 +1,66 @@
+"""On the GPU machine: transformers (sdpa attention, bf16, StaticCache) on the same weights as palu bench, same
+protocol: decode at context C (the static cache counts C positions, never written: zeros), B sequences per step,
+3 warm-up + N timed steps; prefill of N tokens without a cache. Optionally torch.compile (reduce-overhead).
+Prints one JSON object. usage: python3 torch_bench.py MODEL --context 1024,16384 --batch 1,8 --prefill 512,4096 [--compile]"""
+import argparse, inspect, json, signal, sys, time
+import torch
+from transformers import AutoModelForCausalLM, StaticCache
+
+ap = argparse.ArgumentParser()
+ap.add_argument("model")
+ap.add_argument("--context", default="1024")
+ap.add_argument("--batch", default="1")
+ap.add_argument("--steps", type=int, default=16)
+ap.add_argument("--prefill", default="")
+ap.add_argument("--compile", action="store_true")
+a = ap.parse_args()
+model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.bfloat16, attn_implementation="sdpa").cuda().eval()
+V = model.config.vocab_size
+
+def make_cache(B, L):
+    p = inspect.signature(StaticCache.__init__).parameters
+    kw = {"config": model.config, "max_cache_len": L}
+    if "max_batch_size" in p: kw["max_batch_size"] = B
+    elif "batch_size" in p: kw["batch_size"] = B
+    if "device" in p: kw["device"] = "cuda"
+    if "dtype" in p: kw["dtype"] = torch.bfloat16
+    return StaticCache(**kw)
+
+fwd = model.forward
+if a.compile:
+    fwd = torch.compile(model.forward, mode="reduce-overhead", fullgraph=True)
+
+def decode(C, B, G):
+    cache = make_cache(B, C + 3 + G)
+    gen = torch.Generator(device="cuda").manual_seed(C + B)
+    def step(pos):
+        ids = torch.randint(2, V, (B, 1), device="cuda", generator=gen)
+        cp = torch.tensor([pos], device="cuda")
+        out = fwd(input_ids=ids, past_key_values=cache, cache_position=cp, position_ids=cp.expand(B, 1), use_cache=True)
+        return out.logits
+    with torch.no_grad():
+        for i in range(3): step(C + i)
+        torch.cuda.synchronize(); t = time.perf_counter()
+        for i in range(G): step(C + 3 + i)
+        torch.cuda.synchronize(); s = time.perf_counter() - t
+    del cache; torch.cuda.empty_cache()
+    return {"context": C, "batch": B, "steps": G, "ms_per_step": s * 1000 / G, "tokens_per_s": B * G / s}
+
+rows = []
+for C in [int(x) for x in a.context.split(",") if x]:
+    for B in [int(x) for x in a.batch.split(",") if x]:
+        try: rows.append(decode(C, B, a.steps))
+        except torch.OutOfMemoryError as e:
+            rows.append({"context": C, "batch": B, "error": "does not fit (out of memory)"}); torch.cuda.empty_cache()
+        print(rows[-1], file=sys.stderr, flush=True)
+pre = []
+for N in [int(x) for x in a.prefill.split(",") if x]:
+    ids = torch.randint(2, V, (1, N), device="cuda")
+    with torch.no_grad():
+        model(input_ids=ids, use_cache=False); torch.cuda.synchronize()
+        ts = []
+        for _ in range(3):
+            t = time.perf_counter(); model(input_ids=ids, use_cache=False); torch.cuda.synchronize(); ts.append(time.perf_counter() - t)
+    ts.sort(); pre.append({"tokens": N, "seconds": ts[1], "tokens_per_s": N / ts[1]})
+    print(pre[-1], file=sys.stderr, flush=True)
+print(json.dumps({"bench": "transformers", "torch": torch.__version__, "compile": a.compile, "decode": rows, "prefill": pre}))
