@@ -49,33 +49,36 @@ public static class ZeroShotCommand
         DefaultValueFactory = _ => 1,
     };
 
-    public static Option<bool> FuseValuesOption() => new("--fuse-values") { Description = "Palu models: fold the value up-projection into o_proj" };
+    public static Option<bool> FuseValuesOption() => new("--fuse-values") { Description = "Palu-compressed models: fold the value up-projection into o_proj instead of rebuilding the values" };
 
     public static Command Create()
     {
-        var model = new Option<string>("--model", "-m") { Description = "model directory (dense or Palu-compressed)", Required = true };
-        var task = new Option<string>("--task", "-t") { Description = "task: " + string.Join("|", ZeroShotTask.Names), Required = true };
+        var model = new ModelInput("dense or Palu-compressed");
+        var task = new Option<string>("--task") { Description = "the task to score", Required = true, HelpName = "NAME" };
         task.AcceptOnlyFromAmong(ZeroShotTask.Names.ToArray());
-        var data = new Option<string>("--data", "-d")
+        var data = new Option<string?>("--data", "-d")
         {
             Description = "the task's file as published: PIQA valid.jsonl (labels from the sibling valid-labels.lst), ARC " +
-                          "ARC-{Easy,Challenge}-test.jsonl, OpenBookQA test.jsonl, HellaSwag hellaswag_val.jsonl, " +
-                          "WinoGrande dev.jsonl, BoolQ dev.jsonl",
-            Required = true,
+                          "ARC-{Easy,Challenge}-test.jsonl, OpenBookQA test.jsonl, HellaSwag hellaswag_val.jsonl or llama.cpp's " +
+                          "hellaswag_val_full.txt[.bz2], WinoGrande dev.jsonl, BoolQ dev.jsonl " +
+                          $"[default: the task's file under tasks/ of ${DataPaths.EnvVar}, else of ../shared/data beside the palu checkout; now {DataPaths.Default.Dir}]",
+            HelpName = "FILE",
         };
-        var limit = new Option<int?>("--limit") { Description = "score only the first N items" };
+        var limit = LimitOption();
         var bos = BosOption();
         var normLength = NormLengthOption();
         var workers = WorkersOption();
         var fuse = FuseValuesOption();
-        var samples = new Option<string?>("--samples") { Description = "also write one JSON line per item to this file: line, gold, log-likelihoods, predictions" };
-        var json = new Option<bool>("--json") { Description = "print one JSON object on stdout: {task, n, acc, acc_norm, acc_stderr, seconds, …}" };
+        var samples = new Option<string?>("--samples") { Description = "also write one JSON line per item to this file: line, gold, log-likelihoods, predictions", HelpName = "FILE" };
+        var json = new Option<bool>("--json") { Description = Cli.JsonHelp };
         var cmd = new Command("zeroshot", "Zero-shot multiple-choice accuracy of a model on one task. " + ScoringHelp)
-            { model, task, data, limit, bos, normLength, workers, fuse, samples, json };
+            { task, data, limit, bos, normLength, workers, fuse, samples, json };
+        model.AddTo(cmd);
         cmd.SetAction((p, ct) =>
         {
-            string dir = p.GetValue(model)!, file = p.GetValue(data)!;
+            string dir = model.Get(p);
             var t = ZeroShotTask.Get(p.GetValue(task)!);
+            string file = p.GetValue(data) ?? DefaultFile(t);
             var items = ZeroShot.Limit(t.Load(file), p.GetValue(limit));
             var models = ZeroShot.LoadWorkers(dir, p.GetValue(workers), new LoadOptions { FuseValues = p.GetValue(fuse) });
             try
@@ -93,6 +96,14 @@ public static class ZeroShotCommand
         });
         return cmd;
     }
+
+    public static Option<int?> LimitOption() => new("--limit") { Description = "score only the first N items of each task", HelpName = "N" };
+
+    /// <summary>The task's published file under the data directory, or an error that says how to give it.</summary>
+    static string DefaultFile(ZeroShotTask t) =>
+        t.FindFile(DataPaths.Default.Dir) ?? throw new ArgumentException(
+            $"no --data given and no {t.Name} file under {DataPaths.Default.Dir} ({DataPaths.Default.How}; looked for {string.Join(", ", t.DefaultFiles)}): " +
+            $"pass --data FILE, or set ${DataPaths.EnvVar} to a folder that holds one of them");
 
     static void WriteSamples(string path, List<McItem> items, ZeroShotResult r)
     {
