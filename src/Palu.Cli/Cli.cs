@@ -13,7 +13,7 @@ public static partial class Cli
 {
     public const string Description =
         "palu: low-rank compression of the KV cache of Hugging Face Llama-family models (Palu), with its own CPU inference " +
-        "engine and evaluation harness. Options can also come from a file: palu compress @options.txt (one token per line).";
+        "engine and evaluation harness. Options can also come from a file: palu compress MODEL @options.txt (written as on the command line; # starts a comment).";
 
     /// <summary>The root command with every subcommand, the global <c>--threads</c> and <c>palu help</c>.</summary>
     public static RootCommand CreateRoot(params Command[] commands)

@@ -20,7 +20,7 @@ public static class CommonOptions
     {
         var o = new Option<int?>("--threads", "-t")
         {
-            Description = $"threads the kernels use (default: all {Environment.ProcessorCount} cores)",
+            Description = $"threads the kernels use [default: all {Environment.ProcessorCount} cores]",
             HelpName = "N",
             Recursive = true,
         };

@@ -9,7 +9,7 @@ namespace Palu.Cli.Commands;
 public static class EvalCommand
 {
     public const string ProtocolHelp =
-        "bos-windows (default, the goldens' protocol): the text encoded without special tokens into one stream, cut into " +
+        "bos-windows (the goldens' protocol): the text encoded without special tokens into one stream, cut into " +
         "non-overlapping windows of seq-len − 1 tokens, each prefixed with BOS; every text token is scored (the first one " +
         "from BOS alone); the last, shorter window is included. stride (the papers' protocol, Palu/SVD-LLM run_ppl_eval): " +
         "the text encoded with the tokenizer's special tokens (BOS once at the start), cut into floor(N / seq-len) windows " +
@@ -23,7 +23,7 @@ public static class EvalCommand
     {
         var o = new Option<string>("--protocol")
         {
-            Description = full ? ProtocolHelp : "perplexity protocol: bos-windows (default, the goldens') | stride (the papers'); palu eval ppl --help describes both",
+            Description = full ? ProtocolHelp : "perplexity protocol: bos-windows (the goldens') | stride (the papers'); palu eval ppl --help describes both",
             DefaultValueFactory = _ => "bos-windows",
         };
         o.AcceptOnlyFromAmong("bos-windows", "stride");

@@ -14,9 +14,9 @@ public static class FisherCommand
         var samples = new Option<int>("--samples") { Description = "calibration sequences (Palu: 2048; ReCalKV README: 256)", DefaultValueFactory = _ => 256, HelpName = "N" };
         var seqLen = new Option<int?>("--seq-len") { Description = "tokens per calibration sequence (Palu: 1024) " + CommonOptions.ContextDefault(1024), HelpName = "N" };
         var seed = SeedOption();
-        var objective = new Option<string>("--objective") { Description = "next_token (default: standard causal-LM loss) | double_shift (the Palu reference's quirk: predict token t+2)", DefaultValueFactory = _ => "next_token" };
+        var objective = new Option<string>("--objective") { Description = "next_token (the standard causal-LM loss) | double_shift (the Palu reference's quirk: predict token t+2)", DefaultValueFactory = _ => "next_token" };
         objective.AcceptOnlyFromAmong("next_token", "double_shift");
-        var elementwise = new Option<bool>("--elementwise") { Description = "also store F itself [out, in] for every linear (default: row and column means only)" };
+        var elementwise = new Option<bool>("--elementwise") { Description = "also store F itself [out, in] for every linear (without it: row and column means only)" };
         var output = new Option<string>("--out", "-o") { Description = "output .safetensors file (written atomically)", Required = true, HelpName = "FILE" };
         var cacheDir = CacheDirOption("--cache-dir");
         var noCache = new Option<bool>("--no-cache") { Description = "compute even if the cache holds this Fisher file (the result is still cached)" };

@@ -31,7 +31,7 @@ public static class SuiteCommand
             AllowMultipleArgumentsPerToken = false,
             HelpName = "NAME=FILE",
         };
-        var limit = ZeroShotCommand.LimitOption();
+        var limit = ZeroShotCommand.LimitOption("score only the first N items of each task");
         var seqLen = new Option<int?>("--seq-len") { Description = "perplexity window length " + CommonOptions.ContextDefault(1024), HelpName = "N" };
         var maxWindows = new Option<int?>("--max-windows") { Description = "perplexity over the first N windows of each text only", HelpName = "N" };
         var protocol = EvalCommand.ProtocolOption(full: false);

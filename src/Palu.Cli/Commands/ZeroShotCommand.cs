@@ -9,7 +9,7 @@ namespace Palu.Cli.Commands;
 public static class ZeroShotCommand
 {
     public const string BosHelp =
-        "auto (default): prepend BOS to every context when the tokenizer (or config.json) has one — the models here " +
+        "auto: prepend BOS to every context when the tokenizer (or config.json) has one — the models here " +
         "were trained with BOS first; always: the same, an error without BOS; never: no BOS, lm-eval's default " +
         "add_bos_token=False (what the Palu paper ran)";
 
@@ -32,7 +32,7 @@ public static class ZeroShotCommand
     {
         var o = new Option<string>("--acc-norm-length")
         {
-            Description = "what acc_norm divides by: bytes (UTF-8 length of the choice, default) or chars (code points, as lm-eval's Python len())",
+            Description = "what acc_norm divides by: bytes (UTF-8 length of the choice) | chars (code points, as lm-eval's Python len())",
             DefaultValueFactory = _ => "bytes",
         };
         o.AcceptOnlyFromAmong("bytes", "chars");
@@ -45,7 +45,8 @@ public static class ZeroShotCommand
 
     public static Option<int> WorkersOption() => new("--workers")
     {
-        Description = "items scored in parallel, each worker with its own copy of the model (1 = items in order, the kernels use all cores)",
+        Description = "items scored in parallel, each worker with its own copy of the model and its share of --threads (1 = items in order)",
+        HelpName = "N",
         DefaultValueFactory = _ => 1,
     };
 
@@ -64,7 +65,7 @@ public static class ZeroShotCommand
                           $"[default: the task's file under tasks/ of ${DataPaths.EnvVar}, else of ../shared/data beside the palu checkout; now {DataPaths.Default.Dir}]",
             HelpName = "FILE",
         };
-        var limit = LimitOption();
+        var limit = LimitOption("score only the first N items");
         var bos = BosOption();
         var normLength = NormLengthOption();
         var workers = WorkersOption();
@@ -97,7 +98,7 @@ public static class ZeroShotCommand
         return cmd;
     }
 
-    public static Option<int?> LimitOption() => new("--limit") { Description = "score only the first N items of each task", HelpName = "N" };
+    public static Option<int?> LimitOption(string description) => new("--limit") { Description = description, HelpName = "N" };
 
     /// <summary>The task's published file under the data directory, or an error that says how to give it.</summary>
     static string DefaultFile(ZeroShotTask t) =>

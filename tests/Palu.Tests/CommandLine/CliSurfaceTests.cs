@@ -141,7 +141,7 @@ public class CliSurfaceTests
     public void Options_can_come_from_a_response_file()
     {
         using var tmp = TestPaths.Temp();
-        File.WriteAllLines(tmp.File("opts.rsp"), ["--max-windows", "1", "--seq-len", "128", "--json"]);
+        File.WriteAllLines(tmp.File("opts.rsp"), ["--max-windows 1", "# a comment", "--seq-len", "128", "--json"]);
         var j = CliRunner.Run("eval", "ppl", Tiny, "@" + tmp.File("opts.rsp")).Ok().Json();
         Assert.Equal(128, j.GetProperty("seq_len").GetInt32());
         Assert.Equal(1, j.GetProperty("windows").GetInt32());
