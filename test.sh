@@ -10,6 +10,8 @@ dotnet test tests/Palu.Tests -c Release --no-build -nologo --logger "trx;LogFile
 rc=$?
 trx=TestResults/results.trx
 if [ ! -f "$trx" ]; then echo "no test results (build or runner failure)"; echo "0 passed, 1 failed"; exit 1; fi
+# the backend op table (every op on every backend vs the reference, NMSE), written by BackendOpTests
+[ -f TestResults/op-table.txt ] && { echo "backend op table:"; cat TestResults/op-table.txt; }
 counters=$(grep -o '<Counters [^>]*>' "$trx")
 get() { echo "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*'; }
 total=$(get total); passed=$(get passed); failed=$(get failed); skipped=$(get notExecuted)

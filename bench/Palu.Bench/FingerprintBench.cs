@@ -22,7 +22,7 @@ public static class FingerprintBench
             var rng = new Random(7);
             var prompt = Enumerable.Range(0, Math.Min(P, lm.Config.MaxPositionEmbeddings - G - 1)).Select(_ => rng.Next(2, lm.Vocab)).ToArray();
             int T = prompt.Length, d = lm.Hidden, V = lm.Vocab;
-            using var cache = lm.CreateCache(T + G + 1);
+            using var cache = lm.NewSequence(T + G + 1);
             var hidden = new float[T * d];                // [T, d]
             var logits = new float[T * V];                // [T, V]
             lm.Forward(prompt, cache, hidden);

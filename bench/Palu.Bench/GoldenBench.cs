@@ -26,10 +26,10 @@ public static class GoldenBench
                 var stored = golden.Tensors.ContainsKey($"positions_{k}")
                     ? golden.ReadInt64($"positions_{k}") : Enumerable.Range(0, T).Select(i => (long)i).ToArray();
                 var want = golden.ReadFloat32($"logits_{k}");     // [P, V]
-                using var cache = lm.CreateCache(T);
+                using var seq = lm.NewSequence(T);
                 var hidden = new float[T * lm.Hidden];           // [T, d]
                 var logits = new float[T * V];                   // [T, V]
-                lm.Forward(ids, cache, hidden);
+                lm.Forward(ids, seq, hidden);
                 lm.Logits(hidden, logits, T);
                 for (int i = 0; i < stored.Length; i++, positions++)
                 {

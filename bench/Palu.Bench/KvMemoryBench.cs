@@ -41,7 +41,7 @@ public static class KvMemoryBench
         var hidden = new float[N * lm.Hidden];
         GC.Collect();
         long r0 = Rss();
-        using var cache = lm.CreateCache(N);
+        using var cache = lm.NewSequence(N);
         long r1 = Rss();
         lm.Forward(ids, cache, hidden);
         long r2 = Rss();

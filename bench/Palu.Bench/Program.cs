@@ -21,6 +21,8 @@ public static class Program
             case "linalg": return LinalgBench.Run(rest);
             case "fingerprint": return FingerprintBench.Run(rest);
             case "golden": return GoldenBench.Run(rest);
+            case "batch": return BatchBench.Run(rest);
+            case "sequences-memory": return SequencesMemoryBench.Run(rest);
             case "bdn": BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest); return 0;
             case "help" or "-h" or "--help": Usage(); return 0;
             default: Console.Error.WriteLine($"unknown command '{command}'"); Usage(); return 2;
@@ -39,6 +41,10 @@ public static class Program
                   KV-cache bytes held after an N-token prefill (buffer bytes and resident-set growth).
           linalg [--sizes 512,1024,2048] [--with-4096] [--providers managed,lapack] [--ops chol,trinv,eig,svd,rsvd,gemm32,gemm64] [--accuracy]
                   Dense linear algebra: managed vs LAPACK/OpenBLAS timings side by side, randomized-SVD accuracy.
+          batch --model DIR [--model DIR2 ...] [--batch 8] [--prompt 512] [--gen 64] [--reps 3]
+                  Aggregate decode tok/s of B sequences on one model: one after another vs batched steps.
+          sequences-memory --model DIR [--model DIR2 ...] [--count 8] [--prompt 512]
+                  Memory of N sequences on one model vs N model copies (VmRSS, RssAnon, RssFile, Pss), fresh processes.
           fingerprint --model DIR [--model DIR2 ...] [--prompt 300] [--gen 40] [--ppl FILE] [--windows 8] [--fuse-values]
                   SHA-256 of prefill and greedy-decode logits and the perplexity NLL bits: checks a change is bit-identical.
           golden --model DIR [--model DIR2 ...]

@@ -28,7 +28,7 @@ public static class TokensBench
             long kvPerTok = 0;
             for (int r = 0; r <= reps; r++)
             {
-                using var cache = lm.CreateCache(P + G);
+                using var cache = lm.NewSequence(P + G);
                 kvPerTok = cache.BytesPerToken;
                 var hidden = new float[P * lm.Hidden];
                 var logits = new float[lm.Vocab];

@@ -43,6 +43,9 @@ worst=$(echo "$golden" | sed -E 's/.*= ([0-9.E+-]+) over.*/\1/' | sort -g | tail
 atmost "golden logits, max|Δ|/max|golden| over tiny and stories260k" 2.3e-6 "$worst"
 same "tiny WikiText-2 ppl, whole file, seq-len 1024" 112.20941 "$(ppl "$TINY")"
 same "tiny golden WikiText-2 ppl (transformers, golden/perplexity.json)" 112.20942 "$(field ppl < <(python3 -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))["wikitext2_test"]))' "$TINY/golden/perplexity.json"))"
+for dt in bf16:112.2081 f16:112.2090; do
+  same "tiny WikiText-2 ppl with --kv-dtype ${dt%%:*}" "${dt#*:}" "$(run ./palu eval ppl "$TINY" --data "$WIKI" --seq-len 1024 --kv-dtype "${dt%%:*}" --json | field ppl)"
+done
 run dotnet test tests/Palu.Tests -c Release --no-build -nologo --filter "FullyQualifiedName~Palu.Tests.Text.SharedGoldenTests|FullyQualifiedName~Palu.Tests.Text.FixtureGoldenTests" \
   | grep -E "Passed!|Failed!" | sed 's/^/  /'
 

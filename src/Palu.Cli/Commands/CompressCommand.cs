@@ -85,10 +85,11 @@ public static class CompressCommand
                 if (RankGranularity.Warning(o.KvKeep, RankAllocation.RealizedKeep(ranks, width), c, groupSize, uniform: true) is string w) Cli.Warn(w);
             }
             var la = LinearAlgebraProvider.Default;
-            var manifest = Cli.WithProgress("compress", progress =>
+            var plan = Cli.WithProgress("compress", progress =>
                 PaluCompressor.Compress(dir, outDir, o, la,
                     new Cli.SyncProgress<CompressProgress>(s => progress.Report(Stage(s, usesFisher), s.Stage)), ct));
-            if (manifest.Fisher is { } f)
+            var kv = plan.Kv!;
+            if (kv.Fisher is { } f)
             {
                 string how = f.Source switch
                 {
@@ -98,18 +99,19 @@ public static class CompressCommand
                 };
                 Cli.Info($"[blue]fisher[/]: {Markup.Escape(how)}; budget: target {f.TargetRank:F1} of {f.FullRank} rank, " +
                     $"{f.AllocatedRank} allocated ({f.Deficit}, {f.RemainderOrder}), {f.RoundedRank} after rounding");
-                if (RankGranularity.Warning(o.KvKeep, manifest.RealizedKeep, c, groupSize, uniform: false) is string w) Cli.Warn(w);
+                if (RankGranularity.Warning(o.KvKeep, kv.RealizedKeep, c, groupSize, uniform: false) is string w) Cli.Warn(w);
             }
-            if (p.GetValue(json)) Console.Out.WriteLine(manifest.ToJson());
+            if (p.GetValue(json)) Console.Out.WriteLine(plan.ToJson());
             else
             {
-                var ks = manifest.Layers.SelectMany(l => l.KRanks).ToArray();
-                var vs = manifest.Layers.SelectMany(l => l.VRanks).ToArray();
+                var ranks = Enumerable.Range(0, c.NumLayers).Select(plan.KvRanks).ToArray();
+                var ks = ranks.SelectMany(r => r.K).ToArray();
+                var vs = ranks.SelectMany(r => r.V).ToArray();
                 string gs = p.GetValue(group) is null ? $" (default for {c.NumKvHeads} KV heads)" : "";
-                string cal = manifest.Calibration is { } ci ? $"; calibrated on {ci.Samples} × {ci.SeqLen} tokens of {Markup.Escape(ci.File)}" : "";
-                Cli.Info($"[green]wrote[/] {Markup.Escape(outDir)}: kv-keep {o.KvKeep} requested, [bold]{manifest.RealizedKeep:P2}[/] of the KV rank kept after rounding to multiples of {manifest.RankMultiple} " +
-                    $"(compression {1 - manifest.RealizedKeep:P2}); K ranks {ks.Min()}–{ks.Max()}, V ranks {vs.Min()}–{vs.Max()} per group of {groupSize} head(s){gs}{cal}; " +
-                    $"{manifest.Seconds:F1} s; linear algebra: {Markup.Escape(la.Name)}");
+                string cal = plan.Calibration is { } ci ? $"; calibrated on {ci.Samples} × {ci.SeqLen} tokens of {Markup.Escape(ci.File)}" : "";
+                Cli.Info($"[green]wrote[/] {Markup.Escape(outDir)}: kv-keep {o.KvKeep} requested, [bold]{kv.RealizedKeep:P2}[/] of the KV rank kept after rounding to multiples of {kv.RankMultiple} " +
+                    $"(compression {1 - kv.RealizedKeep:P2}); K ranks {ks.Min()}–{ks.Max()}, V ranks {vs.Min()}–{vs.Max()} per group of {groupSize} head(s){gs}{cal}; " +
+                    $"{plan.Seconds:F1} s; linear algebra: {Markup.Escape(la.Name)}");
             }
             return Task.FromResult(0);
         });

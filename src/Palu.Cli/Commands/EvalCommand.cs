@@ -48,11 +48,12 @@ public static class EvalCommand
         var seqLen = new Option<int?>("--seq-len") { Description = "window length in positions " + CommonOptions.ContextDefault(1024), HelpName = "N" };
         var maxWindows = new Option<int?>("--max-windows") { Description = "score only the first N windows", HelpName = "N" };
         var protocol = ProtocolOption(full: true);
-        var fuse = ZeroShotCommand.FuseValuesOption();
+        var run = new RunOptions();
         var json = new Option<bool>("--json") { Description = Cli.JsonHelp };
         var cmd = new Command("ppl", "Perplexity of a model on a text file: exp(mean NLL of the scored tokens); --protocol says which tokens.")
-            { data, seqLen, maxWindows, protocol, fuse, json };
+            { data, seqLen, maxWindows, protocol, json };
         model.AddTo(cmd);
+        run.AddTo(cmd);
         cmd.SetAction((p, ct) =>
         {
             string dir = model.Get(p);
@@ -61,7 +62,7 @@ public static class EvalCommand
             var proto = ParseProtocol(p.GetValue(protocol)!);
             if (!File.Exists(file)) throw new IO.ModelFormatException(file, "data file not found");
             int L = CommonOptions.SeqLen(p.GetValue(seqLen), 1024, CommonOptions.Config(dir), "--seq-len");
-            using var lm = CausalLM.Load(dir, new LoadOptions { FuseValues = p.GetValue(fuse) });
+            using var lm = CausalLM.Load(dir, run.Load(p));
             Perplexity.CheckSeqLen(lm, L);
             var tok = Tokenizer.FromDirectory(dir);
             string text = File.ReadAllText(file);
@@ -72,7 +73,9 @@ public static class EvalCommand
                 ["model"] = dir, ["data"] = file, ["seq_len"] = L, ["protocol"] = Perplexity.ProtocolName(proto),
                 ["windows"] = r.Windows, ["tokens"] = r.Tokens, ["nll"] = r.Nll, ["ppl"] = r.Ppl,
                 ["seconds"] = Math.Round(r.Seconds, 3), ["tokens_per_s"] = Math.Round(r.Tokens / r.Seconds, 1),
-                ["kv_cache"] = lm.Config.PaluCompressed ? "latent" : "dense", ["threads"] = Kernels.Cpu.Parallelism.DefaultThreads,
+                ["kv_cache"] = lm.Config.PaluCompressed ? "latent" : "dense", ["kv_bytes_per_token"] = lm.KvBytesPerToken,
+                ["kv_dtype"] = Tensors.DTypes.Name(lm.DefaultKvDType).ToLowerInvariant(), ["device"] = lm.Backend.Name,
+                ["threads"] = Kernels.Cpu.Parallelism.DefaultThreads,
             };
             if (p.GetValue(json)) Cli.WriteJson(result);
             else Console.Out.WriteLine($"ppl {r.Ppl:F4} (mean NLL {r.Nll:F6}) over {r.Tokens:N0} tokens in {r.Windows} windows of {L} ({Perplexity.ProtocolName(proto)}) of {Path.GetFileName(file)}; {r.Seconds:F1} s");

@@ -26,12 +26,13 @@ public static class GenerateCommand
         var presence = new Option<float>("--presence-penalty") { Description = "subtract X from the logit of every token generated so far, as OpenAI's API does; in [-2, 2], 0 = off", DefaultValueFactory = _ => 0f, HelpName = "X" };
         var stop = new Option<string[]>("--stop") { Description = "stop before this text appears in the output (not printed); repeat for several", AllowMultipleArgumentsPerToken = false, HelpName = "TEXT" };
         var seed = new Option<int?>("--seed") { Description = "random seed for sampling (reproducible output)", HelpName = "N" };
-        var fuse = ZeroShotCommand.FuseValuesOption();
+        var run = new RunOptions();
         var noWarmup = new Option<bool>("--no-warmup") { Description = $"skip the warm-up run (the first {WarmupTokens} prompt tokens and one step, untimed) that keeps JIT compilation out of the printed speeds" };
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout instead of streaming the text" };
         var cmd = new Command("generate", "Generate text from a prompt; the speeds on stderr exclude a warm-up run.")
-            { prompt, promptFile, maxTokens, temperature, topP, topK, repetition, frequency, presence, stop, seed, fuse, noWarmup, json };
+            { prompt, promptFile, maxTokens, temperature, topP, topK, repetition, frequency, presence, stop, seed, noWarmup, json };
         model.AddTo(cmd);
+        run.AddTo(cmd);
         cmd.SetAction((p, ct) =>
         {
             string dir = model.Get(p);
@@ -44,7 +45,7 @@ public static class GenerateCommand
             if (max < 1) throw new ArgumentException($"--max-tokens must be ≥ 1, got {max}");
             var stops = new StopStrings(p.GetValue(stop) ?? []);
             string text = PromptText(p.GetValue(prompt), p.GetValue(promptFile));
-            using var lm = CausalLM.Load(dir, new LoadOptions { FuseValues = p.GetValue(fuse) });
+            using var lm = CausalLM.Load(dir, run.Load(p));
             var tok = Tokenizer.FromDirectory(dir);
             var ids = tok.Encode(text, addSpecialTokens: true);
             if (ids.Length == 0) throw new ArgumentException("the prompt is empty and the tokenizer adds no BOS: nothing to condition on");
@@ -80,7 +81,8 @@ public static class GenerateCommand
                     ["prompt_tokens"] = ids.Length, ["completion_tokens"] = gen.NewTokens,
                     ["finish_reason"] = finish == "length" ? "length" : "stop", ["stopped_by"] = finish == "stop" ? stops.Matched : finish == "eos" ? "eos" : null,
                     ["prefill_tokens_per_s"] = Math.Round(prefillTps, 2), ["decode_tokens_per_s"] = Math.Round(decodeTps, 2),
-                    ["warmup_seconds"] = Math.Round(warmup, 3), ["kv_cache_bytes"] = gen.Cache.BytesInUse,
+                    ["warmup_seconds"] = Math.Round(warmup, 3), ["kv_cache_bytes"] = gen.State.BytesInUse, ["kv_bytes_per_token"] = gen.State.BytesPerToken,
+                    ["kv_dtype"] = Tensors.DTypes.Name(lm.DefaultKvDType).ToLowerInvariant(), ["device"] = lm.Backend.Name,
                     ["threads"] = Kernels.Cpu.Parallelism.DefaultThreads,
                 });
             }
@@ -90,7 +92,7 @@ public static class GenerateCommand
                 Console.Out.Flush();
                 string why = finish == "stop" ? $"stop string {System.Text.Json.JsonSerializer.Serialize(stops.Matched)}" : finish;
                 Console.Error.WriteLine($"[{ids.Length} prompt tokens, {gen.NewTokens} generated ({why}); prefill {prefillTps:F1} tok/s, decode {decodeTps:F1} tok/s " +
-                    $"({(warmup > 0 ? $"after a {warmup:F2} s warm-up" : "no warm-up: includes JIT compilation")}); KV cache {gen.Cache.BytesInUse:N0} B]");
+                    $"({(warmup > 0 ? $"after a {warmup:F2} s warm-up" : "no warm-up: includes JIT compilation")}); KV cache {gen.State.BytesInUse:N0} B]");
             }
             return Task.FromResult(0);
         });

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Palu.Compression;
 using Palu.IO;
 using Palu.Models;
 using Palu.Text;
@@ -59,7 +60,7 @@ public static class InspectCommand
             ["parameters"] = md.TotalParameters,
             ["dtypes"] = dtypes,
             ["weight_files"] = md.Files.Count,
-            ["kv_cache_dtype"] = "f32",
+            ["kv_cache_dtype"] = Tensors.DTypes.Name(lm.DefaultKvDType).ToLowerInvariant(),
             ["kv_values_per_token"] = kvBytes / sizeof(float),
             ["kv_values_per_token_dense"] = kvValuesDense,
             ["kv_bytes_per_token"] = kvBytes,
@@ -70,22 +71,26 @@ public static class InspectCommand
             ["bos_token_id"] = c.BosTokenId,
             ["eos_token_ids"] = c.EosTokenIds,
         };
-        if (c.PaluCompressed)
+        if (lm.Plan is { } m)
         {
-            var m = PaluManifest.Load(dir);
-            o["palu"] = new Dictionary<string, object?>
-            {
-                ["kv_keep"] = m.KvKeep,
-                ["realized_keep"] = m.RealizedKeep,
-                ["realized_compression"] = 1 - m.RealizedKeep,
-                ["group_size"] = m.GroupSize,
-                ["rank_allocation"] = m.RankAllocation,
-                ["decomposition"] = m.Decomposition,
-                ["rank_multiple"] = m.RankMultiple,
-                ["factor_dtype"] = m.FactorDType,
-                ["calibration"] = m.Calibration,
-                ["layers"] = m.Layers.Select((l, i) => new Dictionary<string, object> { ["layer"] = i, ["k_ranks"] = l.KRanks, ["v_ranks"] = l.VRanks }).ToArray(),
-            };
+            o["plan_version"] = m.Version;
+            o["linear_parameters"] = lm.LinearParameters;
+            o["modules"] = m.Modules.Select(e => new Dictionary<string, object?> { ["name"] = e.Name, ["kind"] = e.Kind }).ToArray();
+            if (m.Kv is { } kv)
+                o["palu"] = new Dictionary<string, object?>
+                {
+                    ["kv_keep"] = kv.KvKeep,
+                    ["realized_keep"] = kv.RealizedKeep,
+                    ["realized_compression"] = 1 - kv.RealizedKeep,
+                    ["group_size"] = kv.GroupSize,
+                    ["rank_allocation"] = kv.RankAllocation,
+                    ["decomposition"] = kv.Decomposition,
+                    ["rank_multiple"] = kv.RankMultiple,
+                    ["factor_dtype"] = kv.FactorDType,
+                    ["calibration"] = m.Calibration,
+                    ["layers"] = Enumerable.Range(0, c.NumLayers).Select(i => m.KvRanks(i))
+                        .Select((r, i) => new Dictionary<string, object> { ["layer"] = i, ["k_ranks"] = r.K, ["v_ranks"] = r.V }).ToArray(),
+                };
         }
         return o;
     }
@@ -97,7 +102,7 @@ public static class InspectCommand
         var table = new Table().AddColumn("property").AddColumn("value");
         foreach (var (k, v) in info)
         {
-            if (k == "palu") continue;
+            if (k is "palu" or "modules") continue;
             string s = v switch
             {
                 null => "-",

@@ -38,14 +38,15 @@ public static class SuiteCommand
         var bos = ZeroShotCommand.BosOption();
         var normLength = ZeroShotCommand.NormLengthOption();
         var workers = ZeroShotCommand.WorkersOption();
-        var fuse = ZeroShotCommand.FuseValuesOption();
+        var run = new RunOptions();
         var overwrite = new Option<bool>("--overwrite") { Description = "replace a non-empty --out directory" };
         var json = new Option<bool>("--json") { Description = "print results.json on stdout (instead of the Markdown table)" };
         var cmd = new Command("suite", "Perplexity on every given text and accuracy on every zero-shot task found under the data directory, " +
                                        "for a model and optionally its baseline; writes results.json, results.md (rows = metrics; " +
                                        "columns = baseline, model, Δ; the average of the papers' six tasks) and a self-contained index.html with SVG plots.")
-            { baseline, output, dataDir, ppl, taskFiles, limit, seqLen, maxWindows, protocol, bos, normLength, workers, fuse, overwrite, json };
+            { baseline, output, dataDir, ppl, taskFiles, limit, seqLen, maxWindows, protocol, bos, normLength, workers, overwrite, json };
         model.AddTo(cmd);
+        run.AddTo(cmd);
         cmd.SetAction((p, ct) =>
         {
             string outDir = p.GetValue(output)!, dir = model.Get(p);
@@ -64,7 +65,7 @@ public static class SuiteCommand
                 Limit = p.GetValue(limit), SeqLen = L, MaxWindows = p.GetValue(maxWindows),
                 Protocol = EvalCommand.ParseProtocol(p.GetValue(protocol)!),
                 Bos = ZeroShotCommand.ParseBos(p.GetValue(bos)!), NormLength = ZeroShotCommand.ParseNormLength(p.GetValue(normLength)!),
-                Workers = p.GetValue(workers), FuseValues = p.GetValue(fuse),
+                Workers = p.GetValue(workers), Load = run.Load(p),
             };
             // one progress bar per step on a terminal, timestamped lines per step otherwise
             var report = CliProgress.Steps(step => Suite.Run(dir, p.GetValue(baseline), options, label => step(label), ct));

@@ -45,12 +45,10 @@ public static class ZeroShotCommand
 
     public static Option<int> WorkersOption() => new("--workers")
     {
-        Description = "items scored in parallel, each worker with its own copy of the model and its share of --threads (1 = items in order)",
+        Description = "items scored in parallel by threads sharing one loaded model, each with its own sequence and its share of --threads (1 = items in order)",
         HelpName = "N",
         DefaultValueFactory = _ => 1,
     };
-
-    public static Option<bool> FuseValuesOption() => new("--fuse-values") { Description = "Palu-compressed models: fold the value up-projection into o_proj instead of rebuilding the values" };
 
     public static Command Create()
     {
@@ -69,30 +67,29 @@ public static class ZeroShotCommand
         var bos = BosOption();
         var normLength = NormLengthOption();
         var workers = WorkersOption();
-        var fuse = FuseValuesOption();
+        var run = new RunOptions();
         var samples = new Option<string?>("--samples") { Description = "also write one JSON line per item to this file: line, gold, log-likelihoods, predictions", HelpName = "FILE" };
         var json = new Option<bool>("--json") { Description = Cli.JsonHelp };
         var cmd = new Command("zeroshot", "Zero-shot multiple-choice accuracy of a model on one task. " + ScoringHelp)
-            { task, data, limit, bos, normLength, workers, fuse, samples, json };
+            { task, data, limit, bos, normLength, workers, samples, json };
         model.AddTo(cmd);
+        run.AddTo(cmd);
         cmd.SetAction((p, ct) =>
         {
             string dir = model.Get(p);
             var t = ZeroShotTask.Get(p.GetValue(task)!);
             string file = p.GetValue(data) ?? DefaultFile(t);
             var items = ZeroShot.Limit(t.Load(file), p.GetValue(limit));
-            var models = ZeroShot.LoadWorkers(dir, p.GetValue(workers), new LoadOptions { FuseValues = p.GetValue(fuse) });
-            try
-            {
-                var tok = Tokenizer.FromDirectory(dir);
-                var r = Cli.WithProgress($"{t.Name} ({items.Count} items)",
-                    progress => ZeroShot.Evaluate(t.Name, models, tok, ParseBos(p.GetValue(bos)!), items, file, progress, ct,
-                        ParseNormLength(p.GetValue(normLength)!)));
-                if (p.GetValue(samples) is string sp) WriteSamples(sp, items, r);
-                if (p.GetValue(json)) Cli.WriteJson(Json(r, t, dir, file, p.GetValue(limit), models.Count));
-                else Console.Out.WriteLine(Line(r, t));
-            }
-            finally { foreach (var m in models) m.Dispose(); }
+            int n = p.GetValue(workers);
+            ZeroShot.CheckWorkers(n);
+            using var lm = CausalLM.Load(dir, run.Load(p));
+            var tok = Tokenizer.FromDirectory(dir);
+            var r = Cli.WithProgress($"{t.Name} ({items.Count} items)",
+                progress => ZeroShot.Evaluate(t.Name, lm, n, tok, ParseBos(p.GetValue(bos)!), items, file, progress, ct,
+                    ParseNormLength(p.GetValue(normLength)!)));
+            if (p.GetValue(samples) is string sp) WriteSamples(sp, items, r);
+            if (p.GetValue(json)) Cli.WriteJson(Json(r, t, dir, file, p.GetValue(limit), n));
+            else Console.Out.WriteLine(Line(r, t));
             return Task.FromResult(0);
         });
         return cmd;

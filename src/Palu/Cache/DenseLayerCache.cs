@@ -1,42 +1,33 @@
+using Palu.Runtime;
 using Palu.Tensors;
 
 namespace Palu.Cache;
 
-/// <summary>Keys (RoPE applied) and values of one layer in f32, laid out per KV head: [Hkv, capacity, d].</summary>
-public sealed unsafe class DenseLayerCache : LayerCache
+/// <summary>Keys (RoPE applied) and values of one layer, each a store [H_kv, capacity, d_h] in f32, bf16 or f16
+/// (<c>--kv-dtype</c>): written in that dtype at append time, widened inside attention.</summary>
+public sealed class DenseLayerCache : LayerCache, IDenseKvCache
 {
-    readonly NativeBuffer _k, _v;
-    public int KvHeads { get; }
-    public int HeadDim { get; }
-    public int Capacity { get; }
+    public KvStore K { get; }   // [H_kv, capacity, d_h]
+    public KvStore V { get; }   // [H_kv, capacity, d_h]
 
-    public DenseLayerCache(int kvHeads, int headDim, int capacity)
+    public DenseLayerCache(Backend be, DType dtype, int kvHeads, int headDim, int capacity)
     {
-        KvHeads = kvHeads; HeadDim = headDim; Capacity = capacity;
-        long n = (long)kvHeads * capacity * headDim;
-        _k = NativeBuffer.Allocate(n * sizeof(float));
-        _v = NativeBuffer.Allocate(n * sizeof(float));
+        K = new KvStore(be, dtype, kvHeads, capacity, headDim);
+        try { V = new KvStore(be, dtype, kvHeads, capacity, headDim); }
+        catch { K.Dispose(); throw; }
     }
 
-    public Span<float> K => _k.AsSpan<float>();   // [Hkv, capacity, d]
-    public Span<float> V => _v.AsSpan<float>();   // [Hkv, capacity, d]
+    public override long BytesAllocated => K.Bytes + V.Bytes;
+    public override long BytesPerToken => K.BytesPerToken + V.BytesPerToken;
 
-    public override long BytesAllocated => _k.Bytes + _v.Bytes;
-    public override long BytesPerToken => 2L * KvHeads * HeadDim * sizeof(float);
-
-    /// <summary>Stores k, v [T, Hkv·d] of positions [start, start+T).</summary>
-    public void Write(ReadOnlySpan<float> k, ReadOnlySpan<float> v, int start, int T)
+    public void Append(Backend be, Buf k, Buf v, int start, int T)
     {
-        int d = HeadDim;
-        var K = this.K; var V = this.V;
-        for (int t = 0; t < T; t++)
-            for (int h = 0; h < KvHeads; h++)
-            {
-                long dst = ((long)h * Capacity + start + t) * d;
-                k.Slice((t * KvHeads + h) * d, d).CopyTo(K.Slice((int)dst, d));
-                v.Slice((t * KvHeads + h) * d, d).CopyTo(V.Slice((int)dst, d));
-            }
+        int width = K.Heads * K.Width;
+        be.Store(k, width, 0, K, start, T);
+        be.Store(v, width, 0, V, start, T);
     }
 
-    public override void Dispose() { _k.Dispose(); _v.Dispose(); }
+    public void Attend(Backend be, Buf q, Buf output, in AttentionCall call) => be.Attention(q, K, V, output, call);
+
+    public override void Dispose() { K.Dispose(); V.Dispose(); }
 }

@@ -1,4 +1,3 @@
-using Palu.Cache;
 using Palu.Models;
 
 namespace Palu.Evaluation;
@@ -8,12 +7,12 @@ namespace Palu.Evaluation;
 /// As lm-eval: the sequence is (context + continuation) cut from the left to max_position_embeddings + 1 tokens, the
 /// model runs on all but its last token, and the last len(continuation) predictions are scored.
 /// The choices' common token prefix runs once; each choice then rewinds the KV cache to it and runs only its own rest.
-/// One scorer per thread (it owns a cache and scratch buffers); the model may be shared only if calls do not overlap.
+/// One scorer per thread (it owns a sequence and scratch buffers); the model may be shared by any number of scorers.
 /// </summary>
 public sealed class LoglikelihoodScorer(CausalLM lm) : IDisposable
 {
     readonly CausalLM _lm = lm;
-    KvCache? _cache;
+    SequenceState? _seq;
     float[] _shared = [], _rest = [], _rows = [], _logits = [];
 
     /// <summary>Longest input the model runs (lm-eval's max_length = max_position_embeddings).</summary>
@@ -100,18 +99,18 @@ public sealed class LoglikelihoodScorer(CausalLM lm) : IDisposable
         return i;
     }
 
-    KvCache Cache(int positions)
+    SequenceState Cache(int positions)
     {
-        if (_cache is null || _cache.Capacity < positions)
+        if (_seq is null || _seq.Capacity < positions)
         {
-            _cache?.Dispose();
+            _seq?.Dispose();
             int cap = Math.Min(_lm.Config.MaxPositionEmbeddings, Math.Max(256, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)positions)));
-            _cache = _lm.CreateCache(cap);
+            _seq = _lm.NewSequence(cap);
         }
-        return _cache;
+        return _seq;
     }
 
     static void Scratch(ref float[] a, int n) { if (a.Length < n) a = new float[Math.Max(n, a.Length * 2)]; }
 
-    public void Dispose() => _cache?.Dispose();
+    public void Dispose() => _seq?.Dispose();
 }

@@ -106,13 +106,13 @@ public static class Perplexity
         return Evaluate(lm, windows, progress, ct);
     }
 
-    /// <summary>A KV cache and the hidden/logit buffers for windows of up to <c>capacity</c> tokens.</summary>
+    /// <summary>A sequence and the hidden/logit buffers for windows of up to <c>capacity</c> tokens.</summary>
     public sealed class WindowScratch(CausalLM lm, int capacity) : IDisposable
     {
-        public readonly Cache.KvCache Cache = lm.CreateCache(capacity);
+        public readonly SequenceState Sequence = lm.NewSequence(capacity);
         public readonly float[] Hidden = new float[capacity * lm.Hidden];       // [T, d]
         public readonly float[] Logits = new float[LogitRows * lm.Vocab];       // [rows, V]
-        public void Dispose() => Cache.Dispose();
+        public void Dispose() => Sequence.Dispose();
     }
 
     const int LogitRows = 64;
@@ -123,9 +123,9 @@ public static class Perplexity
         int T = tokens.Length, d = lm.Hidden;
         using var own = scratch == null ? new WindowScratch(lm, T) : null;
         var sc = scratch ?? own!;
-        sc.Cache.RewindTo(0);
+        sc.Sequence.RewindTo(0);
         var hidden = sc.Hidden.AsSpan(0, T * d);           // [T, d]
-        lm.Forward(tokens, sc.Cache, hidden);
+        lm.Forward(tokens, sc.Sequence, hidden);
         // hidden row i predicts token i + 1
         int count = Math.Max(0, T - firstScored);
         double sum = count == 0 ? 0 : SumLogProbs(lm, hidden[((firstScored - 1) * d)..], tokens.Slice(firstScored, count), LogitRows, sc.Logits);

@@ -19,7 +19,8 @@ public sealed record SuiteOptions
     public BosMode Bos { get; init; } = BosMode.Auto;
     public AccNormLength NormLength { get; init; } = AccNormLength.Bytes;
     public int Workers { get; init; } = 1;
-    public bool FuseValues { get; init; }
+    /// <summary>How both models are loaded (backend, fused values, KV dtype).</summary>
+    public LoadOptions Load { get; init; } = new();
 }
 
 /// <summary>
@@ -58,7 +59,7 @@ public static class Suite
         int seqLen = o.SeqLen ?? Math.Min(1024, MaxPositions(modelDir, baselineDir));
         if (o.MaxWindows is int mw) notes.Add($"perplexity over the first {mw} windows of each text only (--max-windows)");
         var settings = new SuiteSettings(Path.GetFullPath(o.DataDir), o.Limit, seqLen, o.MaxWindows,
-            Perplexity.ProtocolName(o.Protocol), ZeroShot.BosName(o.Bos), o.Workers, o.FuseValues)
+            Perplexity.ProtocolName(o.Protocol), ZeroShot.BosName(o.Bos), o.Workers, o.Load.FuseValues)
         { AccNormLength = ZeroShot.NormLengthName(o.NormLength) };
 
         var baseline = baselineDir is null ? null : RunModel(baselineDir, "baseline", o, seqLen, texts, tasks, step, ct);
@@ -107,10 +108,8 @@ public static class Suite
     static ModelResults RunModel(string dir, string role, SuiteOptions o, int seqLen, List<(string Name, string File, string Text)> texts,
         List<(ZeroShotTask Task, string File, List<McItem> Items)> tasks, StepProgress? step, CancellationToken ct)
     {
-        var models = ZeroShot.LoadWorkers(dir, o.Workers, new LoadOptions { FuseValues = o.FuseValues });
-        try
+        using var lm = CausalLM.Load(dir, o.Load);
         {
-            var lm = models[0];
             Perplexity.CheckSeqLen(lm, seqLen, dir);
             var tok = Tokenizer.FromDirectory(dir);
             var ppl = new List<PplEntry>();
@@ -121,9 +120,8 @@ public static class Suite
             }
             var results = new List<ZeroShotResult>();
             foreach (var (task, file, items) in tasks)
-                results.Add(ZeroShot.Evaluate(task.Name, models, tok, o.Bos, items, file, step?.Invoke($"{role}: {task.Name} ({items.Count})"), ct, o.NormLength));
+                results.Add(ZeroShot.Evaluate(task.Name, lm, o.Workers, tok, o.Bos, items, file, step?.Invoke($"{role}: {task.Name} ({items.Count})"), ct, o.NormLength));
             return new ModelResults(ModelInfo.Of(lm), ppl, results);
         }
-        finally { foreach (var m in models) m.Dispose(); }
     }
 }

@@ -37,21 +37,22 @@ public static class ZeroShot
         scorer.Score(item.Choices.Select(c => encoder.Encode(c.Context, c.Continuation)).ToArray());
 
     /// <summary>
-    /// Runs <paramref name="items"/> on the models in <paramref name="workers"/> (one thread each, items handed out in
-    /// order; results do not depend on the number of workers) and aggregates acc, acc_norm and their standard errors.
+    /// Runs <paramref name="items"/> on <paramref name="workers"/> threads sharing one loaded model (each with its own
+    /// sequence; items handed out in order; results do not depend on the number of workers) and aggregates acc,
+    /// acc_norm and their standard errors.
     /// </summary>
-    public static ZeroShotResult Evaluate(string task, IReadOnlyList<CausalLM> workers, Tokenizer tokenizer, BosMode bos,
+    public static ZeroShotResult Evaluate(string task, CausalLM lm, int workers, Tokenizer tokenizer, BosMode bos,
         IReadOnlyList<McItem> items, string source, IProgress<double>? progress = null, CancellationToken ct = default,
         AccNormLength normLength = AccNormLength.Bytes)
     {
-        if (workers.Count == 0) throw new ArgumentException("no model to evaluate with");
+        CheckWorkers(workers);
         var sw = System.Diagnostics.Stopwatch.StartNew();
-        var cfg = workers[0].Config;
+        var cfg = lm.Config;
         var encoder = new RequestEncoder(tokenizer, bos, cfg.BosTokenId, cfg.EosTokenIds.Count > 0 ? cfg.EosTokenIds[0] : null);
         var lls = new double[items.Count][];
         int next = -1, done = 0;
-        int threads = ThreadsPerWorker(workers.Count);
-        void Work(CausalLM lm)
+        int threads = ThreadsPerWorker(workers);
+        void Work()
         {
             using var limit = Kernels.Cpu.Parallelism.Limit(threads);
             using var scorer = new LoglikelihoodScorer(lm);
@@ -63,8 +64,8 @@ public static class ZeroShot
                 progress?.Report((double)Interlocked.Increment(ref done) / items.Count);
             }
         }
-        if (workers.Count == 1) Work(workers[0]);
-        else Task.WaitAll(workers.Select(w => Task.Factory.StartNew(() => Work(w), ct, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray(), ct);
+        if (workers == 1) Work();
+        else Task.WaitAll(Enumerable.Range(0, workers).Select(_ => Task.Factory.StartNew(Work, ct, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray(), ct);
 
         int correct = 0, correctNorm = 0;
         double chance = 0;
@@ -141,16 +142,6 @@ public static class ZeroShot
 
     /// <summary>Each of <paramref name="workers"/> workers' share of the kernel threads (so they do not fight over the cores).</summary>
     public static int ThreadsPerWorker(int workers) => Math.Max(1, Kernels.Cpu.Parallelism.DefaultThreads / Math.Max(1, workers));
-
-    /// <summary>One copy of the model per worker; all disposed if one fails to load.</summary>
-    public static List<CausalLM> LoadWorkers(string dir, int workers, LoadOptions options)
-    {
-        CheckWorkers(workers);
-        var models = new List<CausalLM>();
-        try { for (int i = 0; i < workers; i++) models.Add(CausalLM.Load(dir, options)); }
-        catch { foreach (var m in models) m.Dispose(); throw; }
-        return models;
-    }
 
     /// <summary>Standard error of a mean of n 0/1 outcomes with mean p (sample variance, as lm-eval's mean_stderr).</summary>
     public static double? Stderr(double p, int n) => n < 2 ? null : Math.Sqrt(p * (1 - p) / (n - 1));

@@ -1,4 +1,3 @@
-using Palu.Cache;
 using Palu.Models;
 
 namespace Palu.Generation;
@@ -8,26 +7,27 @@ public enum FinishReason { Length, EndOfSequence }
 
 /// <summary>
 /// The token loop for one sequence: <see cref="AppendTokens"/> (prefill), then <see cref="GenerateNextToken"/> until
-/// <see cref="IsDone"/>. Owns its KV cache. Timing of prefill and decode is kept for benchmarks.
+/// <see cref="IsDone"/>. Owns its sequence state (cache and buffers) on a model that others may share. Timing of prefill and decode is kept for benchmarks.
 /// </summary>
 public sealed class Generator : IDisposable
 {
     readonly CausalLM _lm;
     readonly Sampler _sampler;
-    readonly KvCache _cache;
+    readonly SequenceState _seq;
     readonly HashSet<int> _eos;
     readonly int _maxNewTokens;
     readonly float[] _hidden, _logits;   // [d], [V]
     readonly List<int> _sequence = new();
     bool _hasLogits;
 
-    public Generator(CausalLM lm, SamplingOptions sampling, int maxNewTokens, IEnumerable<int>? eosTokenIds = null, int? capacity = null)
+    public Generator(CausalLM lm, SamplingOptions sampling, int maxNewTokens, IEnumerable<int>? eosTokenIds = null, int? capacity = null,
+        Tensors.DType? kvDType = null)
     {
         _lm = lm;
         _sampler = new Sampler(sampling);
         _maxNewTokens = maxNewTokens;
         _eos = new HashSet<int>(eosTokenIds ?? lm.Config.EosTokenIds);
-        _cache = lm.CreateCache(capacity);
+        _seq = lm.NewSequence(capacity, kvDType);
         _hidden = new float[lm.Hidden];
         _logits = new float[lm.Vocab];
     }
@@ -36,7 +36,8 @@ public sealed class Generator : IDisposable
     public int NewTokens { get; private set; }
     public FinishReason? FinishReason { get; private set; }
     public bool IsDone => FinishReason != null;
-    public KvCache Cache => _cache;
+    /// <summary>The sequence: its cache (bytes per token, bytes in use) and position.</summary>
+    public SequenceState State => _seq;
     public TimeSpan PrefillTime { get; private set; }
     public TimeSpan DecodeTime { get; private set; }
     public int PrefillTokens { get; private set; }
@@ -51,7 +52,7 @@ public sealed class Generator : IDisposable
         if (tokens.Length == 0) return;
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var hidden = new float[tokens.Length * _lm.Hidden];   // [T, d]
-        _lm.Forward(tokens, _cache, hidden);
+        _lm.Forward(tokens, _seq, hidden);
         _lm.Logits(hidden.AsSpan((tokens.Length - 1) * _lm.Hidden, _lm.Hidden), _logits, 1);
         PrefillTime += sw.Elapsed;
         PrefillTokens += tokens.Length;
@@ -67,11 +68,11 @@ public sealed class Generator : IDisposable
         _sequence.Add(next);
         NewTokens++;
         if (_eos.Contains(next)) FinishReason = Generation.FinishReason.EndOfSequence;
-        else if (NewTokens >= _maxNewTokens || _cache.Length >= _cache.Capacity) FinishReason = Generation.FinishReason.Length;
+        else if (NewTokens >= _maxNewTokens || _seq.Length >= _seq.Capacity) FinishReason = Generation.FinishReason.Length;
         else
         {
             var sw = System.Diagnostics.Stopwatch.StartNew();
-            _lm.Forward([next], _cache, _hidden);
+            _lm.Forward([next], _seq, _hidden);
             _lm.Logits(_hidden, _logits, 1);
             DecodeTime += sw.Elapsed;
             DecodeSteps++;
@@ -79,5 +80,5 @@ public sealed class Generator : IDisposable
         return next;
     }
 
-    public void Dispose() => _cache.Dispose();
+    public void Dispose() => _seq.Dispose();
 }

@@ -41,7 +41,7 @@ public sealed record SamplingOptions(float Temperature = 0f, int TopK = 0, float
 public sealed class Sampler
 {
     readonly SamplingOptions _o;
-    readonly Random _rng;
+    readonly Tensors.SeededRandom _rng;
     readonly Comparison<int> _byKey;
     int[] _order = [];
     float[] _keys = [], _probs = [];   // [V] logits / temperature; [V] kept probabilities in sorted order
@@ -54,7 +54,7 @@ public sealed class Sampler
     {
         options.Validate();
         _o = options;
-        _rng = options.Seed is int s ? new Random(s) : new Random();
+        _rng = options.Seed is int s ? new Tensors.SeededRandom((ulong)s) : Tensors.SeededRandom.FromEntropy();
         _byKey = ByKey;
     }
 

@@ -44,8 +44,6 @@ public sealed record ModelConfig
     /// <summary>config.json carries a "palu" block: K/V projections are stored as low-rank factors (see palu.json).</summary>
     public bool PaluCompressed { get; init; }
 
-    /// <summary>Query heads per KV head (GQA group size).</summary>
-    public int KvGroups => NumHeads / NumKvHeads;
     public int QDim => NumHeads * HeadDim;
     public int KvDim => NumKvHeads * HeadDim;
 

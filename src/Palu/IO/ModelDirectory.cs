@@ -100,6 +100,22 @@ public sealed class ModelDirectory : IDisposable
         return f.ReadFloat32(t.Name);
     }
 
+    /// <summary>An integer tensor [length] (I32/I64) of indices each in [0, bound) (an input-channel list).</summary>
+    public int[] Indices(string name, int length, int bound)
+    {
+        var (f, t) = Resolve(name);
+        if (!t.Shape.SequenceEqual(new long[] { length }))
+            throw new ModelFormatException(t.File, $"tensor '{name}' has shape {t.ShapeText}, expected [{length}] from palu.json");
+        var v = f.ReadInt64(name);
+        var r = new int[length];
+        for (int i = 0; i < length; i++)
+        {
+            if (v[i] < 0 || v[i] >= bound) throw new ModelFormatException(t.File, $"tensor '{name}': index {v[i]} at {i} is outside [0, {bound})");
+            r[i] = (int)v[i];
+        }
+        return r;
+    }
+
     (SafetensorsFile File, TensorInfo Info) Resolve(string name) =>
         _byTensor.TryGetValue(name, out var f) ? (f, f.Tensors[name])
         : throw new ModelFormatException(Path, $"tensor '{name}' is missing from the checkpoint");

@@ -1,25 +1,16 @@
 namespace Palu.LinearAlgebra;
 
 /// <summary>
-/// Deterministic standard-normal generator (SplitMix64 + Box–Muller): the same seed gives the same numbers on every
-/// platform and .NET version (unlike System.Random), so sketches and fallback rotations are reproducible.
+/// Deterministic standard-normal generator (<see cref="Tensors.SeededRandom"/> + Box–Muller): the same seed gives the
+/// same numbers on every platform and .NET version, so sketches and fallback rotations are reproducible.
 /// </summary>
 public sealed class Gaussian(ulong seed)
 {
-    ulong _state = seed;
+    readonly Tensors.SeededRandom _rng = new(seed);
     double _spare;
     bool _hasSpare;
 
-    ulong NextUInt64()
-    {
-        ulong z = _state += 0x9E3779B97F4A7C15UL;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
-
-    /// <summary>Uniform in (0, 1].</summary>
-    double NextUniform() => ((NextUInt64() >> 11) + 1) * (1.0 / (1UL << 53));
+    double NextUniform() => _rng.NextDoubleOpenZero();
 
     public double Next()
     {

@@ -1,42 +1,54 @@
-using Palu.Cache;
 using Palu.IO;
 using Palu.Kernels.Cpu;
+using Palu.Runtime;
 using Palu.Tensors;
 
 namespace Palu.Models;
 
+/// <summary>One sequence's part of a batched step: its state and the tokens it advances by.</summary>
+public readonly record struct SequenceStep(SequenceState State, ReadOnlyMemory<int> Tokens);
+
 /// <summary>
-/// A Llama-family decoder-only model (Llama, Mistral, Qwen2, Qwen3 as config switches) on the CPU, f32 compute over
-/// F32/F16/BF16 weights. The whole forward pass is <see cref="Forward"/>, top to bottom.
-/// One forward at a time per instance (scratch buffers are shared); sessions each own a <see cref="KvCache"/>.
+/// A Llama-family decoder-only model (Llama, Mistral, Qwen2, Qwen3 as config switches) on a compute
+/// <see cref="Backend"/>, f32 compute over F32/F16/BF16 weights. The whole forward pass is <see cref="ForwardRows"/>,
+/// top to bottom. A loaded model is immutable and may be shared by any number of threads; everything that belongs to
+/// one sequence (cache, position, activation buffers) lives in its <see cref="SequenceState"/>.
 /// </summary>
 public sealed class CausalLM : IDisposable
 {
-    /// <summary>Longest chunk of tokens processed in one prefill step (bounds scratch memory).</summary>
+    /// <summary>Longest chunk of tokens processed in one prefill step (bounds activation memory).</summary>
     public const int PrefillChunk = 512;
 
     public ModelConfig Config { get; }
     public string Path { get; }
-    public WeightMatrix Embed { get; }            // model.embed_tokens.weight [V, d]
+    public Backend Backend { get; }
+    /// <summary>palu.json of a compressed model, or null.</summary>
+    public CompressionPlan? Plan { get; }
+    public DeviceWeight Embed { get; }            // model.embed_tokens.weight [V, d]
     public DecoderLayer[] Layers { get; }
-    public float[] FinalNorm { get; }             // model.norm.weight [d]
-    public WeightMatrix LmHead { get; }           // lm_head.weight [V, d] (= Embed when tied)
+    public Buf FinalNorm { get; }                 // model.norm.weight [d]
+    public DeviceWeight LmHead { get; }           // lm_head.weight [V, d] (= Embed when tied)
     public RopeTable Rope { get; }
     public AttentionShape AttentionShape { get; }
-    readonly IDisposable? _owner;
-    readonly object _lock = new();
+    /// <summary>Dense KV storage of sequences made without an explicit dtype.</summary>
+    public DType DefaultKvDType { get; }
+    /// <summary>The memory-mapped checkpoint the model was loaded from (the CPU training passes read weights there).</summary>
+    public ModelDirectory Checkpoint { get; }
 
-    // scratch: [T, d] ×3, [T, H·d_h], [T, ffn] ×2
-    float[] _x = [], _xn = [], _y = [], _q = [], _gate = [], _up = [];
+    /// <summary>Steps of more rows than this (prefill chunks) run in a workspace lent by <see cref="_prefillBuffers"/>
+    /// instead of the sequence's own, so that a sequence keeps only decode-sized buffers between steps.</summary>
+    public const int SequenceBufferRows = 16;
+    /// <summary>Activation buffers for prefill chunks, lent to one forward at a time (thread-safe; not model state).</summary>
+    readonly System.Collections.Concurrent.ConcurrentBag<Workspace> _prefillBuffers = [];
 
-    public CausalLM(ModelConfig config, string path, WeightMatrix embed, DecoderLayer[] layers, float[] finalNorm,
-        WeightMatrix lmHead, AttentionShape shape, IDisposable? owner)
+    internal CausalLM(ModelConfig config, string path, Backend backend, CompressionPlan? plan, DeviceWeight embed, DecoderLayer[] layers,
+        Buf finalNorm, DeviceWeight lmHead, AttentionShape shape, DType defaultKvDType, ModelDirectory checkpoint)
     {
-        Config = config; Path = path; Embed = embed; Layers = layers; FinalNorm = finalNorm; LmHead = lmHead;
-        AttentionShape = shape; Rope = shape.Rope; _owner = owner;
+        Config = config; Path = path; Backend = backend; Plan = plan; Embed = embed; Layers = layers; FinalNorm = finalNorm;
+        LmHead = lmHead; AttentionShape = shape; Rope = shape.Rope; DefaultKvDType = defaultKvDType; Checkpoint = checkpoint;
     }
 
-    /// <summary>Loads an HF model directory (weights stay memory-mapped; F32/F16/BF16 matrices are zero-copy views).</summary>
+    /// <summary>Loads an HF model directory onto a backend (default: the CPU; weights stay memory-mapped there).</summary>
     public static CausalLM Load(string dir, LoadOptions? options = null)
     {
         var md = ModelDirectory.Open(dir);
@@ -47,21 +59,34 @@ public sealed class CausalLM : IDisposable
     public int Vocab => Config.VocabSize;
     public int Hidden => Config.HiddenSize;
 
-    /// <summary>A KV cache for one sequence of up to <paramref name="capacity"/> positions.</summary>
-    public KvCache CreateCache(int? capacity = null)
+    /// <summary>
+    /// A new sequence of up to <paramref name="capacity"/> positions (default max_position_embeddings) with its cache;
+    /// dense keys and values stored in <paramref name="kvDType"/> (default <see cref="DefaultKvDType"/>).
+    /// </summary>
+    public SequenceState NewSequence(int? capacity = null, DType? kvDType = null)
     {
         int cap = capacity ?? Config.MaxPositionEmbeddings;
-        if (cap <= 0) throw new ArgumentOutOfRangeException(nameof(capacity));
-        return new KvCache(Layers.Select(l => l.Attention.CreateCache(cap)).ToArray(), cap);
+        if (cap <= 0) throw new ArgumentOutOfRangeException(nameof(capacity), $"capacity must be ≥ 1, got {cap}");
+        var options = new CacheOptions(kvDType ?? DefaultKvDType);
+        var caches = new List<Cache.LayerCache>();
+        try
+        {
+            foreach (var l in Layers) caches.Add(l.Attention.CreateCache(Backend, cap, options));
+            return new SequenceState(caches.ToArray(), cap, new Workspace(Backend));
+        }
+        catch { foreach (var c in caches) c.Dispose(); throw; }
     }
 
-    /// <summary>KV-cache bytes per token as this model caches them (f32 keys and values, or f32 Palu latents).</summary>
+    /// <summary>Activation buffers for batched steps (<see cref="Forward(ReadOnlySpan{SequenceStep}, Span{float}, Workspace, IActivationObserver?)"/>).</summary>
+    public Workspace NewWorkspace() => new(Backend);
+
+    /// <summary>KV-cache bytes per token as this model caches them by default.</summary>
     public long KvBytesPerToken
     {
         get
         {
-            using var cache = CreateCache(1);
-            return cache.BytesPerToken;
+            using var s = NewSequence(1);
+            return s.BytesPerToken;
         }
     }
 
@@ -70,72 +95,138 @@ public sealed class CausalLM : IDisposable
         Layers.Sum(l => l.Q.WeightBytes + l.Attention.WeightBytes + l.Gate.WeightBytes + l.Up.WeightBytes + l.Down.WeightBytes)
         + LmHead.Bytes;
 
+    /// <summary>Parameters of the linear layers as stored (factors counted, not the dense matrices they replace).</summary>
+    public long LinearParameters => Layers.Sum(l => l.Q.Parameters + l.Attention.Parameters + l.Gate.Parameters + l.Up.Parameters + l.Down.Parameters);
+
     /// <summary>
-    /// Runs <paramref name="tokens"/> at positions [cache.Length, cache.Length + T) and appends them to the cache.
-    /// hidden [T, d] receives the final-normed hidden states (feed them to <see cref="Logits"/>).
+    /// Runs <paramref name="tokens"/> at positions [seq.Length, seq.Length + T) and appends them to the sequence's
+    /// cache, in chunks of <see cref="PrefillChunk"/>. hidden [T, d] receives the final-normed hidden states (feed them
+    /// to <see cref="Logits"/>).
     /// </summary>
-    public void Forward(ReadOnlySpan<int> tokens, KvCache cache, Span<float> hidden, IActivationObserver? observer = null)
+    public void Forward(ReadOnlySpan<int> tokens, SequenceState seq, Span<float> hidden, IActivationObserver? observer = null)
     {
         int T = tokens.Length, d = Hidden;
         if (hidden.Length < T * d) throw new ArgumentException($"hidden needs [{T}, {d}]");
-        if (cache.Length + T > cache.Capacity)
-            throw new InvalidOperationException($"sequence too long: {cache.Length + T} positions exceed the cache capacity of {cache.Capacity} (max_position_embeddings = {Config.MaxPositionEmbeddings}); shorten the prompt or --max-tokens");
-        foreach (int id in tokens)
-            if ((uint)id >= (uint)Vocab) throw new ArgumentOutOfRangeException(nameof(tokens), $"token id {id} outside the vocabulary [0, {Vocab})");
-        lock (_lock)
+        Check(seq, tokens);
+        var buffer = tokens.ToArray();
+        Workspace? lent = null;
+        try
         {
             for (int s = 0; s < T; s += PrefillChunk)
             {
                 int n = Math.Min(PrefillChunk, T - s);
-                ForwardChunk(tokens.Slice(s, n), cache, hidden.Slice(s * d, n * d), observer);
+                var ws = n <= SequenceBufferRows ? seq.Workspace : (lent ??= _prefillBuffers.TryTake(out var w) ? w : NewWorkspace());
+                ForwardRows([new SequenceStep(seq, buffer.AsMemory(s, n))], hidden.Slice(s * d, n * d), ws, observer);
             }
         }
+        finally { if (lent != null) _prefillBuffers.Add(lent); }
     }
 
-    void ForwardChunk(ReadOnlySpan<int> tokens, KvCache cache, Span<float> hidden, IActivationObserver? observer)
+    /// <summary>Frees the prefill buffers kept for reuse (they are made again when needed).</summary>
+    public void TrimBuffers()
     {
-        int T = tokens.Length, d = Hidden, qDim = Config.QDim, ffn = Config.IntermediateSize, H = Config.NumHeads;
-        int start = cache.Length;
+        while (_prefillBuffers.TryTake(out var w)) w.Dispose();
+    }
+
+    /// <summary>
+    /// Advances several sequences in one step: all their rows go through every linear layer together (each weight is
+    /// read once per step, not once per sequence), attention runs per sequence over its own cache. hidden [Σ T, d]
+    /// receives the rows in step order. Each sequence gets exactly the results it would get alone. At most
+    /// <see cref="PrefillChunk"/> rows in all; a sequence may appear once.
+    /// </summary>
+    public void Forward(ReadOnlySpan<SequenceStep> steps, Span<float> hidden, Workspace workspace, IActivationObserver? observer = null)
+    {
+        int rows = 0;
+        var seen = new HashSet<SequenceState>(ReferenceEqualityComparer.Instance);
+        foreach (var s in steps)
+        {
+            if (!seen.Add(s.State)) throw new ArgumentException("a sequence appears twice in one batched step");
+            Check(s.State, s.Tokens.Span);
+            rows += s.Tokens.Length;
+        }
+        if (rows > PrefillChunk) throw new ArgumentException($"a batched step holds at most {PrefillChunk} rows, got {rows}");
+        if (hidden.Length < rows * Hidden) throw new ArgumentException($"hidden needs [{rows}, {Hidden}]");
+        if (rows > 0) ForwardRows(steps, hidden[..(rows * Hidden)], workspace, observer);
+    }
+
+    /// <summary>One decode step of B sequences: token b advances sequence b. hidden [B, d].</summary>
+    public void DecodeBatch(ReadOnlySpan<int> tokens, IReadOnlyList<SequenceState> seqs, Span<float> hidden, Workspace workspace)
+    {
+        if (tokens.Length != seqs.Count) throw new ArgumentException($"{tokens.Length} tokens for {seqs.Count} sequences");
+        var steps = new SequenceStep[seqs.Count];
+        var ids = tokens.ToArray();
+        for (int b = 0; b < steps.Length; b++) steps[b] = new SequenceStep(seqs[b], ids.AsMemory(b, 1));
+        Forward(steps, hidden, workspace);
+    }
+
+    void Check(SequenceState seq, ReadOnlySpan<int> tokens)
+    {
+        if (seq.Layers.Length != Layers.Length) throw new ArgumentException("the sequence was made by another model");
+        if (seq.Length + tokens.Length > seq.Capacity)
+            throw new InvalidOperationException($"sequence too long: {seq.Length + tokens.Length} positions exceed the cache capacity of {seq.Capacity} (max_position_embeddings = {Config.MaxPositionEmbeddings}); shorten the prompt or --max-tokens");
+        foreach (int id in tokens)
+            if ((uint)id >= (uint)Vocab) throw new ArgumentOutOfRangeException(nameof(tokens), $"token id {id} outside the vocabulary [0, {Vocab})");
+    }
+
+    /// <summary>The forward pass over the rows of one (batched) step; each step's tokens start at its sequence's length.</summary>
+    void ForwardRows(ReadOnlySpan<SequenceStep> batch, Span<float> hidden, Workspace ws, IActivationObserver? observer)
+    {
+        var be = Backend;
+        int d = Hidden, qDim = Config.QDim, ffn = Config.IntermediateSize, H = Config.NumHeads;
         float eps = (float)Config.RmsNormEps;
-        var x = Scratch.Grow(ref _x, T * d);            // [T, d] residual stream
-        var xn = Scratch.Grow(ref _xn, T * d);          // [T, d] normed
-        var y = Scratch.Grow(ref _y, T * d);            // [T, d] block output
-        var q = Scratch.Grow(ref _q, T * qDim);         // [T, H·d_h]
-        var gate = Scratch.Grow(ref _gate, T * ffn);    // [T, ffn]
-        var up = Scratch.Grow(ref _up, T * ffn);        // [T, ffn]
+        var steps = new StepRows[batch.Length];
+        var ids = new int[hidden.Length / d];
+        int N = 0;
+        for (int i = 0; i < batch.Length; i++)
+        {
+            var tok = batch[i].Tokens.Span;
+            tok.CopyTo(ids.AsSpan(N));
+            steps[i] = new StepRows(N, tok.Length, batch[i].State.Length, null!);
+            N += tok.Length;
+        }
+        var x = ws.Get(Slot.X, N * d);            // [N, d] residual stream
+        var xn = ws.Get(Slot.Xn, N * d);          // [N, d] normed
+        var y = ws.Get(Slot.Y, N * d);            // [N, d] block output
+        var q = ws.Get(Slot.Q, N * qDim);         // [N, H·d_h]
+        var gate = ws.Get(Slot.Gate, N * ffn);    // [N, ffn]
+        var up = ws.Get(Slot.Up, N * ffn);        // [N, ffn]
 
-        for (int t = 0; t < T; t++) Embed.RowToSingle(tokens[t], x.Slice(t * d, d));
-
+        be.Embed(Embed, ids.AsSpan(0, N), x);
         for (int l = 0; l < Layers.Length; l++)
         {
             var L = Layers[l];
+            for (int i = 0; i < steps.Length; i++) steps[i] = steps[i] with { Cache = batch[i].State.Layers[l] };
             // attention block
-            SimdKernels.RmsNorm(x, L.InputNorm, xn, T, eps);
-            observer?.OnLinearInput(l, LinearInput.Attention, xn, T);
-            L.Q.Forward(xn, q, T);
-            if (L.QNorm != null) SimdKernels.RmsNorm(q, L.QNorm, q, T * H, eps);
-            SimdKernels.Rope(q, T, H, start, Rope);
-            L.Attention.Forward(xn, q, T, start, cache.Layers[l], y, l, observer);
-            System.Numerics.Tensors.TensorPrimitives.Add(x, y, x);
+            be.RmsNorm(x, L.InputNorm, xn, N, eps);
+            if (observer != null) observer.OnLinearInput(l, LinearInput.Attention, ws.Peek(xn), N);
+            L.Q.Forward(be, xn, q, N, ws);
+            if (!L.QNorm.IsEmpty) be.RmsNorm(q, L.QNorm, q, N * H, eps);
+            foreach (var s in steps) be.Rope(q.Slice(s.Row * qDim, s.T * qDim), s.T, H, s.StartPos, Rope);
+            L.Attention.Forward(be, xn, q, steps, y, l, ws, observer);
+            be.Add(x, y);
             // MLP block
-            SimdKernels.RmsNorm(x, L.PostAttentionNorm, xn, T, eps);
-            observer?.OnLinearInput(l, LinearInput.Mlp, xn, T);
-            L.Gate.Forward(xn, gate, T);
-            L.Up.Forward(xn, up, T);
-            SimdKernels.SwiGlu(gate, up);
-            observer?.OnLinearInput(l, LinearInput.MlpDown, gate, T);
-            L.Down.Forward(gate, y, T);
-            System.Numerics.Tensors.TensorPrimitives.Add(x, y, x);
+            be.RmsNorm(x, L.PostAttentionNorm, xn, N, eps);
+            if (observer != null) observer.OnLinearInput(l, LinearInput.Mlp, ws.Peek(xn), N);
+            L.Gate.Forward(be, xn, gate, N, ws);
+            L.Up.Forward(be, xn, up, N, ws);
+            be.SwiGlu(gate, up);
+            if (observer != null) observer.OnLinearInput(l, LinearInput.MlpDown, ws.Peek(gate), N);
+            L.Down.Forward(be, gate, y, N, ws);
+            be.Add(x, y);
         }
-        SimdKernels.RmsNorm(x, FinalNorm, hidden, T, eps);
-        cache.Advance(T);
+        be.RmsNorm(x, FinalNorm, xn, N, eps);
+        be.Download(xn, hidden[..(N * d)]);
+        foreach (var s in batch) s.State.Advance(s.Tokens.Length);
     }
 
     /// <summary>logits [n, V] = hidden [n, d] · LmHeadᵀ.</summary>
-    public void Logits(ReadOnlySpan<float> hidden, Span<float> logits, int n)
-    {
-        SimdKernels.MatMul(hidden[..(n * Hidden)], LmHead, logits[..(n * Vocab)], n);
-    }
+    public void Logits(ReadOnlySpan<float> hidden, Span<float> logits, int n) =>
+        Backend.MatMul(hidden[..(n * Hidden)], LmHead, logits[..(n * Vocab)], n);
 
-    public void Dispose() => _owner?.Dispose();
+    public void Dispose()
+    {
+        TrimBuffers();
+        Backend.Release(this);
+        Checkpoint.Dispose();
+    }
 }

@@ -1,81 +1,123 @@
 using Palu.IO;
 using Palu.Kernels.Cpu;
+using Palu.Runtime;
+using Palu.Tensors;
 
 namespace Palu.Models;
 
 /// <summary>Run-time choices that do not change the checkpoint.</summary>
 public sealed record LoadOptions
 {
+    /// <summary>Where the model runs (<c>--device</c>); null = the CPU (<see cref="Backends.Default"/>).</summary>
+    public Backend? Backend { get; init; }
     /// <summary>Palu value path: fold B^V into o_proj (true) or rebuild values from the weighted latents (false).</summary>
     public bool FuseValues { get; init; }
+    /// <summary>Storage of dense keys and values (<c>--kv-dtype</c>); null = the backend's compute dtype (f32 on the
+    /// CPU, which is what the goldens use).</summary>
+    public DType? KvDType { get; init; }
 }
 
-/// <summary>Binds HF tensor names of a Llama-family checkpoint to a <see cref="CausalLM"/>, checking every shape.</summary>
+/// <summary>
+/// Builds a <see cref="CausalLM"/> from an HF checkpoint and, for a compressed one, its compression plan (palu.json):
+/// every module in the form the plan says (dense, low-rank, latent K/V with explicit head groups), every shape checked.
+/// </summary>
 public static class ModelLoader
 {
     public static CausalLM Load(ModelDirectory md, LoadOptions? options = null)
     {
         options ??= new LoadOptions();
+        var be = options.Backend ?? Backends.Default;
         var c = md.Config;
-        PaluManifest? palu = null;
+        string planPath = System.IO.Path.Combine(md.Path, CompressionPlan.FileName);
+        CompressionPlan? plan = null;
         if (c.PaluCompressed)
         {
-            if (!PaluManifest.Exists(md.Path))
+            if (!CompressionPlan.Exists(md.Path))
                 throw new ModelFormatException(md.Path, "config.json marks this model as Palu-compressed but palu.json is missing");
-            palu = PaluManifest.Load(md.Path);
-            if (palu.Layers.Length != c.NumLayers)
-                throw new ModelFormatException(System.IO.Path.Combine(md.Path, PaluManifest.FileName), $"lists {palu.Layers.Length} layers, config.json has {c.NumLayers}");
+            plan = CompressionPlan.Load(md.Path, c.QkvBias);
+            foreach (var m in plan.Modules)
+                if (LayerOf(m.Name) is not int l || l >= c.NumLayers || LinearKinds.Parse(m.Name) is null)
+                    throw new ModelFormatException(planPath, $"module '{m.Name}' is not a linear layer of this {c.NumLayers}-layer model");
         }
+        var kvDType = options.KvDType ?? be.ComputeDType;
+        if (kvDType is not (DType.F32 or DType.BF16 or DType.F16))
+            throw new ArgumentException($"--kv-dtype must be f32, bf16 or f16, not {DTypes.Name(kvDType)}");
         int d = c.HiddenSize, qDim = c.QDim, kvDim = c.KvDim, ffn = c.IntermediateSize, dh = c.HeadDim;
         var rope = new RopeTable(dh, c.MaxPositionEmbeddings, c.RopeTheta, c.RopeScaling);
         var shape = new AttentionShape(c.NumHeads, c.NumKvHeads, dh, rope, (float)c.RmsNormEps, c.SlidingWindow);
+        var f = new LinearFactory(md, plan, be);
 
         var layers = new DecoderLayer[c.NumLayers];
         for (int i = 0; i < c.NumLayers; i++)
         {
-            string p = $"model.layers.{i}.";
-            Linear Lin(string name, int rows, int cols, bool bias) =>
-                new DenseLinear(md.Matrix(p + name + ".weight", rows, cols), bias ? md.Floats(p + name + ".bias", rows) : null);
+            string p = LinearKinds.LayerPrefix(i);
+            string Mod(LinearKind k) => LinearKinds.Module(i, k);
+            var kNorm = c.QkNorm ? f.Vector(p + "self_attn.k_norm.weight", dh) : default;
+            var o = f.Build(Mod(LinearKind.O), d, qDim, c.OutputBias);
+            var (ke, ve) = (f.Entry(Mod(LinearKind.K)), f.Entry(Mod(LinearKind.V)));
+            bool latentK = ke?.Kind == ModulePlan.KvLatent, latentV = ve?.Kind == ModulePlan.KvLatent;
+            if (latentK != latentV)
+                throw new ModelFormatException(planPath, $"layer {i}: k_proj is {(latentK ? "" : "not ")}a latent module but v_proj is {(latentV ? "" : "not ")}; Palu needs both");
+            KvAttention attention;
+            if (latentK)
+            {
+                var K = LoadLatent(md, be, ke!, c, planPath);
+                var V = LoadLatent(md, be, ve!, c, planPath);
+                Linear? fused = null;
+                if (options.FuseValues)
+                {
+                    if (f.Entry(Mod(LinearKind.O)) != null) throw new ArgumentException($"--fuse-values needs a dense o_proj; layer {i}'s is compressed");
+                    fused = FusedOutput.Build(md, be, Mod(LinearKind.O), c, ve!, V, shape);
+                }
+                attention = new LatentAttention(K, V, o, kNorm, shape, fused);
+            }
+            else
+                attention = new DenseAttention(f.Build(Mod(LinearKind.K), kvDim, d, c.QkvBias), f.Build(Mod(LinearKind.V), kvDim, d, c.QkvBias), o, kNorm, shape);
             layers[i] = new DecoderLayer
             {
-                InputNorm = md.Floats(p + "input_layernorm.weight", d),
-                Q = Lin("self_attn.q_proj", qDim, d, c.QkvBias),
-                QNorm = c.QkNorm ? md.Floats(p + "self_attn.q_norm.weight", dh) : null,
-                Attention = palu == null
-                    ? new DenseAttention(
-                        Lin("self_attn.k_proj", kvDim, d, c.QkvBias),
-                        Lin("self_attn.v_proj", kvDim, d, c.QkvBias),
-                        Lin("self_attn.o_proj", d, qDim, c.OutputBias),
-                        c.QkNorm ? md.Floats(p + "self_attn.k_norm.weight", dh) : null,
-                        shape)
-                    : new LatentAttention(
-                        LoadLatent(md, i, 'k', palu.Layers[i].KRanks, palu.GroupSize, dh, d, c.QkvBias),
-                        LoadLatent(md, i, 'v', palu.Layers[i].VRanks, palu.GroupSize, dh, d, c.QkvBias),
-                        (DenseLinear)Lin("self_attn.o_proj", d, qDim, c.OutputBias),
-                        c.QkNorm ? md.Floats(p + "self_attn.k_norm.weight", dh) : null,
-                        shape, options.FuseValues),
-                PostAttentionNorm = md.Floats(p + "post_attention_layernorm.weight", d),
-                Gate = Lin("mlp.gate_proj", ffn, d, c.MlpBias),
-                Up = Lin("mlp.up_proj", ffn, d, c.MlpBias),
-                Down = Lin("mlp.down_proj", d, ffn, c.MlpBias),
+                InputNorm = f.Vector(p + "input_layernorm.weight", d),
+                Q = f.Build(Mod(LinearKind.Q), qDim, d, c.QkvBias),
+                QNorm = c.QkNorm ? f.Vector(p + "self_attn.q_norm.weight", dh) : default,
+                Attention = attention,
+                PostAttentionNorm = f.Vector(p + "post_attention_layernorm.weight", d),
+                Gate = f.Build(Mod(LinearKind.Gate), ffn, d, c.MlpBias),
+                Up = f.Build(Mod(LinearKind.Up), ffn, d, c.MlpBias),
+                Down = f.Build(Mod(LinearKind.Down), d, ffn, c.MlpBias),
             };
         }
-        var embed = md.Matrix("model.embed_tokens.weight", c.VocabSize, d);
-        var lmHead = c.TieWordEmbeddings ? embed : md.Matrix("lm_head.weight", c.VocabSize, d);
-        return new CausalLM(c, md.Path, embed, layers, md.Floats("model.norm.weight", d), lmHead, shape, md);
+        var embed = be.Load(md.Matrix("model.embed_tokens.weight", c.VocabSize, d));
+        var lmHead = c.TieWordEmbeddings ? embed : be.Load(md.Matrix("lm_head.weight", c.VocabSize, d));
+        return new CausalLM(c, md.Path, be, plan, embed, layers, f.Vector("model.norm.weight", d), lmHead, shape, kvDType, md);
     }
 
-    static LatentProjection LoadLatent(ModelDirectory md, int layer, char kv, int[] ranks, int groupSize, int dh, int d, bool bias)
+    /// <summary>i of <c>model.layers.{i}.…</c>, or null.</summary>
+    static int? LayerOf(string module)
     {
-        int total = ranks.Sum(), width = groupSize * dh;
-        var down = new DenseLinear(md.Matrix(PaluManifest.DownName(layer, kv), total, d));
-        var up = new float[ranks.Length][];
-        var upBias = new float[]?[ranks.Length];
-        for (int g = 0; g < ranks.Length; g++)
+        const string prefix = "model.layers.";
+        if (!module.StartsWith(prefix, StringComparison.Ordinal)) return null;
+        int end = module.IndexOf('.', prefix.Length);
+        return end > prefix.Length && int.TryParse(module.AsSpan(prefix.Length, end - prefix.Length), out int l) && l >= 0 ? l : null;
+    }
+
+    static LatentProjection LoadLatent(ModelDirectory md, Backend be, ModulePlan e, ModelConfig c, string planPath)
+    {
+        int dh = c.HeadDim, d = c.HiddenSize, total = e.Groups!.Sum(g => g.Rank);
+        var up = new DeviceWeight[e.Groups!.Length];
+        var upBias = new Buf[up.Length];
+        for (int g = 0; g < up.Length; g++)
         {
-            up[g] = md.Floats(PaluManifest.UpName(layer, kv, g), width, ranks[g]);
-            if (bias) upBias[g] = md.Floats(PaluManifest.UpBiasName(layer, kv, g), width);
+            var grp = e.Groups[g];
+            int width = grp.Heads.Length * dh;
+            up[g] = be.Load(WeightMatrix.FromFloats(md.Floats(grp.Up, width, grp.Rank), width, grp.Rank));
+            if (c.QkvBias && grp.Bias is null)
+                throw new ModelFormatException(planPath, $"module {e.Name} group {g}: the model's K/V projections have biases but no \"bias\" tensor is named");
+            if (grp.Bias != null) upBias[g] = be.Load(md.Floats(grp.Bias, width));
         }
-        return new LatentProjection(groupSize, dh, down, up, upBias);
+        try
+        {
+            return new LatentProjection(dh, c.NumKvHeads, e.Groups.Select(g => g.Heads).ToArray(),
+                new DenseLinear(be.Load(md.Matrix(e.Down!, total, d))), up, upBias);
+        }
+        catch (ArgumentException ex) { throw new ModelFormatException(planPath, $"module {e.Name}: {ex.Message}", ex); }
     }
 }

@@ -28,18 +28,6 @@ public sealed class Backprop
     /// <summary>Rows of logits computed at once for the cross-entropy ([rows, V] floats).</summary>
     const int LogitRows = 128;
 
-    sealed class Weights
-    {
-        public required DenseLinear Q, K, V, O, Gate, Up, Down;
-        public required float[] InputNorm, PostNorm;
-        public float[]? QNorm, KNorm;
-        public DenseLinear Of(LinearKind k) => k switch
-        {
-            LinearKind.Q => Q, LinearKind.K => K, LinearKind.V => V, LinearKind.O => O,
-            LinearKind.Gate => Gate, LinearKind.Up => Up, _ => Down,
-        };
-    }
-
     /// <summary>What one layer's backward needs from its forward.</summary>
     sealed class Acts(TrainingShape s, int T, bool qkNorm)
     {
@@ -78,9 +66,9 @@ public sealed class Backprop
         public required float[] Dw;         // [max out·in]
     }
 
-    readonly CausalLM _lm;
+    readonly HostWeights _hw;
     readonly TrainingShape _s;
-    readonly Weights[] _w;
+    readonly HostLayer[] _w;
     readonly bool _recompute;
     Buffers? _b;
 
@@ -88,19 +76,10 @@ public sealed class Backprop
 
     public Backprop(CausalLM lm, bool recompute = false)
     {
-        _lm = lm; _recompute = recompute;
+        _recompute = recompute;
         _s = TrainingShape.From(lm);
-        _w = lm.Layers.Select(L =>
-        {
-            var att = ModelParameters<float>.DenseAttentionOf(L);
-            return new Weights
-            {
-                Q = ModelParameters<float>.Dense(L.Q), K = ModelParameters<float>.Dense(att.K), V = ModelParameters<float>.Dense(att.V),
-                O = ModelParameters<float>.Dense(att.O), Gate = ModelParameters<float>.Dense(L.Gate),
-                Up = ModelParameters<float>.Dense(L.Up), Down = ModelParameters<float>.Dense(L.Down),
-                InputNorm = L.InputNorm, PostNorm = L.PostAttentionNorm, QNorm = L.QNorm, KNorm = att.KNorm,
-            };
-        }).ToArray();
+        _hw = HostWeights.From(lm);
+        _w = _hw.Layers;
     }
 
     /// <summary>Mean cross-entropy of <paramref name="targets"/> (−1 = not scored) given <paramref name="inputs"/>.</summary>
@@ -133,13 +112,13 @@ public sealed class Backprop
             if (y >= _s.Vocab) throw new ArgumentOutOfRangeException(nameof(targets), $"target id {y} outside the vocabulary [0, {_s.Vocab})");
         var b = Ensure(T);
 
-        for (int t = 0; t < T; t++) _lm.Embed.RowToSingle(inputs[t], b.X[0].AsSpan(t * d, d));
+        for (int t = 0; t < T; t++) _hw.Embed.RowToSingle(inputs[t], b.X[0].AsSpan(t * d, d));
         for (int l = 0; l < _s.Layers; l++) LayerForward(l, b.Acts[_recompute ? 0 : l], b.X[l], b.X[l + 1], b);
-        SimdKernels.RmsNorm(b.X[_s.Layers], _lm.FinalNorm, b.Xf, T, _s.Eps);
+        SimdKernels.RmsNorm(b.X[_s.Layers], _hw.FinalNorm, b.Xf, T, _s.Eps);
         double loss = CrossEntropy(b, targets, grad: sink != null);
         if (sink == null) return loss;
 
-        BackpropOps.RmsNormBackward(b.X[_s.Layers], _lm.FinalNorm, b.Dxn, b.Dx, T, _s.Eps, accumulate: false);
+        BackpropOps.RmsNormBackward(b.X[_s.Layers], _hw.FinalNorm, b.Dxn, b.Dx, T, _s.Eps, accumulate: false);
         for (int l = _s.Layers - 1; l >= 0; l--)
         {
             var a = b.Acts[_recompute ? 0 : l];
@@ -258,7 +237,7 @@ public sealed class Backprop
         {
             int rows = Math.Min(LogitRows, T - r0);
             var z = b.Logits.AsSpan(0, rows * V);                               // [rows, V]
-            _lm.Logits(b.Xf.AsSpan(r0 * d, rows * d), z, rows);
+            SimdKernels.MatMul(b.Xf.AsSpan(r0 * d, rows * d), _hw.LmHead, z, rows);
             for (int i = 0; i < rows; i++)
             {
                 var row = z.Slice(i * V, V);
@@ -270,7 +249,7 @@ public sealed class Backprop
                 TensorPrimitives.Multiply(row, (float)(1.0 / sum) * invN, row);
                 row[y] -= invN;
             }
-            if (grad) TrainingGemm.InputGradient(z, _lm.LmHead, b.Dxn.AsSpan(r0 * d, rows * d), rows);
+            if (grad) TrainingGemm.InputGradient(z, _hw.LmHead, b.Dxn.AsSpan(r0 * d, rows * d), rows);
         }
         return loss / N;
     }

@@ -27,9 +27,12 @@ public static class FisherCache
         return Path.Combine(root, "fisher");
     }
 
+    /// <summary>How calibration samples are drawn; part of the cache key, so files drawn another way are not reused.</summary>
+    public const string Sampler = "CalibrationData (ALGORITHMS.md §1.1, SplitMix64)";
+
     public static string Key(string modelSha256, string calibrationSha256, FisherSettings s)
     {
-        string text = $"{FisherMetadata.Format}/{FisherMetadata.Version}|model={modelSha256}|calib={calibrationSha256}|samples={s.Samples}" +
+        string text = $"{FisherMetadata.Format}/{FisherMetadata.Version}|sampler={Sampler}|model={modelSha256}|calib={calibrationSha256}|samples={s.Samples}" +
                       $"|seq_len={s.SeqLen}|seed={s.Seed}|objective={LabelObjectives.Name(s.Objective)}";
         return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text))).ToLowerInvariant();
     }

@@ -1,3 +1,4 @@
+using Palu.Models;
 using System.Globalization;
 using Palu.IO;
 
@@ -33,7 +34,7 @@ public sealed record FisherMetadata
         ["samples"] = Samples.ToString(CultureInfo.InvariantCulture),
         ["seq_len"] = SeqLen.ToString(CultureInfo.InvariantCulture),
         ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
-        ["sampler"] = "CalibrationData (ALGORITHMS.md §1.1, System.Random)",
+        ["sampler"] = FisherCache.Sampler,
         ["objective"] = LabelObjectives.Name(Objective),
         ["tokens"] = Tokens.ToString(CultureInfo.InvariantCulture),
         ["statistic"] = "F = sqrt(mean over samples of (dL/dW)^2), L = mean token cross-entropy of one sample; " +

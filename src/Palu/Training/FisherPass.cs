@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using Palu.Compression;
 using Palu.Models;
 using Palu.Text;
 

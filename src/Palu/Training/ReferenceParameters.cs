@@ -96,39 +96,29 @@ public sealed class ModelParameters<T> where T : struct, IFloatingPointIeee754<T
         Layers = Layers.Select(l => l.ZerosLike()).ToArray(),
     };
 
-    /// <summary>Copies a dense (not Palu-compressed) model's weights, widened to <typeparamref name="T"/>.</summary>
+    /// <summary>Copies a dense (not compressed) model's weights from its checkpoint, widened to <typeparamref name="T"/>.</summary>
     public static ModelParameters<T> From(CausalLM lm)
     {
-        static T[] W(Linear l) => Conv(Dense(l).Weight.ToFloats());
-        static T[]? B(Linear l) => Dense(l).Bias is { } b ? Conv(b) : null;
+        var hw = HostWeights.From(lm);
+        static T[] W(HostLinear l) => Conv(l.Weight.ToFloats());
+        static T[]? B(HostLinear l) => l.Bias is { } b ? Conv(b) : null;
         static T[]? Opt(float[]? a) => a == null ? null : Conv(a);
-        var layers = lm.Layers.Select(L =>
+        var layers = hw.Layers.Select(L => new LayerParameters<T>
         {
-            var att = DenseAttentionOf(L);
-            return new LayerParameters<T>
-            {
-                InputNorm = Conv(L.InputNorm), Wq = W(L.Q), Bq = B(L.Q), QNorm = Opt(L.QNorm),
-                Wk = W(att.K), Bk = B(att.K), Wv = W(att.V), Bv = B(att.V), KNorm = Opt(att.KNorm),
-                Wo = W(att.O), Bo = B(att.O), PostNorm = Conv(L.PostAttentionNorm),
-                Wg = W(L.Gate), Bg = B(L.Gate), Wu = W(L.Up), Bu = B(L.Up), Wd = W(L.Down), Bd = B(L.Down),
-            };
+            InputNorm = Conv(L.InputNorm), Wq = W(L.Q), Bq = B(L.Q), QNorm = Opt(L.QNorm),
+            Wk = W(L.K), Bk = B(L.K), Wv = W(L.V), Bv = B(L.V), KNorm = Opt(L.KNorm),
+            Wo = W(L.O), Bo = B(L.O), PostNorm = Conv(L.PostNorm),
+            Wg = W(L.Gate), Bg = B(L.Gate), Wu = W(L.Up), Bu = B(L.Up), Wd = W(L.Down), Bd = B(L.Down),
         }).ToArray();
-        bool tied = lm.Config.TieWordEmbeddings;
         return new ModelParameters<T>
         {
             Shape = TrainingShape.From(lm),
-            Embed = Conv(lm.Embed.ToFloats()),
-            LmHead = tied ? null : Conv(lm.LmHead.ToFloats()),
-            FinalNorm = Conv(lm.FinalNorm),
+            Embed = Conv(hw.Embed.ToFloats()),
+            LmHead = lm.Config.TieWordEmbeddings ? null : Conv(hw.LmHead.ToFloats()),
+            FinalNorm = Conv(hw.FinalNorm),
             Layers = layers,
         };
     }
-
-    internal static DenseLinear Dense(Linear l) =>
-        l as DenseLinear ?? throw new NotSupportedException("gradients need dense linear layers (not a Palu-compressed model)");
-
-    internal static DenseAttention DenseAttentionOf(DecoderLayer l) =>
-        l.Attention as DenseAttention ?? throw new NotSupportedException("gradients need the original (dense) model, not a Palu-compressed one");
 
     static T[] Conv(float[] a)
     {

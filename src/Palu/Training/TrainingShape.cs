@@ -3,29 +3,6 @@ using Palu.Models;
 
 namespace Palu.Training;
 
-/// <summary>The seven linear layers of a decoder layer, in HF order.</summary>
-public enum LinearKind { Q, K, V, O, Gate, Up, Down }
-
-public static class LinearKinds
-{
-    public static readonly LinearKind[] All = [LinearKind.Q, LinearKind.K, LinearKind.V, LinearKind.O, LinearKind.Gate, LinearKind.Up, LinearKind.Down];
-
-    /// <summary>HF module name inside a layer, e.g. <c>self_attn.k_proj</c>.</summary>
-    public static string Module(LinearKind k) => k switch
-    {
-        LinearKind.Q => "self_attn.q_proj",
-        LinearKind.K => "self_attn.k_proj",
-        LinearKind.V => "self_attn.v_proj",
-        LinearKind.O => "self_attn.o_proj",
-        LinearKind.Gate => "mlp.gate_proj",
-        LinearKind.Up => "mlp.up_proj",
-        _ => "mlp.down_proj",
-    };
-
-    /// <summary>Full HF module name, e.g. <c>model.layers.3.self_attn.k_proj</c>.</summary>
-    public static string Module(int layer, LinearKind k) => $"model.layers.{layer}.{Module(k)}";
-}
-
 /// <summary>Geometry and switches of the training forward (from config.json).</summary>
 public sealed record TrainingShape(int Hidden, int Heads, int KvHeads, int HeadDim, int Ffn, int Vocab, int Layers,
     float Eps, int? Window, RopeTable Rope)

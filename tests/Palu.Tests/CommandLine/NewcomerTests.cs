@@ -94,10 +94,10 @@ public partial class NewcomerTests
         var c = Outside(cwd, "compress", TestPaths.Model(name), "--out", "compressed", "--calib-samples", "2", "--json").Ok();
         var m = c.Json();
         int groupSize = Enumerable.Range(1, Math.Min(4, kv)).Last(s => kv % s == 0);
-        Assert.Equal(groupSize, m.GetProperty("group_size").GetInt32());
+        Assert.Equal(groupSize, m.GetProperty("kv").GetProperty("group_size").GetInt32());
         Assert.Equal(Math.Min(2048, ctx), m.GetProperty("calibration").GetProperty("seq_len").GetInt32());
         Assert.Equal("corpus-train-2M.txt", m.GetProperty("calibration").GetProperty("file").GetString());
-        Assert.Equal(0.5, m.GetProperty("realized_keep").GetDouble());
+        Assert.Equal(0.5, m.GetProperty("kv").GetProperty("realized_keep").GetDouble());
         Assert.True(File.Exists(Path.Combine(cwd.Path, "compressed", "palu.json")));
         Assert.DoesNotContain("warning", c.Stderr);   // 0.5 is achievable at the default group size
 
@@ -177,7 +177,7 @@ public partial class NewcomerTests
         Assert.Contains("--group-size 2 gives 0.5", none.Stderr);
         // tiny M-LRD: 0.3 × 64 rounds to 16 of 64
         var off = Outside(cwd, "compress", TestPaths.Model("tiny"), "--out", "b", "--group-size", "1", "--kv-keep", "0.3", "--decomposition", "svd", "--json").Ok();
-        Assert.Equal(0.25, off.Json().GetProperty("realized_keep").GetDouble());
+        Assert.Equal(0.25, off.Json().GetProperty("kv").GetProperty("realized_keep").GetDouble());
         Assert.Contains("but 25.00 % of the KV rank is kept", off.Stderr);
         Assert.Contains("Nearest achievable with --group-size 1: 0.25 or 0.375; --group-size 3 gives 0.2917", off.Stderr);
         // an achievable request is not flagged

@@ -105,31 +105,27 @@ public class FisherAllocationTests
         };
         var m1 = PaluCompressor.Compress(src, tmp.File("a"), o);
         var m2 = PaluCompressor.Compress(src, tmp.File("b"), o);
-        Assert.Equal(method, m1.RankAllocation);
-        Assert.Equal("computed", m1.Fisher!.Source);
-        Assert.Equal("cache", m2.Fisher!.Source);
-        Assert.Equal(m1.Fisher.Path, m2.Fisher.Path);
-        Assert.Equal(3, m1.Fisher.Samples);
-        Assert.Equal(96, m1.Fisher.SeqLen);
-        for (int l = 0; l < m1.Layers.Length; l++)
-        {
-            Assert.Equal(m1.Layers[l].KRanks, m2.Layers[l].KRanks);
-            Assert.Equal(m1.Layers[l].VRanks, m2.Layers[l].VRanks);
-        }
+        Assert.Equal(method, m1.Kv!.RankAllocation);
+        Assert.Equal("computed", m1.Kv!.Fisher!.Source);
+        Assert.Equal("cache", m2.Kv!.Fisher!.Source);
+        Assert.Equal(m1.Kv!.Fisher!.Path, m2.Kv!.Fisher.Path);
+        Assert.Equal(3, m1.Kv!.Fisher!.Samples);
+        Assert.Equal(96, m1.Kv!.Fisher!.SeqLen);
+        for (int l = 0; l < 4; l++) { Assert.Equal(m1.KvRanks(l).K, m2.KvRanks(l).K); Assert.Equal(m1.KvRanks(l).V, m2.KvRanks(l).V); }
         // the budget: 4 layers × 2 projections × 192 rows → T = 768; ranks are not all alike
-        Assert.Equal(768, m1.Fisher.TargetRank);
-        Assert.Equal(768, m1.Fisher.AllocatedRank);
-        var all = m1.Layers.SelectMany(l => l.KRanks.Concat(l.VRanks)).ToArray();
+        Assert.Equal(768, m1.Kv!.Fisher!.TargetRank);
+        Assert.Equal(768, m1.Kv!.Fisher!.AllocatedRank);
+        var all = Enumerable.Range(0, 4).Select(m1.KvRanks).SelectMany(r => r.K.Concat(r.V)).ToArray();
         Assert.True(all.Distinct().Count() > 1, "Fisher allocation came out uniform: " + string.Join(",", all));
         Assert.All(all, r => Assert.True(r % 8 == 0 && r <= group * 64));
-        Assert.InRange(m1.RealizedKeep, 0.45, 0.55);
-        Assert.Equal(m1.RealizedKeep, PaluManifest.Load(tmp.File("a")).RealizedKeep);
-        Assert.Equal("computed", PaluManifest.Load(tmp.File("a")).Fisher!.Source);
+        Assert.InRange(m1.Kv.RealizedKeep, 0.45, 0.55);
+        Assert.Equal(m1.Kv.RealizedKeep, CompressionPlan.Load(tmp.File("a"), qkvBias: false).Kv!.RealizedKeep);
+        Assert.Equal("computed", CompressionPlan.Load(tmp.File("a"), qkvBias: false).Kv!.Fisher!.Source);
 
         // an explicit file gives the same ranks; the compressed model runs
-        var m3 = PaluCompressor.Compress(src, tmp.File("c"), o with { FisherFile = m1.Fisher.Path, FisherCacheDir = tmp.File("unused") });
-        Assert.Equal("file", m3.Fisher!.Source);
-        Assert.Equal(m1.Layers[2].VRanks, m3.Layers[2].VRanks);
+        var m3 = PaluCompressor.Compress(src, tmp.File("c"), o with { FisherFile = m1.Kv!.Fisher!.Path, FisherCacheDir = tmp.File("unused") });
+        Assert.Equal("file", m3.Kv!.Fisher!.Source);
+        Assert.Equal(m1.KvRanks(2).V, m3.KvRanks(2).V);
         Assert.False(Directory.Exists(tmp.File("unused")));
         using var lm = CausalLM.Load(tmp.File("c"));
         var tok = Tokenizer.FromDirectory(src);

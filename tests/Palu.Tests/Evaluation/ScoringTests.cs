@@ -16,7 +16,7 @@ public class ScoringTests
     {
         int[] seq = [.. ctx, .. cont];
         int T = seq.Length - 1, V = lm.Vocab;   // the last token is only a target
-        using var cache = lm.CreateCache(T);
+        using var cache = lm.NewSequence(T);
         var hidden = new float[T * lm.Hidden];
         lm.Forward(seq.AsSpan(0, T), cache, hidden);
         var logits = new float[T * V];
@@ -92,7 +92,7 @@ public class ScoringTests
     public void Acc_and_acc_norm_differ_when_byte_lengths_differ()
     {
         using var lm = CausalLM.Load(Tiny);
-        var r = ZeroShot.Evaluate("arc-easy", [lm], Tokenizer.FromDirectory(Tiny), BosMode.Auto, [Cat, Sun], "fixture");
+        var r = ZeroShot.Evaluate("arc-easy", lm, 1, Tokenizer.FromDirectory(Tiny), BosMode.Auto, [Cat, Sun], "fixture");
         Assert.Equal(2, r.N);
         Assert.Equal(1.0, r.Acc);
         Assert.Equal(0.0, r.AccNorm);
@@ -107,7 +107,7 @@ public class ScoringTests
         using var lm = CausalLM.Load(Tiny);
         string file = Path.Combine(TestPaths.RepoRoot, "tests", "Palu.Tests", "Evaluation", "Fixtures", "winogrande-dev.jsonl");
         var items = ZeroShotTask.WinoGrande.Load(file);
-        var r = ZeroShot.Evaluate("winogrande", [lm], Tokenizer.FromDirectory(Tiny), BosMode.Never, items, file);
+        var r = ZeroShot.Evaluate("winogrande", lm, 1, Tokenizer.FromDirectory(Tiny), BosMode.Never, items, file);
         Assert.Equal(4, r.N);
         Assert.Equal(r.Acc, r.AccNorm);
         Assert.Null(r.BosTokenId);

@@ -9,7 +9,7 @@ public class ModelDirectoryTests
 {
     static float[] RunLogits(CausalLM lm, int[] ids)
     {
-        using var cache = lm.CreateCache(ids.Length);
+        using var cache = lm.NewSequence(ids.Length);
         var hidden = new float[ids.Length * lm.Hidden];
         lm.Forward(ids, cache, hidden);
         var logits = new float[ids.Length * lm.Vocab];

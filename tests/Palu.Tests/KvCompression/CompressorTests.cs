@@ -27,7 +27,7 @@ public class CompressorTests
         using var tmp = TestPaths.Temp();
         string src = TestPaths.Model(model), dst = tmp.File("out");
         var m = PaluCompressor.Compress(src, dst, Small(1.0, group));
-        Assert.Equal(1.0, m.RealizedKeep);
+        Assert.Equal(1.0, m.Kv!.RealizedKeep);
         using var a = CausalLM.Load(src);
         using var b = CausalLM.Load(dst);
         Assert.IsType<LatentAttention>(b.Layers[0].Attention);
@@ -77,11 +77,11 @@ public class CompressorTests
             string dst = tmp.File($"k{keep}");
             var m = PaluCompressor.Compress(src, dst, Small(keep, 1));
             using var lm = CausalLM.Load(dst);
-            using var cache = lm.CreateCache(16);
+            using var cache = lm.NewSequence(16);
             double ppl = Perplexity.Evaluate(lm, windows).Ppl;
             Assert.True(ppl >= last * 0.999, $"keep {keep}: ppl {ppl} < {last} at higher keep");
             Assert.True(cache.BytesPerToken < lastBytes);
-            Assert.Equal(m.Layers.Sum(l => l.KRanks.Sum() + l.VRanks.Sum()) * 4L, cache.BytesPerToken);
+            Assert.Equal(Enumerable.Range(0, lm.Config.NumLayers).Select(m.KvRanks).Sum(r => r.K.Sum() + r.V.Sum()) * 4L, cache.BytesPerToken);
             last = ppl; lastBytes = cache.BytesPerToken;
         }
     }
@@ -128,12 +128,19 @@ public class CompressorTests
     [Fact]
     public void CholeskyFailureBeyondJitterIsExplained()
     {
-        // A Gram with NaN cannot be factorised by any shift.
         var la = LinearAlgebraProvider.Default;
-        var g = new double[4 * 4];
-        for (int i = 0; i < 4; i++) g[i * 4 + i] = 1;
-        g[5] = double.NaN;
-        Assert.ThrowsAny<Exception>(() => la.WhiteningFactor(g, 4, 1e-3));
+        // 1e20·[[1, 1], [1, 1]]: rank one; its λ_min is round-off (≈1e4 in magnitude), so the shift −λ_min + ε vanishes
+        // against the 1e20 diagonal and Cholesky fails again: the message says why and what to change.
+        double[] g = [1e20, 1e20, 1e20, 1e20];
+        var e = Assert.Throws<LinearAlgebraException>(() => la.WhiteningFactor(g, 2, 1e-3));
+        Assert.Contains("not positive definite even after adding", e.Message);
+        Assert.Contains("raise it", e.Message);
+        // A NaN in the Gram is named as such, with its position.
+        var n = new double[4 * 4];
+        for (int i = 0; i < 4; i++) n[i * 4 + i] = 1;
+        n[6] = double.NaN;
+        var f = Assert.Throws<LinearAlgebraException>(() => la.WhiteningFactor(n, 4, 1e-3));
+        Assert.Contains("non-finite entry at (1, 2)", f.Message);
     }
 
     [Fact]

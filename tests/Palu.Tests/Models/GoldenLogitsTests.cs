@@ -24,7 +24,7 @@ public class GoldenLogitsTests
         var expected = golden.ReadFloat32($"logits_{prompt}");   // [P, V]
         int V = lm.Vocab, d = lm.Hidden, T = ids.Length;
 
-        using var cache = lm.CreateCache(T);
+        using var cache = lm.NewSequence(T);
         var hidden = new float[T * d];
         lm.Forward(ids, cache, hidden);
         var logits = new float[T * V];
@@ -50,7 +50,7 @@ public class GoldenLogitsTests
         var ids = golden.ReadInt64("input_ids_0").Select(v => (int)v).ToArray();
         var expected = golden.ReadFloat32("logits_0");   // every position
         int V = lm.Vocab, d = lm.Hidden;
-        using var cache = lm.CreateCache(ids.Length);
+        using var cache = lm.NewSequence(ids.Length);
         var hidden = new float[d];
         var logits = new float[V];
         for (int t = 0; t < ids.Length; t++)

@@ -23,10 +23,11 @@ internal static unsafe class GemmKernels
     const long MinMacsPerChunk = 1 << 19;   // ~5 µs of work
     const int MinRowsPerChunk = 64;
 
-    public static void Gemm<TL>(float* x, byte* w, float* y, int T, int n, int m) where TL : struct, IWeightLoader
+    /// <summary>y [T, m] = x [T, n] · Wᵀ, W [m, n] with rows <paramref name="strideW"/> elements apart.</summary>
+    public static void Gemm<TL>(float* x, byte* w, int strideW, float* y, int T, int n, int m) where TL : struct, IWeightLoader
     {
         int panels = (m + NR - 1) / NR;
-        long ldw = (long)n * TL.Size;
+        long ldw = (long)strideW * TL.Size;
         // Chunks split the panels first (each thread packs only its part of W); when there are fewer panels than
         // chunks wanted (a low-rank factor with m = 32, say), also the rows of x, MinRowsPerChunk at least each.
         int chunks = KernelThreads.Plan((long)T * n * m, MinMacsPerChunk, panels * Math.Max(1, T / MinRowsPerChunk));

@@ -1,14 +1,31 @@
 using System.Numerics.Tensors;
-using Palu.Cache;
-using Palu.Models;
 using Palu.Tensors;
 
 namespace Palu.Kernels.Cpu;
 
-/// <summary>Geometry of one latent attention call.</summary>
-public sealed record LatentAttentionShape(int Heads, int KvHeads, int HeadDim, RopeTable Rope, float[]? KNorm, float NormEps, int? SlidingWindow)
+/// <summary>Geometry of one latent attention call (the per-head key norm is passed beside it).</summary>
+public sealed record LatentAttentionShape(int Heads, int KvHeads, int HeadDim, RopeTable Rope, float NormEps, int? SlidingWindow)
 {
     public int QueriesPerKv => Heads / KvHeads;
+}
+
+/// <summary>
+/// One KV head's inputs, as host pointers: its group's key latents [positions, KeyRank], the rows of its group's key
+/// up-projection that rebuild it (B^K_{g,i} [d_h, KeyRank]), their bias [d_h] (or null), and its group's value latents
+/// [positions, ValueRank]. The latent buffers hold at least the positions a call reads.
+/// </summary>
+public readonly unsafe struct LatentHeadView(float* keyLatents, int keyRank, WeightMatrix keyUp, float* keyBias, float* valueLatents, int valueRank)
+{
+    public readonly float* KeyLatents = keyLatents;
+    public readonly int KeyRank = keyRank;
+    public readonly WeightMatrix KeyUp = keyUp;
+    public readonly float* KeyBias = keyBias;
+    public readonly float* ValueLatents = valueLatents;
+    public readonly int ValueRank = valueRank;
+
+    public ReadOnlySpan<float> Keys(int positions) => new(KeyLatents, positions * KeyRank);
+    public ReadOnlySpan<float> Values(int positions) => new(ValueLatents, positions * ValueRank);
+    public ReadOnlySpan<float> Bias(int dh) => KeyBias == null ? default : new(KeyBias, dh);
 }
 
 /// <summary>
@@ -19,37 +36,40 @@ public sealed record LatentAttentionShape(int Heads, int KvHeads, int HeadDim, R
 /// </summary>
 public static class LatentAttentionKernels
 {
-    /// <summary>[H + 1]: start of each query head's value latent inside a z row; the last entry is the row width.</summary>
-    public static int[] ZOffsets(LatentProjection v, int heads, int kvHeads)
+    /// <summary>[H + 1]: start of each query head's value latent inside a z row (query head h reads KV head
+    /// h / (H / H_kv), whose value rank is <paramref name="valueRanks"/>[kv head]); the last entry is the row width.</summary>
+    public static int[] ZOffsets(ReadOnlySpan<int> valueRanks, int heads)
     {
+        int perKv = heads / valueRanks.Length;
         var off = new int[heads + 1];
-        for (int h = 0; h < heads; h++) off[h + 1] = off[h] + v.Ranks[h / (heads / kvHeads) / v.GroupSize];
+        for (int h = 0; h < heads; h++) off[h + 1] = off[h] + valueRanks[h / perKv];
         return off;
     }
 
-    /// <summary>The specification: every key rebuilt on its own, double accumulators, no threads.</summary>
-    public static void Reference(ReadOnlySpan<float> q, LatentLayerCache cache, LatentProjection K, LatentProjection V,
-        int T, int startPos, LatentAttentionShape s, Span<float> z)
+    /// <summary>The specification: every key rebuilt on its own, double accumulators, no threads.
+    /// q [T, H, d_h]; heads [H_kv]; kNorm [d_h] or empty; z [T, zOff[H]].</summary>
+    public static unsafe void Reference(ReadOnlySpan<float> q, ReadOnlySpan<LatentHeadView> heads, ReadOnlySpan<float> kNorm,
+        int T, int startPos, LatentAttentionShape s, ReadOnlySpan<int> zOff, Span<float> z)
     {
-        int H = s.Heads, dh = s.HeadDim, half = dh / 2;
-        var zOff = ZOffsets(V, H, s.KvHeads);
+        int H = s.Heads, dh = s.HeadDim, half = dh / 2, S = startPos + T;
         float scale = 1f / MathF.Sqrt(dh);
         var key = new double[dh];
         var keyF = new float[dh];
-        var scores = new float[startPos + T];
+        var scores = new float[S];
         var up = new float[s.KvHeads][];   // per KV head B^K_{g,i} [d_h, r]
-        for (int kh = 0; kh < s.KvHeads; kh++) up[kh] = K.HeadUp(kh).ToFloats();
+        for (int kh = 0; kh < s.KvHeads; kh++) up[kh] = heads[kh].KeyUp.ToFloats();
         for (int t = 0; t < T; t++)
         {
             int p = startPos + t;
             int first = s.SlidingWindow is int w ? Math.Max(0, p - w + 1) : 0;
             for (int h = 0; h < H; h++)
             {
-                int kh = h / s.QueriesPerKv, gk = kh / K.GroupSize, gv = kh / V.GroupSize;
-                int rk = K.Ranks[gk], rv = V.Ranks[gv];
+                int kh = h / s.QueriesPerKv;
+                var head = heads[kh];
+                int rk = head.KeyRank, rv = head.ValueRank;
                 var B = up[kh];                    // [d_h, r]
-                var bias = K.HeadBias(kh);
-                var lat = cache.K(gk);
+                var bias = head.Bias(dh);
+                var lat = head.Keys(S);
                 for (int j = first; j <= p; j++)
                 {
                     for (int i = 0; i < dh; i++)
@@ -59,7 +79,7 @@ public static class LatentAttentionKernels
                         key[i] = acc;
                     }
                     for (int i = 0; i < dh; i++) keyF[i] = (float)key[i];
-                    if (s.KNorm != null) ReferenceKernels.RmsNorm(keyF, s.KNorm, keyF, 1, s.NormEps);
+                    if (!kNorm.IsEmpty) ReferenceKernels.RmsNorm(keyF, kNorm, keyF, 1, s.NormEps);
                     double dot = 0;
                     var qh = q.Slice((t * H + h) * dh, dh);
                     for (int i = 0; i < half; i++)
@@ -72,7 +92,7 @@ public static class LatentAttentionKernels
                 }
                 int n = p - first + 1;
                 ReferenceKernels.Softmax(scores.AsSpan(0, n));
-                var vl = cache.V(gv);
+                var vl = head.Values(S);
                 var zh = z.Slice(t * zOff[H] + zOff[h], rv);
                 for (int k = 0; k < rv; k++)
                 {
@@ -88,32 +108,36 @@ public static class LatentAttentionKernels
     /// Fast version. Per KV head: one GEMM rebuilds the keys of all visible cached positions ([n, r] × [r, d_h]), bias,
     /// per-head norm and RoPE are applied row-wise, and the dense attention kernel (GEMM prefill, split-key decode)
     /// attends with the group's value latents as values (value width r instead of d_h). <paramref name="zOff"/> is
-    /// <see cref="ZOffsets"/> of V; <paramref name="scratch"/> is reused across calls.
+    /// <see cref="ZOffsets"/> of the heads' value ranks. Buffers are per-thread scratch.
     /// Threads: for a few query rows (decode) the KV heads are shared out between threads, each running its kernels on
     /// one thread, since one head's kernels are too small to split (a hand-over costs more than it saves); for longer
     /// T the heads go in order and each kernel splits its own work. Every kernel gives the same bits on any number of
     /// threads, so both ways give the same z.
     /// </summary>
-    public static unsafe void Fast(ReadOnlySpan<float> q, LatentLayerCache cache, LatentProjection K, LatentProjection V,
-        int T, int startPos, LatentAttentionShape s, ReadOnlySpan<int> zOff, Span<float> z, LatentScratch scratch)
+    public static unsafe void Fast(ReadOnlySpan<float> q, ReadOnlySpan<LatentHeadView> heads, ReadOnlySpan<float> kNorm,
+        int T, int startPos, LatentAttentionShape s, ReadOnlySpan<int> zOff, Span<float> z)
     {
         int H = s.Heads, Hkv = s.KvHeads, dh = s.HeadDim, S = startPos + T;
         if (zOff.Length != H + 1) throw new ArgumentException($"zOff has {zOff.Length} entries, {H} heads need {H + 1}", nameof(zOff));
+        if (heads.Length != Hkv) throw new ArgumentException($"{heads.Length} head views for {Hkv} KV heads", nameof(heads));
         int first = s.SlidingWindow is int w0 ? Math.Max(0, startPos - w0 + 1) : 0;   // earliest key any query needs
-        long work = (long)Hkv * (S - first) * K.MaxRank * dh;                           // key-rebuild multiply-adds
+        int maxRank = 0;
+        foreach (var hv in heads) maxRank = Math.Max(maxRank, hv.KeyRank);
+        long work = (long)Hkv * (S - first) * maxRank * dh;                             // key-rebuild multiply-adds
         int chunks = T <= MaxRowsPerHeadChunk ? KernelThreads.Plan(work, MinMacsPerHeadChunk, Hkv) : 1;
+        var views = heads.ToArray();
         var offsets = zOff.ToArray();
-        fixed (float* pq = q, pz = z)
+        fixed (float* pq = q, pz = z, pn = kNorm)
         {
-            float* qp = pq, zp = pz;   // copies a lambda may capture
-            int qLen = q.Length, zLen = z.Length;
+            float* qp = pq, zp = pz, np = pn;   // copies a lambda may capture
+            int qLen = q.Length, zLen = z.Length, nLen = kNorm.Length;
             void Heads(int c)
             {
-                var bufs = scratch.For(c);
                 var qs = new ReadOnlySpan<float>(qp, qLen);
                 var zs = new Span<float>(zp, zLen);
+                var ns = new ReadOnlySpan<float>(np, nLen);
                 for (int kh = KernelThreads.Split(Hkv, chunks, c); kh < KernelThreads.Split(Hkv, chunks, c + 1); kh++)
-                    Head(kh, qs, cache, K, V, T, startPos, first, s, offsets, zs, bufs);
+                    Head(kh, qs, views[kh], ns, T, startPos, first, s, offsets, zs);
             }
             if (chunks == 1) Heads(0);
             else KernelThreads.For(chunks, Heads);
@@ -125,49 +149,26 @@ public static class LatentAttentionKernels
     /// <summary>Fewest key-rebuild multiply-adds per chunk of KV heads (~10 µs on one core).</summary>
     const long MinMacsPerHeadChunk = 1 << 19;
 
-    static void Head(int kh, ReadOnlySpan<float> q, LatentLayerCache cache, LatentProjection K, LatentProjection V,
-        int T, int startPos, int first, LatentAttentionShape s, int[] zOff, Span<float> z, LatentScratch.Buffers bufs)
+    static unsafe void Head(int kh, ReadOnlySpan<float> q, in LatentHeadView head, ReadOnlySpan<float> kNorm,
+        int T, int startPos, int first, LatentAttentionShape s, int[] zOff, Span<float> z)
     {
         int H = s.Heads, G = s.QueriesPerKv, dh = s.HeadDim, S = startPos + T, n = S - first, zDim = zOff[H];
-        int gk = kh / K.GroupSize, rk = K.Ranks[gk], gv = kh / V.GroupSize, rv = V.Ranks[gv];
-        var keys = bufs.Keys(S * dh);                              // [S, d_h], rows [first, S) filled
-        var qh = bufs.Queries(T * G * dh);                         // [T, G, d_h]
-        var zk = bufs.Outputs(T * G * rv);                         // [T, G, r]
+        int rk = head.KeyRank, rv = head.ValueRank;
+        var keys = new Span<float>(ThreadScratch.Floats(ThreadScratch.Slot.LatentKeys, (long)S * dh), S * dh);      // [S, d_h], rows [first, S) filled
+        var qh = new Span<float>(ThreadScratch.Floats(ThreadScratch.Slot.LatentQueries, (long)T * G * dh), T * G * dh);  // [T, G, d_h]
+        var zk = new Span<float>(ThreadScratch.Floats(ThreadScratch.Slot.LatentOutputs, (long)T * G * rv), T * G * rv);  // [T, G, r]
         var rows = keys.Slice(first * dh, n * dh);                 // [n, d_h]
-        SimdKernels.MatMul(cache.K(gk).Slice(first * rk, n * rk), K.HeadUp(kh), rows, n);
-        var bias = K.HeadBias(kh);
+        SimdKernels.MatMul(head.Keys(S).Slice(first * rk, n * rk), head.KeyUp, rows, n);
+        var bias = head.Bias(dh);
         if (!bias.IsEmpty) SimdKernels.AddBias(rows, bias, n);
-        if (s.KNorm != null) SimdKernels.RmsNorm(rows, s.KNorm, rows, n, s.NormEps);
+        if (!kNorm.IsEmpty) SimdKernels.RmsNorm(rows, kNorm, rows, n, s.NormEps);
         SimdKernels.Rope(rows, n, 1, first, s.Rope);
 
         for (int t = 0; t < T; t++)
             q.Slice((t * H + kh * G) * dh, G * dh).CopyTo(qh.Slice(t * G * dh, G * dh));
-        SimdKernels.Attention(qh, keys, cache.V(gv)[..(S * rv)], zk, T, startPos, G, 1, dh, S, s.SlidingWindow, rv);
+        SimdKernels.Attention(qh, keys, head.Values(S), zk, T, startPos, G, 1, dh, S, s.SlidingWindow, rv);
         for (int t = 0; t < T; t++)
             for (int g = 0; g < G; g++)
                 zk.Slice((t * G + g) * rv, rv).CopyTo(z.Slice(t * zDim + zOff[kh * G + g], rv));
-    }
-}
-
-/// <summary>Grow-only buffers of <see cref="LatentAttentionKernels.Fast"/>, one set per chunk of KV heads (one call
-/// at a time per instance).</summary>
-public sealed class LatentScratch
-{
-    /// <summary>One chunk's buffers.</summary>
-    public sealed class Buffers
-    {
-        float[] _keys = [], _q = [], _z = [];
-
-        public Span<float> Keys(int n) => Scratch.Grow(ref _keys, n);
-        public Span<float> Queries(int n) => Scratch.Grow(ref _q, n);
-        public Span<float> Outputs(int n) => Scratch.Grow(ref _z, n);
-    }
-
-    readonly List<Buffers> _chunks = [];
-
-    /// <summary>The buffers of chunk <paramref name="c"/> (created before a parallel call reads the list).</summary>
-    public Buffers For(int c)
-    {
-        lock (_chunks) { while (_chunks.Count <= c) _chunks.Add(new Buffers()); return _chunks[c]; }
     }
 }

@@ -32,9 +32,9 @@ internal static unsafe class MatMulKernels
             byte* pw = (byte*)w.Data;
             switch (w.DType)
             {
-                case DType.F32: Run<F32Loader>(px, pw, py, T, n, m); break;
-                case DType.BF16: Run<BF16Loader>(px, pw, py, T, n, m); break;
-                case DType.F16: Run<F16Loader>(px, pw, py, T, n, m); break;
+                case DType.F32: Run<F32Loader>(px, pw, w.Stride, py, T, n, m); break;
+                case DType.BF16: Run<BF16Loader>(px, pw, w.Stride, py, T, n, m); break;
+                case DType.F16: Run<F16Loader>(px, pw, w.Stride, py, T, n, m); break;
                 default: throw new NotSupportedException($"MatMul weights of {DTypes.Name(w.DType)}");
             }
         }
@@ -48,29 +48,30 @@ internal static unsafe class MatMulKernels
             throw new ArgumentException($"MatMul: x [{T}, {n}] and y [{T}, {m}] do not fit spans of {x.Length} and {y.Length}");
     }
 
-    static void Run<TL>(float* x, byte* w, float* y, int T, int n, int m) where TL : struct, IWeightLoader
+    /// <summary>W rows are <paramref name="ldw"/> elements apart.</summary>
+    static void Run<TL>(float* x, byte* w, int ldw, float* y, int T, int n, int m) where TL : struct, IWeightLoader
     {
-        if (T <= GemvMaxT) Gemv<TL>(x, w, y, T, n, m);
-        else GemmKernels.Gemm<TL>(x, w, y, T, n, m);
+        if (T <= GemvMaxT) Gemv<TL>(x, w, ldw, y, T, n, m);
+        else GemmKernels.Gemm<TL>(x, w, ldw, y, T, n, m);
     }
 
     /// <summary>y [T, m] = x [T, n] · W [m, n]ᵀ for small T, output rows split across threads.</summary>
-    public static void Gemv<TL>(float* x, byte* w, float* y, int T, int n, int m) where TL : struct, IWeightLoader
+    public static void Gemv<TL>(float* x, byte* w, int ldw, float* y, int T, int n, int m) where TL : struct, IWeightLoader
     {
         int chunks = KernelThreads.Plan((long)T * n * m, GemvMinMacsPerChunk, (m + 3) / 4);
-        if (chunks == 1) { GemvRows<TL>(x, w, y, T, n, m, 0, m); return; }
+        if (chunks == 1) { GemvRows<TL>(x, w, ldw, y, T, n, m, 0, m); return; }
         KernelThreads.For(chunks, c =>
         {
             int o0 = KernelThreads.Split(m, chunks, c, 4), o1 = KernelThreads.Split(m, chunks, c + 1, 4);
-            GemvRows<TL>(x, w, y, T, n, m, o0, o1);
+            GemvRows<TL>(x, w, ldw, y, T, n, m, o0, o1);
         });
     }
 
     /// <summary>Output rows [o0, o1) for all T rows of x, four W rows at a time.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    static void GemvRows<TL>(float* x, byte* w, float* y, int T, int n, int m, int o0, int o1) where TL : struct, IWeightLoader
+    static void GemvRows<TL>(float* x, byte* w, int ldw, float* y, int T, int n, int m, int o0, int o1) where TL : struct, IWeightLoader
     {
-        long rowBytes = (long)n * TL.Size;
+        long rowBytes = (long)ldw * TL.Size;
         for (int o = o0; o < o1; o += 4)
         {
             // Past the last row, point at row o1-1 again: same work, results not stored.

@@ -94,14 +94,15 @@ public static class ReferenceKernels
     }
 
     /// <summary>
-    /// Causal GQA attention over a dense cache. q [T, H, d] (RoPE applied); kCache, vCache [Hkv, maxSeq, d] hold
-    /// positions [0, startPos + T) (RoPE applied to keys). Query t (position p = startPos + t) of head h attends keys
-    /// j ≤ p of KV head h / (H / Hkv), and only j > p − window when <paramref name="window"/> is set.
-    /// out [T, H, d] = softmax(q·kᵀ / √d)·v.
+    /// Causal GQA attention over a dense cache. q [T, H, d] (RoPE applied); kCache [Hkv, maxSeq, d] and vCache
+    /// [Hkv, maxSeq, dv] (dv = d unless given) hold positions [0, startPos + T) (RoPE applied to keys). Query t
+    /// (position p = startPos + t) of head h attends keys j ≤ p of KV head h / (H / Hkv), and only j > p − window when
+    /// <paramref name="window"/> is set. out [T, H, dv] = softmax(q·kᵀ / √d)·v.
     /// </summary>
     public static void Attention(ReadOnlySpan<float> q, ReadOnlySpan<float> kCache, ReadOnlySpan<float> vCache,
-        Span<float> output, int T, int startPos, int H, int Hkv, int d, int maxSeq, int? window = null)
+        Span<float> output, int T, int startPos, int H, int Hkv, int d, int maxSeq, int? window = null, int? dv = null)
     {
+        int dvv = dv ?? d;
         int groups = H / Hkv;
         float scale = 1f / MathF.Sqrt(d);
         var scores = new float[startPos + T];
@@ -122,11 +123,11 @@ public static class ReferenceKernels
                     scores[j - first] = (float)dot * scale;
                 }
                 Softmax(scores.AsSpan(0, n));
-                var o = output.Slice((t * H + h) * d, d);
-                for (int i = 0; i < d; i++)
+                var o = output.Slice((t * H + h) * dvv, dvv);
+                for (int i = 0; i < dvv; i++)
                 {
                     double acc = 0;
-                    for (int j = first; j <= p; j++) acc += scores[j - first] * vCache[(kvh * maxSeq + j) * d + i];
+                    for (int j = first; j <= p; j++) acc += scores[j - first] * vCache[(kvh * maxSeq + j) * dvv + i];
                     o[i] = (float)acc;
                 }
             }

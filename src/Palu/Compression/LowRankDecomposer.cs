@@ -3,11 +3,7 @@ using Palu.LinearAlgebra;
 namespace Palu.Compression;
 
 /// <summary>W ≈ B·A for one block: A [r, d] (down), B [m, r] (up), plus the spectrum it was cut from.</summary>
-public sealed record LowRankFactors(float[] A, float[] B, int Rows, int Cols, int Rank, double[] SingularValues)
-{
-    /// <summary>‖(W − BA)·S‖_F = sqrt(Σ_{i ≥ r} σ_i²) of W·S: the output error on the calibration data (SVD-LLM).</summary>
-    public double TruncationError => Math.Sqrt(SingularValues.Skip(Rank).Sum(s => s * s));
-}
+public sealed record LowRankFactors(float[] A, float[] B, int Rows, int Cols, int Rank, double[] SingularValues);
 
 /// <summary>
 /// Truncated SVD of one weight block, plain or whitened (ALGORITHMS.md §1.4): W_s = W·S, W_s = U Σ Vᵀ,

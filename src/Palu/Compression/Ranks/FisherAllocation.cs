@@ -1,4 +1,4 @@
-using Palu.IO;
+using Palu.Models;
 using Palu.Training;
 
 namespace Palu.Compression;

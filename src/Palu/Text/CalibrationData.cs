@@ -1,14 +1,14 @@
 using Palu.IO;
-using Palu.Text;
+using Palu.Tensors;
 
-namespace Palu.Compression;
+namespace Palu.Text;
 
 /// <summary>
 /// Calibration sequences drawn from a text file as Palu/ReCalKV do (ALGORITHMS.md §1.1): per sample a uniform random
 /// character offset, a substring of 10·seq_len characters, tokenized with the tokenizer's special tokens (BOS first),
 /// the first seq_len ids kept. [inferred] Offsets are drawn in [0, len − 10·seq_len] so every sample is full length
-/// (the reference can draw short tail samples), and the generator is .NET's seeded System.Random, not Python's
-/// Mersenne Twister: statistically equivalent, not bit-identical.
+/// (the reference can draw short tail samples), and the generator is our <see cref="SeededRandom"/> (SplitMix64), not
+/// Python's Mersenne Twister: statistically equivalent, not bit-identical, and the same on every .NET version.
 /// </summary>
 public static class CalibrationData
 {
@@ -21,7 +21,7 @@ public static class CalibrationData
         int span = 10 * seqLen;
         if (text.Length <= span)
             throw new ModelFormatException(path, $"calibration text too short: {text.Length:N0} characters, need more than 10 × seq_len = {span:N0} (use a longer text or a smaller --calib-seq-len)");
-        var rng = new Random(seed);
+        var rng = new SeededRandom((ulong)seed);
         var result = new List<int[]>(samples);
         for (int s = 0; s < samples; s++)
         {

@@ -19,7 +19,7 @@ public sealed record CompressProgress(string Stage, double Fraction);
 /// </summary>
 public static class PaluCompressor
 {
-    public static PaluManifest Compress(string modelDir, string outDir, PaluOptions o, ILinearAlgebra? la = null,
+    public static CompressionPlan Compress(string modelDir, string outDir, PaluOptions o, ILinearAlgebra? la = null,
         IProgress<CompressProgress>? progress = null, CancellationToken ct = default)
     {
         la ??= LinearAlgebraProvider.Default;
@@ -33,7 +33,7 @@ public static class PaluCompressor
 
         // 1. ranks
         FisherAllocationInfo? fisherInfo = null;
-        IO.LayerRanks[] ranks;
+        LayerRanks[] ranks;
         if (o.RankAllocation == RankAllocationMethod.Uniform) ranks = RankAllocation.Uniform(c.NumLayers, groups, width, o.KvKeep);
         else (ranks, fisherInfo) = FisherRanks(modelDir, lm, Tok, o, groups, width, progress, ct);
 
@@ -49,20 +49,23 @@ public static class PaluCompressor
             var samples = CalibrationData.Sample(o.CalibrationFile, tok, o.CalibrationSamples, o.CalibrationSeqLen, o.Seed);
             grams = new GramCollector(c.NumLayers, d, LinearInput.Attention, la);
             var hidden = new float[o.CalibrationSeqLen * d];
-            using var cache = lm.CreateCache(o.CalibrationSeqLen);
+            using var seq = lm.NewSequence(o.CalibrationSeqLen);
             for (int i = 0; i < samples.Count; i++)
             {
                 ct.ThrowIfCancellationRequested();
-                cache.RewindTo(0);
-                lm.Forward(samples[i], cache, hidden, grams);
+                seq.RewindTo(0);
+                lm.Forward(samples[i], seq, hidden, grams);
                 progress?.Report(new("calibrating", (i + 1.0) / samples.Count));
             }
             calib = new CalibrationInfo(Path.GetFileName(o.CalibrationFile), ModelHash.FileSha256(o.CalibrationFile), o.CalibrationSamples,
                 o.CalibrationSeqLen, o.Seed, grams.Tokens);
         }
 
-        // 3. factorise each layer's K and V per group
+        // 3. factorise each layer's K and V per group (weights read from the checkpoint)
+        using var md = ModelDirectory.Open(modelDir);
+        var groupHeads = PaluPlan.ConsecutiveGroups(c.NumKvHeads, o.GroupSize);
         var factors = new List<TensorToWrite>();
+        var modules = new List<ModulePlan>();
         var jitter = new double[c.NumLayers];
         for (int l = 0; l < c.NumLayers; l++)
         {
@@ -78,40 +81,48 @@ public static class PaluCompressor
                 }
                 s = wf.S; jitter[l] = wf.Jitter;
             }
-            var att = (DenseAttention)lm.Layers[l].Attention;
-            factors.AddRange(FactorProjection(la, l, 'k', (DenseLinear)att.K, ranks[l].KRanks, groups, width, d, s, o.FactorDType));
-            factors.AddRange(FactorProjection(la, l, 'v', (DenseLinear)att.V, ranks[l].VRanks, groups, width, d, s, o.FactorDType));
+            foreach (var (kind, r) in new[] { (LinearKind.K, ranks[l].KRanks), (LinearKind.V, ranks[l].VRanks) })
+            {
+                string module = LinearKinds.Module(l, kind);
+                var w = md.Matrix(module + ".weight", c.KvDim, d).ToFloats();            // [Hkv·d_h, d]
+                var bias = c.QkvBias ? md.Floats(module + ".bias", c.KvDim) : null;      // [Hkv·d_h]
+                factors.AddRange(FactorProjection(la, l, kind, w, bias, r, groups, width, d, s, o.FactorDType));
+                modules.Add(PaluPlan.LatentModule(l, kind, groupHeads, r, bias != null));
+            }
             progress?.Report(new("decomposing", (l + 1.0) / c.NumLayers));
         }
 
-        var manifest = new PaluManifest
+        var plan = new CompressionPlan
         {
             OriginalArchitecture = c.Architecture,
             OriginalModelType = c.Family.ToString().ToLowerInvariant(),
-            KvKeep = o.KvKeep,
-            GroupSize = o.GroupSize,
-            RankAllocation = RankAllocation.Name(o.RankAllocation),
-            Decomposition = o.Decomposition == DecompositionMethod.Whiten ? "whiten" : "svd",
-            RankMultiple = RankAllocation.Multiple(width),
-            RealizedKeep = RankAllocation.RealizedKeep(ranks, width),
-            FactorDType = DTypes.Name(o.FactorDType),
+            Kv = new KvCompressionInfo
+            {
+                KvKeep = o.KvKeep,
+                GroupSize = o.GroupSize,
+                RankAllocation = RankAllocation.Name(o.RankAllocation),
+                Decomposition = o.Decomposition == DecompositionMethod.Whiten ? "whiten" : "svd",
+                RankMultiple = RankAllocation.Multiple(width),
+                RealizedKeep = RankAllocation.RealizedKeep(ranks, width),
+                FactorDType = DTypes.Name(o.FactorDType),
+                Fisher = fisherInfo,
+            },
             Calibration = calib,
             WhiteningJitter = grams != null ? jitter : null,
-            Fisher = fisherInfo,
-            Layers = ranks,
             Seconds = Math.Round(sw.Elapsed.TotalSeconds, 2),
+            Modules = modules.ToArray(),
         };
         progress?.Report(new("writing", 0));
-        WriteCheckpoint(modelDir, outDir, lm, factors, manifest, o.Overwrite);
+        CheckpointWriter.Write(md, outDir, factors, modules.Select(m => m.Name), plan, o.Overwrite);
         progress?.Report(new("writing", 1));
-        return manifest;
+        return plan;
     }
 
     /// <summary>
     /// fisher / fisher_uniform ranks (§4.3) from the Fisher file given (--fisher), else the cached Fisher file for these
     /// calibration settings, else a Fisher pass now (then cached).
     /// </summary>
-    static (IO.LayerRanks[], FisherAllocationInfo) FisherRanks(string modelDir, CausalLM lm, Func<Tokenizer> tokenizer, PaluOptions o,
+    static (LayerRanks[], FisherAllocationInfo) FisherRanks(string modelDir, CausalLM lm, Func<Tokenizer> tokenizer, PaluOptions o,
         int groups, int width, IProgress<CompressProgress>? progress, CancellationToken ct)
     {
         var c = lm.Config;
@@ -160,73 +171,23 @@ public static class PaluCompressor
         if (c.PaluCompressed) throw new ArgumentException("the model is already Palu-compressed; compress the original checkpoint");
     }
 
-    static IEnumerable<TensorToWrite> FactorProjection(ILinearAlgebra la, int layer, char kv, DenseLinear w, int[] ranks,
+    /// <summary>Factors of one K or V projection w [H_kv·d_h, d] (+ bias) per group of <paramref name="width"/> rows.</summary>
+    static IEnumerable<TensorToWrite> FactorProjection(ILinearAlgebra la, int layer, LinearKind kv, float[] w, float[]? bias, int[] ranks,
         int groups, int width, int d, double[]? s, DType dtype)
     {
-        var full = w.Weight.ToFloats();                 // [Hkv·d_h, d]
         int total = ranks.Sum();
         var down = new float[total * d];                // [Σr, d]
         var result = new List<TensorToWrite>();
         for (int g = 0, off = 0; g < groups; off += ranks[g], g++)
         {
-            var block = Dense.ToDouble(full.AsSpan(g * width * d, width * d)); // [s·d_h, d]
+            var block = Dense.ToDouble(w.AsSpan(g * width * d, width * d)); // [s·d_h, d]
             var f = LowRankDecomposer.Decompose(la, block, width, d, s, ranks[g]);
             f.A.CopyTo(down, off * d);
-            result.Add(TensorToWrite.FromFloats(PaluManifest.UpName(layer, kv, g), f.B, [width, ranks[g]], dtype));
-            if (w.Bias != null)
-                result.Add(TensorToWrite.FromFloats(PaluManifest.UpBiasName(layer, kv, g), w.Bias[(g * width)..((g + 1) * width)], [width], dtype));
+            result.Add(TensorToWrite.FromFloats(PaluPlan.UpName(layer, kv, g), f.B, [width, ranks[g]], dtype));
+            if (bias != null)
+                result.Add(TensorToWrite.FromFloats(PaluPlan.UpBiasName(layer, kv, g), bias[(g * width)..((g + 1) * width)], [width], dtype));
         }
-        result.Insert(0, TensorToWrite.FromFloats(PaluManifest.DownName(layer, kv), down, [total, d], dtype));
+        result.Insert(0, TensorToWrite.FromFloats(PaluPlan.DownName(layer, kv), down, [total, d], dtype));
         return result;
-    }
-
-    static void WriteCheckpoint(string modelDir, string outDir, CausalLM lm, List<TensorToWrite> factors, PaluManifest manifest, bool overwrite)
-    {
-        using var stage = new AtomicDirectory(outDir, overwrite);
-        using var md = ModelDirectory.Open(modelDir);
-        var replaced = new HashSet<string>(StringComparer.Ordinal);
-        for (int l = 0; l < lm.Config.NumLayers; l++)
-            foreach (var kind in new[] { LinearKind.K, LinearKind.V })
-            {
-                replaced.Add(LinearKinds.Module(l, kind) + ".weight");
-                replaced.Add(LinearKinds.Module(l, kind) + ".bias");
-            }
-        var tensors = md.TensorNames.Where(n => !replaced.Contains(n)).Select(n =>
-        {
-            var info = md.Info(n);
-            return new TensorToWrite(n, info.DType, info.Shape, () => md.GetBytes(n).ToArray());
-        }).Concat(factors).OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
-
-        long bytes = tensors.Sum(t => t.ByteLength);
-        var meta = new Dictionary<string, string> { ["format"] = "pt", ["palu"] = PaluManifest.Format };
-        if (bytes > MaxShardBytes) SafetensorsWriter.WriteSharded(stage.Path, tensors, MaxShardBytes, meta);
-        else SafetensorsWriter.Write(Path.Combine(stage.Path, "model.safetensors"), tensors, meta);
-
-        foreach (var f in new[] { "tokenizer.json", "tokenizer_config.json", "generation_config.json", "special_tokens_map.json", "tokenizer.model" })
-            if (File.Exists(Path.Combine(modelDir, f))) File.Copy(Path.Combine(modelDir, f), Path.Combine(stage.Path, f));
-        File.WriteAllText(Path.Combine(stage.Path, "config.json"), CompressedConfig(Path.Combine(modelDir, "config.json"), manifest));
-        File.WriteAllText(Path.Combine(stage.Path, PaluManifest.FileName), manifest.ToJson());
-        stage.Commit();
-    }
-
-    const long MaxShardBytes = 4L << 30;
-
-    /// <summary>
-    /// The source config.json with the architecture renamed (so other tools refuse the factorised weights instead of
-    /// silently using random k/v projections) and a "palu" block naming the original.
-    /// </summary>
-    static string CompressedConfig(string path, PaluManifest m)
-    {
-        var o = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
-        o["architectures"] = new JsonArray("Palu" + m.OriginalArchitecture);
-        o["model_type"] = "palu_" + (o["model_type"]?.GetValue<string>() ?? m.OriginalModelType);
-        o["palu"] = new JsonObject
-        {
-            ["original_architecture"] = m.OriginalArchitecture,
-            ["original_model_type"] = m.OriginalModelType,
-            ["manifest"] = PaluManifest.FileName,
-            ["note"] = "K/V projections are low-rank factors (Palu). Load with Palu.NET (palu); transformers cannot load this directory.",
-        };
-        return o.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
     }
 }

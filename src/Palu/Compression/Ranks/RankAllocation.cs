@@ -1,5 +1,8 @@
 namespace Palu.Compression;
 
+/// <summary>Ranks of one layer's K and V factorisations, per head group (an allocation's result).</summary>
+public sealed record LayerRanks(int[] KRanks, int[] VRanks);
+
 /// <summary>How ranks are spread over the K/V projections and their head groups (ALGORITHMS.md §4.3).</summary>
 public enum RankAllocationMethod { Uniform, Fisher, FisherUniform }
 
@@ -21,23 +24,23 @@ public static class RankAllocation
     }
 
     /// <summary>Every group of every K and V projection gets round(ρ·s·d_h).</summary>
-    public static IO.LayerRanks[] Uniform(int layers, int groups, int width, double keep)
+    public static LayerRanks[] Uniform(int layers, int groups, int width, double keep)
     {
         int r = Round(keep * width, width);
         return Enumerable.Range(0, layers)
-            .Select(_ => new IO.LayerRanks(Enumerable.Repeat(r, groups).ToArray(), Enumerable.Repeat(r, groups).ToArray()))
+            .Select(_ => new LayerRanks(Enumerable.Repeat(r, groups).ToArray(), Enumerable.Repeat(r, groups).ToArray()))
             .ToArray();
     }
 
     /// <summary>Kept fraction of KV-cache rank: Σ ranks / Σ full widths.</summary>
-    public static double RealizedKeep(IO.LayerRanks[] ranks, int width)
+    public static double RealizedKeep(LayerRanks[] ranks, int width)
     {
         var (kept, full) = Totals(ranks, width);
         return (double)kept / full;
     }
 
     /// <summary>Σ ranks and Σ full widths (<paramref name="width"/> per group) over every K and V projection.</summary>
-    public static (long Kept, long Full) Totals(IO.LayerRanks[] ranks, int width) =>
+    public static (long Kept, long Full) Totals(LayerRanks[] ranks, int width) =>
         (ranks.Sum(l => (long)l.KRanks.Sum() + l.VRanks.Sum()), ranks.Sum(l => (long)(l.KRanks.Length + l.VRanks.Length) * width));
 
     public static string Name(RankAllocationMethod m) => m switch

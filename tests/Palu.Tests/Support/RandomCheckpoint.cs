@@ -1,8 +1,9 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Palu.IO;
 using Palu.Tensors;
 
-namespace Palu.IO;
+namespace Palu.Tests;
 
 /// <summary>Shape and switches of a random-weight test model.</summary>
 public sealed record RandomModelSpec
@@ -35,7 +36,7 @@ public static class RandomCheckpoint
     public static void Write(string dir, RandomModelSpec s, int seed, long? maxShardBytes = null)
     {
         Directory.CreateDirectory(dir);
-        var rng = new LinearAlgebra.Gaussian((ulong)seed);
+        var rng = new Palu.LinearAlgebra.Gaussian((ulong)seed);
         var tensors = new List<TensorToWrite>();
         void Mat(string name, int rows, int cols) =>
             tensors.Add(TensorToWrite.FromFloats(name, rng.Floats(rows * cols, s.Std), [rows, cols], s.DType));

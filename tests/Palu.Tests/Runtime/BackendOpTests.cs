@@ -1,0 +1,230 @@
+using Palu.Kernels.Cpu;
+using Palu.LinearAlgebra;
+using Palu.Runtime;
+using Palu.Tensors;
+using Xunit.Abstractions;
+
+namespace Palu.Tests.Runtime;
+
+/// <summary>
+/// One table of op cases run on every backend, compared with the reference backend by normalised mean squared error
+/// NMSE = Σ(y − y_ref)² / Σ y_ref² (llama.cpp's test-backend-ops). Shapes include odd sizes, GQA ratios, head_dim
+/// 32/64/128, short and long T, every weight and cache dtype. The table, with each op's NMSE per backend, is written
+/// to the test output and to TestResults/op-table.txt (test.sh prints it). A GPU backend joins by being listed in
+/// <see cref="Candidates"/>.
+/// </summary>
+public class BackendOpTests(ITestOutputHelper output)
+{
+    /// <summary>Backends compared with the reference: every one this machine can run.</summary>
+    static IEnumerable<Backend> Candidates() => [Backends.Get("cpu")];
+
+    /// <summary>Largest NMSE accepted for an f32 backend (the reference accumulates in double).</summary>
+    const double F32Bound = 1e-10;
+
+    sealed record OpCase(string Op, string Shape, Func<Backend, float[]> Run);
+
+    static float[] Rand(int n, ulong seed, float std = 1f) => new Gaussian(seed).Floats(n, std);
+
+    /// <summary>Uploads, runs, downloads: the result of <paramref name="body"/>'s output buffer.</summary>
+    static float[] Result(Backend be, Buf y)
+    {
+        var r = new float[y.Length];
+        be.Download(y, r);
+        return r;
+    }
+
+    static WeightMatrix Weight(int rows, int cols, DType dtype, ulong seed)
+    {
+        var f = Rand(rows * cols, seed, 0.2f);
+        if (dtype == DType.F32) return WeightMatrix.FromFloats(f, rows, cols);
+        var buf = NativeBuffer.Allocate((long)rows * cols * 2);
+        unsafe
+        {
+            if (dtype == DType.BF16) FloatConvert.SingleToBF16(f, buf.AsSpan<ushort>());
+            else System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(f, buf.AsSpan<Half>());
+            return new WeightMatrix(buf.Pointer, dtype, rows, cols, buf);
+        }
+    }
+
+    static IEnumerable<OpCase> Cases()
+    {
+        foreach (var dt in new[] { DType.F32, DType.BF16, DType.F16 })
+            foreach (var (T, n, m) in new[] { (1, 17, 5), (3, 64, 33), (13, 130, 96), (40, 64, 7), (5, 256, 128) })
+                yield return new("MatMul", $"{DTypes.Name(dt)} T={T} [{m}, {n}]", be =>
+                {
+                    var w = be.Load(Weight(m, n, dt, (ulong)(n * m)));
+                    var x = be.Load(Rand(T * n, 1));
+                    var y = be.Load(new float[T * m]);
+                    be.MatMul(x, w, y, T);
+                    return Result(be, y);
+                });
+        yield return new("MatMul (host)", "BF16 T=4 [300, 48]", be =>
+        {
+            var w = be.Load(Weight(300, 48, DType.BF16, 9));
+            var y = new float[4 * 300];
+            be.MatMul(Rand(4 * 48, 2), w, y, 4);
+            return y;
+        });
+        yield return new("MatMul (column prefix)", "F32 T=3 [20, 9 of 16]", be =>
+        {
+            var w = be.Load(Weight(20, 16, DType.F32, 4)).ColumnPrefix(9);
+            var x = be.Load(Rand(3 * 9, 3));
+            var y = be.Load(new float[3 * 20]);
+            be.MatMul(x, w, y, 3);
+            return Result(be, y);
+        });
+        foreach (var dt in new[] { DType.F32, DType.BF16 })
+            yield return new("Embed", $"{DTypes.Name(dt)} [50, 24] × 7 ids", be =>
+            {
+                var x = be.Load(new float[7 * 24]);
+                be.Embed(be.Load(Weight(50, 24, dt, 5)), [3, 0, 49, 3, 17, 8, 22], x);
+                return Result(be, x);
+            });
+        yield return new("AddBias", "T=5 m=37", be =>
+        {
+            var y = be.Load(Rand(5 * 37, 6));
+            be.AddBias(y, be.Load(Rand(37, 7)), 5);
+            return Result(be, y);
+        });
+        yield return new("Add", "n=1001", be =>
+        {
+            var x = be.Load(Rand(1001, 8));
+            be.Add(x, be.Load(Rand(1001, 9)));
+            return Result(be, x);
+        });
+        foreach (var (rows, n) in new[] { (1, 64), (7, 33), (12, 192), (3, 4096) })
+            yield return new("RmsNorm", $"rows={rows} n={n}", be =>
+            {
+                var x = be.Load(Rand(rows * n, 10, 3f));
+                var y = be.Load(new float[rows * n]);
+                be.RmsNorm(x, be.Load(Rand(n, 11)), y, rows, 1e-5f);
+                return Result(be, y);
+            });
+        foreach (var (T, heads, d, start) in new[] { (1, 4, 32, 700), (5, 3, 64, 0), (9, 2, 128, 31) })
+            yield return new("Rope", $"T={T} heads={heads} d_h={d} start={start}", be =>
+            {
+                var x = be.Load(Rand(T * heads * d, 12));
+                be.Rope(x, T, heads, start, new RopeTable(d, 1024, 10000));
+                return Result(be, x);
+            });
+        yield return new("SwiGlu", "n=1537", be =>
+        {
+            var g = be.Load(Rand(1537, 13, 3f));
+            be.SwiGlu(g, be.Load(Rand(1537, 14)));
+            return Result(be, g);
+        });
+        yield return new("Gather", "T=4 n=10 → 6", be =>
+        {
+            var y = be.Load(new float[4 * 6]);
+            be.Gather(be.Load(Rand(40, 15)), be.Load([9, 0, 3, 3, 7, 1]), y, 4);
+            return Result(be, y);
+        });
+        yield return new("GatherAdd", "T=4 n=10 → 3", be =>
+        {
+            var y = be.Load(Rand(4 * 3, 16));
+            be.GatherAdd(be.Load(Rand(40, 17)), be.Load([2, 8, 5]), y, 4);
+            return Result(be, y);
+        });
+        yield return new("CopyBlock", "rows=5 [11] → [7]", be =>
+        {
+            var y = be.Load(Rand(5 * 7, 18));
+            be.CopyBlock(be.Load(Rand(5 * 11, 19)), 11, 4, y, 7, 2, 5, 5);
+            return Result(be, y);
+        });
+        // dense attention: (H, Hkv, d_h, T, startPos, window, cache dtype)
+        foreach (var (H, Hkv, dh, T, start, window, dt) in new[]
+        {
+            (4, 4, 32, 1, 9, 0, DType.F32), (8, 2, 64, 1, 700, 0, DType.F32), (8, 2, 64, 1, 700, 0, DType.BF16),
+            (6, 3, 128, 3, 20, 0, DType.F16), (4, 1, 64, 40, 0, 0, DType.F32), (8, 4, 32, 70, 30, 16, DType.BF16),
+            (12, 4, 64, 33, 600, 0, DType.F32), (2, 2, 128, 1, 900, 300, DType.F16),
+        })
+            yield return new("Attention", $"H={H}/{Hkv} d_h={dh} T={T} start={start}{(window > 0 ? $" window={window}" : "")} {DTypes.Name(dt)} cache", be =>
+            {
+                int S = start + T, cap = S + 5;
+                using var k = new KvStore(be, dt, Hkv, cap, dh);
+                using var v = new KvStore(be, dt, Hkv, cap, dh);
+                be.Store(be.Load(Rand(S * Hkv * dh, 20)), Hkv * dh, 0, k, 0, S);
+                be.Store(be.Load(Rand(S * Hkv * dh, 21)), Hkv * dh, 0, v, 0, S);
+                var o = be.Load(new float[T * H * dh]);
+                be.Attention(be.Load(Rand(T * H * dh, 22)), k, v, o, new AttentionCall(T, start, H, Hkv, dh, window > 0 ? window : null));
+                return Result(be, o);
+            });
+        // latent attention: (H, Hkv, d_h, key group size, value group size, T, startPos, window, bias, k-norm)
+        foreach (var (H, Hkv, dh, sk, sv, T, start, window, bias, knorm) in new[]
+        {
+            (4, 4, 32, 1, 1, 1, 9, 0, false, false), (8, 2, 64, 2, 1, 1, 700, 0, true, false), (6, 2, 128, 1, 2, 5, 40, 0, false, true),
+            (4, 4, 64, 2, 4, 40, 0, 0, true, true), (12, 4, 32, 4, 2, 33, 17, 9, false, false),
+        })
+            yield return new("LatentAttention", $"H={H}/{Hkv} d_h={dh} groups K {Hkv / sk}, V {Hkv / sv} T={T} start={start}{(window > 0 ? $" window={window}" : "")}{(bias ? " bias" : "")}{(knorm ? " k-norm" : "")}", be =>
+            {
+                int S = start + T, cap = S + 3;
+                int[] kr = Enumerable.Range(0, Hkv / sk).Select(g => 5 + 3 * g).ToArray(), vr = Enumerable.Range(0, Hkv / sv).Select(g => 7 + g).ToArray();
+                var kStores = kr.Select(r => new KvStore(be, DType.F32, 1, cap, r)).ToArray();
+                var vStores = vr.Select(r => new KvStore(be, DType.F32, 1, cap, r)).ToArray();
+                for (int g = 0; g < kr.Length; g++) be.Store(be.Load(Rand(S * kr[g], (ulong)(30 + g))), kr[g], 0, kStores[g], 0, S);
+                for (int g = 0; g < vr.Length; g++) be.Store(be.Load(Rand(S * vr[g], (ulong)(40 + g))), vr[g], 0, vStores[g], 0, S);
+                var heads = Enumerable.Range(0, Hkv).Select(h => new LatentHead(kStores[h / sk],
+                    be.Load(Weight(dh, kr[h / sk], DType.F32, (ulong)(50 + h))), bias ? be.Load(Rand(dh, (ulong)(60 + h), 0.5f)) : default,
+                    vStores[h / sv])).ToArray();
+                var zOff = LatentAttentionKernels.ZOffsets(Enumerable.Range(0, Hkv).Select(h => vr[h / sv]).ToArray(), H);
+                var z = be.Load(new float[T * zOff[H]]);
+                var kNorm = knorm ? be.Load(Rand(dh, 70).Select(x => 1 + 0.3f * x).ToArray()) : default;
+                be.LatentAttention(be.Load(Rand(T * H * dh, 71)), heads, kNorm, 1e-6f, new RopeTable(dh, 1024, 10000), zOff, z,
+                    new AttentionCall(T, start, H, Hkv, dh, window > 0 ? window : null));
+                foreach (var st in kStores.Concat(vStores)) st.Dispose();
+                return Result(be, z);
+            });
+    }
+
+    static double Nmse(float[] y, float[] reference)
+    {
+        if (y.Length != reference.Length) return double.PositiveInfinity;
+        double num = 0, den = 0;
+        for (int i = 0; i < y.Length; i++)
+        {
+            double e = (double)y[i] - reference[i];
+            num += e * e;
+            den += (double)reference[i] * reference[i];
+        }
+        return den == 0 ? (num == 0 ? 0 : double.PositiveInfinity) : num / den;
+    }
+
+    [Fact]
+    public void EveryOpOnEveryBackendMatchesTheReference()
+    {
+        var reference = Backends.Get("cpu-reference");
+        var candidates = Candidates().ToArray();
+        var lines = new List<string> { $"{"op",-24} {"shape",-58} " + string.Join(" ", candidates.Select(c => $"{"NMSE " + c.Name,14}")) };
+        var failures = new List<string>();
+        int cases = 0;
+        foreach (var c in Cases())
+        {
+            cases++;
+            var want = c.Run(reference);
+            var cells = new List<string>();
+            foreach (var be in candidates)
+            {
+                double e = Nmse(c.Run(be), want);
+                cells.Add($"{e,14:E2}");
+                if (!(e <= F32Bound)) failures.Add($"{c.Op} {c.Shape} on {be.Name}: NMSE {e:E2} > {F32Bound:E0}");
+            }
+            lines.Add($"{c.Op,-24} {c.Shape,-58} {string.Join(" ", cells)}");
+        }
+        lines.Add($"{cases} cases; bound NMSE ≤ {F32Bound:E0} for f32 compute (bf16/f16 inputs are exact in f32)");
+        foreach (var l in lines) output.WriteLine(l);
+        Directory.CreateDirectory(Path.Combine(TestPaths.RepoRoot, "TestResults"));
+        File.WriteAllLines(Path.Combine(TestPaths.RepoRoot, "TestResults", "op-table.txt"), lines);
+        Assert.True(cases >= 40, $"only {cases} op cases");
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
+
+    /// <summary>Every backend named on the command line is either built or refused with a message naming the choices.</summary>
+    [Fact]
+    public void BackendNamesResolveOrExplain()
+    {
+        Assert.Equal("cpu", Backends.Get("cpu").Name);
+        Assert.Equal("cpu-reference", Backends.Get("cpu-reference").Name);
+        var e = Assert.Throws<ArgumentException>(() => Backends.Get("tpu"));
+        Assert.Contains("cpu, cpu-reference, cuda", e.Message);
+    }
+}
