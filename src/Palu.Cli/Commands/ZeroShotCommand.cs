@@ -53,7 +53,7 @@ public static class ZeroShotCommand
     public static Command Create()
     {
         var model = new ModelInput("dense or Palu-compressed");
-        var task = new Option<string>("--task") { Description = "the task to score", Required = true, HelpName = "NAME" };
+        var task = new Option<string>("--task") { Description = "the task to score: " + string.Join(" | ", ZeroShotTask.Names), Required = true, HelpName = "NAME" };
         task.AcceptOnlyFromAmong(ZeroShotTask.Names.ToArray());
         var data = new Option<string?>("--data", "-d")
         {
