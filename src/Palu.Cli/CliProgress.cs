@@ -64,6 +64,7 @@ public static class CliProgress
     sealed class BarStep(ProgressTask task, string label) : ProgressStep
     {
         string? _stage;
+        bool _done;
 
         public override void Report(double fraction, string? stage)
         {
@@ -77,6 +78,8 @@ public static class CliProgress
 
         internal override void Complete()
         {
+            if (_done) return;   // StopTask again would move the task's stop time
+            _done = true;
             task.Description = Markup.Escape(label);
             task.Value = 1;
             task.StopTask();
