@@ -4,14 +4,34 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+pkgs=(libopenblas0-pthread liblapacke)
+apt_busy=0
+lock_wait=${APT_LOCK_WAIT:-120}
+# apt-get with its output shown; waits up to $lock_wait seconds for a lock held by another apt/dpkg, and sets
+# apt_busy=1 when it failed because that lock was still held
+apt_get() {
+  local log rc
+  log="$(mktemp)"
+  apt-get -o DPkg::Lock::Timeout="$lock_wait" "$@" 2>&1 | tee "$log"
+  rc=${PIPESTATUS[0]}
+  if [ "$rc" != 0 ] && grep -qE "Could not get lock|Unable to acquire the dpkg frontend lock|Unable to lock" "$log"; then apt_busy=1; fi
+  rm -f "$log"
+  return "$rc"
+}
+
 if ! ldconfig -p 2>/dev/null | grep -q liblapacke.so.3 || ! ldconfig -p 2>/dev/null | grep -q libopenblas.so.0; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    echo "setup: installing libopenblas0-pthread liblapacke (native SVD/Cholesky/GEMM)"
-    (apt-get install -y -q libopenblas0-pthread liblapacke >/dev/null 2>&1 ||
-      (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q libopenblas0-pthread liblapacke >/dev/null 2>&1)) ||
-      echo "setup: could not install LAPACK; the managed linear algebra is used (slower)"
+    echo "setup: installing ${pkgs[*]} (native SVD/Cholesky/GEMM)"
+    if apt_get install -y -q "${pkgs[@]}" ||
+       { [ "$apt_busy" = 0 ] && apt_get update -q && apt_get install -y -q "${pkgs[@]}"; }; then
+      echo "setup: LAPACK installed"
+    elif [ "$apt_busy" = 1 ]; then
+      echo "setup: apt is busy (another apt-get or dpkg held its lock for over $lock_wait s); LAPACK not installed this time, the managed linear algebra is used (slower); run ./setup.sh again when it is done"
+    else
+      echo "setup: apt-get could not install ${pkgs[*]} (its output is above); the managed linear algebra is used (slower)"
+    fi
   else
-    echo "setup: LAPACK not found and not root: run 'apt-get install -y libopenblas0-pthread liblapacke' for fast SVDs; using managed linear algebra"
+    echo "setup: LAPACK not found and not root: run 'apt-get install -y ${pkgs[*]}' for fast SVDs; using managed linear algebra"
   fi
 fi
 

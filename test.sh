@@ -6,7 +6,9 @@ set -uo pipefail
 cd "$(dirname "$0")"
 if ! ./setup.sh; then echo "set-up or build failed (see above)"; echo "0 passed, 1 failed"; exit 1; fi
 rm -rf TestResults
-dotnet test tests/Palu.Tests -c Release --no-build -nologo --logger "trx;LogFileName=results.trx" --results-directory TestResults
+# one line per finished test (name and duration), so that a log shows progress
+dotnet test tests/Palu.Tests -c Release --no-build -nologo --logger "trx;LogFileName=results.trx" \
+  --logger "console;verbosity=normal" --results-directory TestResults
 rc=$?
 trx=TestResults/results.trx
 if [ ! -f "$trx" ]; then echo "no test results (build or runner failure)"; echo "0 passed, 1 failed"; exit 1; fi

@@ -13,17 +13,17 @@ public sealed class RunOptions
 {
     public Option<string> Device { get; } = new("--device")
     {
-        Description = "where the model runs: cpu (default; AVX-512 kernels, all cores) | cpu-reference (the naive reference kernels: slow, for checking) | cuda (not built yet)",
+        Description = "where the model runs: cpu (AVX-512 kernels on --threads cores) | cpu-reference (the naive reference kernels: slow, for checking) | cuda (not built yet)",
         DefaultValueFactory = _ => "cpu",
     };
 
     public Option<string> KvDType { get; } = new("--kv-dtype")
     {
-        Description = "storage of a dense KV cache: auto (default: the compute dtype, f32 on the CPU — exact) | f32 | bf16 | f16 (half the bytes; values rounded when stored)",
+        Description = "storage of a dense KV cache: auto (the compute dtype, f32 on the CPU — exact) | f32 | bf16 | f16 (half the bytes; values rounded when stored)",
         DefaultValueFactory = _ => "auto",
     };
 
-    public Option<bool> Fuse { get; } = new("--fuse-values") { Description = "Palu models: fold the value up-projection into o_proj instead of rebuilding values" };
+    public Option<bool> Fuse { get; } = new("--fuse-values") { Description = "Palu-compressed models: fold the value up-projection into o_proj instead of rebuilding the values" };
 
     public RunOptions()
     {

@@ -21,8 +21,6 @@ public static class BenchCommand
         return bench;
     }
 
-    static Option<string> ModelOption() => new("--model", "-m") { Description = "model directory", Required = true };
-
     static int[] Ints(string s, string option)
     {
         try { return s.Split(',', StringSplitOptions.RemoveEmptyEntries).Select(v => int.Parse(v.Trim())).ToArray(); }
@@ -31,17 +29,18 @@ public static class BenchCommand
 
     static Command Decode()
     {
-        var model = ModelOption();
+        var model = new ModelInput("dense or Palu-compressed");
         var contexts = new Option<string>("--context") { Description = "cached positions before the timed steps, comma-separated", DefaultValueFactory = _ => "1024" };
         var batches = new Option<string>("--batch") { Description = "sequences decoded together per step, comma-separated", DefaultValueFactory = _ => "1" };
         var steps = new Option<int>("--steps") { Description = "timed decode steps per row (after 3 warm-up steps)", DefaultValueFactory = _ => 32 };
         var run = new RunOptions();
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
-        var cmd = new Command("decode", "Decode speed at given context lengths and batch sizes.") { model, contexts, batches, steps, json };
+        var cmd = new Command("decode", "Decode speed at given context lengths and batch sizes.") { contexts, batches, steps, json };
+        model.AddTo(cmd);
         run.AddTo(cmd);
         cmd.SetAction((p, ct) =>
         {
-            using var lm = CausalLM.Load(p.GetValue(model)!, run.Load(p));
+            using var lm = CausalLM.Load(model.Get(p), run.Load(p));
             int G = p.GetValue(steps);
             if (G < 1) throw new ArgumentException($"--steps must be ≥ 1, got {G}");
             var rows = new List<Dictionary<string, object?>>();
@@ -103,16 +102,17 @@ public static class BenchCommand
 
     static Command Prefill()
     {
-        var model = ModelOption();
+        var model = new ModelInput("dense or Palu-compressed");
         var tokens = new Option<string>("--tokens") { Description = "prompt lengths, comma-separated", DefaultValueFactory = _ => "512" };
         var reps = new Option<int>("--reps") { Description = "timed runs per length (after one warm-up run); the median is reported", DefaultValueFactory = _ => 3 };
         var run = new RunOptions();
         var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
-        var cmd = new Command("prefill", "Prefill speed at given prompt lengths.") { model, tokens, reps, json };
+        var cmd = new Command("prefill", "Prefill speed at given prompt lengths.") { tokens, reps, json };
+        model.AddTo(cmd);
         run.AddTo(cmd);
         cmd.SetAction((p, ct) =>
         {
-            using var lm = CausalLM.Load(p.GetValue(model)!, run.Load(p));
+            using var lm = CausalLM.Load(model.Get(p), run.Load(p));
             var rows = new List<Dictionary<string, object?>>();
             foreach (int N in Ints(p.GetValue(tokens)!, "--tokens"))
             {

@@ -7,67 +7,87 @@ using Spectre.Console;
 
 namespace Palu.Cli.Commands;
 
-/// <summary><c>palu compress --model DIR --out OUT --kv-keep ρ …</c>: Palu KV-cache compression.</summary>
+/// <summary><c>palu compress MODEL --out OUT [--kv-keep ρ] …</c>: Palu KV-cache compression.</summary>
 public static class CompressCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model", "-m") { Description = "Hugging Face model directory to compress", Required = true };
-        var output = new Option<string>("--out", "-o") { Description = "output directory (written atomically)", Required = true };
-        var keep = new Option<double>("--kv-keep") { Description = "fraction of KV-cache rank kept, in (0, 1]: 0.5 = \"50% compression\", 0.7 = \"Palu-30%\"", DefaultValueFactory = _ => 0.5 };
-        var group = new Option<int>("--group-size") { Description = "KV heads per decomposition group: 1 = M-LRD, all KV heads = J-LRD, between = G-LRD (Palu default 4); must divide the KV heads", DefaultValueFactory = _ => 4 };
-        var alloc = new Option<string>("--rank-allocation") { Description = "uniform | fisher | fisher_uniform (Palu's default; needs Fisher information, computed and cached)", DefaultValueFactory = _ => "uniform" };
+        var model = new ModelInput("dense (not Palu-compressed)");
+        var output = new Option<string>("--out", "-o") { Description = "output directory (written atomically)", Required = true, HelpName = "DIR" };
+        var keep = new Option<double>("--kv-keep") { Description = "fraction of the KV rank kept, in (0, 1]: 0.5 = \"50% compression\", 0.7 = \"Palu-30%\"; ranks are rounded, and a warning says when the result misses it", DefaultValueFactory = _ => 0.5, HelpName = "RATIO" };
+        var group = new Option<int?>("--group-size") { Description = "KV heads per decomposition group: 1 = M-LRD, all KV heads = J-LRD, between = G-LRD; must divide the KV heads " + RankGranularity.GroupSizeDefaultHelp, HelpName = "N" };
+        var alloc = new Option<string>("--rank-allocation")
+        {
+            Description = "how the rank budget is spread: uniform (the same rank for every group) | fisher (over all groups of all K/V matrices by " +
+                          "Fisher information) | fisher_uniform (each matrix's Fisher share split evenly over its groups; the Palu paper's setting); " +
+                          "the fisher ones compute Fisher information once and cache it",
+            DefaultValueFactory = _ => "uniform",
+        };
         alloc.AcceptOnlyFromAmong("uniform", "fisher", "fisher_uniform");
-        var calib = new Option<string?>("--calib") { Description = "calibration text (UTF-8), e.g. ../shared/data/calib/corpus-train-2M.txt" };
-        var samples = new Option<int>("--calib-samples") { Description = "calibration sequences", DefaultValueFactory = _ => 256 };
-        var seqLen = new Option<int>("--calib-seq-len") { Description = "tokens per calibration sequence", DefaultValueFactory = _ => 2048 };
-        var seed = new Option<int>("--seed") { Description = "calibration sampling seed", DefaultValueFactory = _ => 3 };
-        var decomposition = new Option<string>("--decomposition") { Description = "whiten (SVD of W·S with S·Sᵀ = XᵀX, the default) | svd (plain SVD, no calibration)", DefaultValueFactory = _ => "whiten" };
+        var calib = FisherCommand.CalibrationOption();
+        var samples = new Option<int>("--calib-samples") { Description = "calibration sequences", DefaultValueFactory = _ => 256, HelpName = "N" };
+        var seqLen = new Option<int?>("--calib-seq-len") { Description = "tokens per calibration sequence " + CommonOptions.ContextDefault(2048), HelpName = "N" };
+        var seed = FisherCommand.SeedOption();
+        var decomposition = new Option<string>("--decomposition") { Description = "whiten (SVD of W·S with S·Sᵀ = XᵀX, needs calibration) | svd (plain SVD, no calibration)", DefaultValueFactory = _ => "whiten" };
         decomposition.AcceptOnlyFromAmong("whiten", "svd");
-        var dtype = new Option<string>("--factor-dtype") { Description = "storage of the factors: f32 (default) | bf16 | f16", DefaultValueFactory = _ => "f32" };
+        var dtype = new Option<string>("--factor-dtype") { Description = "storage of the factors", DefaultValueFactory = _ => "f32" };
         dtype.AcceptOnlyFromAmong("f32", "bf16", "f16");
-        var fisher = new Option<string?>("--fisher") { Description = "Fisher file from palu fisher for fisher/fisher_uniform (default: the cached one for these settings, computed if missing)" };
-        var fisherSamples = new Option<int>("--fisher-samples") { Description = "Fisher pass: calibration sequences from --calib (Palu: 2048)", DefaultValueFactory = _ => 256 };
-        var fisherSeqLen = new Option<int>("--fisher-seq-len") { Description = "Fisher pass: tokens per sequence", DefaultValueFactory = _ => 1024 };
-        var fisherObjective = new Option<string>("--fisher-objective") { Description = "next_token (default) | double_shift (Palu reference quirk)", DefaultValueFactory = _ => "next_token" };
+        var fisher = new Option<string?>("--fisher") { Description = "Fisher file from palu fisher, for fisher/fisher_uniform [default: the cached one for these settings, computed if missing]", HelpName = "FILE" };
+        var fisherSamples = new Option<int>("--fisher-samples") { Description = "Fisher pass: calibration sequences (Palu: 2048)", DefaultValueFactory = _ => 256, HelpName = "N" };
+        var fisherSeqLen = new Option<int?>("--fisher-seq-len") { Description = "Fisher pass: tokens per sequence " + CommonOptions.ContextDefault(1024), HelpName = "N" };
+        var fisherObjective = new Option<string>("--fisher-objective") { Description = "Fisher pass: next_token (standard causal-LM loss) | double_shift (the Palu reference's quirk)", DefaultValueFactory = _ => "next_token" };
         fisherObjective.AcceptOnlyFromAmong("next_token", "double_shift");
-        var fisherDeficit = new Option<string>("--fisher-deficit") { Description = "deficit after flooring: stop (default: +1 per entry until the budget is met) | pass (Palu: finish the pass, may overshoot by < one pass)", DefaultValueFactory = _ => "stop" };
+        var fisherDeficit = new Option<string>("--fisher-deficit") { Description = "rank deficit after flooring: stop (+1 per entry until the budget is met) | pass (Palu: finish the pass, may overshoot by < one pass)", DefaultValueFactory = _ => "stop" };
         fisherDeficit.AcceptOnlyFromAmong("stop", "pass");
-        var fisherOrder = new Option<string>("--fisher-order") { Description = "who gets the deficit first, by fractional part: ascending (default, Palu) | descending (ReCalKV fisher_uniform)", DefaultValueFactory = _ => "ascending" };
+        var fisherOrder = new Option<string>("--fisher-order") { Description = "who gets the deficit first, by fractional part: ascending (Palu) | descending (ReCalKV's fisher_uniform)", DefaultValueFactory = _ => "ascending" };
         fisherOrder.AcceptOnlyFromAmong("ascending", "descending");
-        var fisherCache = new Option<string?>("--fisher-cache") { Description = "Fisher cache directory (default $PALU_CACHE_DIR, $XDG_CACHE_HOME/palu or ~/.cache/palu, + /fisher)" };
+        var fisherCache = FisherCommand.CacheDirOption("--fisher-cache");
         var overwrite = new Option<bool>("--overwrite") { Description = "replace OUT if it exists" };
         var json = new Option<bool>("--json") { Description = "print palu.json on stdout" };
         var cmd = new Command("compress", "Compress the KV cache with Palu: per head group, k_proj and v_proj become whitened-SVD factors; the cache holds the low-rank latents.")
-        { model, output, keep, group, alloc, calib, samples, seqLen, seed, decomposition, dtype, fisher, fisherSamples, fisherSeqLen, fisherObjective,
+        { output, keep, group, alloc, calib, samples, seqLen, seed, decomposition, dtype, fisher, fisherSamples, fisherSeqLen, fisherObjective,
           fisherDeficit, fisherOrder, fisherCache, overwrite, json };
+        model.AddTo(cmd);
         cmd.SetAction((p, ct) =>
         {
+            string dir = model.Get(p), outDir = p.GetValue(output)!;
+            var c = CommonOptions.Config(dir);
+            var allocation = RankAllocation.Parse(p.GetValue(alloc)!);
+            var method = p.GetValue(decomposition) == "svd" ? DecompositionMethod.Svd : DecompositionMethod.Whiten;
+            bool usesFisher = allocation != RankAllocationMethod.Uniform;
+            bool needsCalib = method == DecompositionMethod.Whiten || (usesFisher && p.GetValue(fisher) is null);
+            int groupSize = p.GetValue(group) ?? RankGranularity.DefaultGroupSize(c);
             var o = new PaluOptions
             {
                 KvKeep = p.GetValue(keep),
-                GroupSize = p.GetValue(group),
-                RankAllocation = RankAllocation.Parse(p.GetValue(alloc)!),
-                Decomposition = p.GetValue(decomposition) == "svd" ? DecompositionMethod.Svd : DecompositionMethod.Whiten,
-                CalibrationFile = p.GetValue(calib),
+                GroupSize = groupSize,
+                RankAllocation = allocation,
+                Decomposition = method,
+                CalibrationFile = needsCalib ? DataPaths.FileOrDefault(p.GetValue(calib), DataPaths.CalibrationFile, "--calib") : p.GetValue(calib),
                 CalibrationSamples = p.GetValue(samples),
-                CalibrationSeqLen = p.GetValue(seqLen),
+                CalibrationSeqLen = CommonOptions.SeqLen(p.GetValue(seqLen), 2048, c, "--calib-seq-len"),
                 Seed = p.GetValue(seed),
                 FactorDType = p.GetValue(dtype) switch { "bf16" => DType.BF16, "f16" => DType.F16, _ => DType.F32 },
                 FisherFile = p.GetValue(fisher),
                 FisherSamples = p.GetValue(fisherSamples),
-                FisherSeqLen = p.GetValue(fisherSeqLen),
+                FisherSeqLen = CommonOptions.SeqLen(p.GetValue(fisherSeqLen), 1024, c, "--fisher-seq-len", min: 3),
                 FisherObjective = LabelObjectives.Parse(p.GetValue(fisherObjective)!),
                 FisherDeficit = p.GetValue(fisherDeficit) == "pass" ? DeficitMode.PaluPass : DeficitMode.StopAtZero,
                 FisherOrder = p.GetValue(fisherOrder) == "descending" ? RemainderOrder.Descending : RemainderOrder.Ascending,
                 FisherCacheDir = p.GetValue(fisherCache),
                 Overwrite = p.GetValue(overwrite),
             };
-            bool usesFisher = o.RankAllocation != RankAllocationMethod.Uniform;
+            // uniform ranks are known before any work: say now (not after hours of calibration) when they miss the request
+            if (!usesFisher && groupSize >= 1 && c.NumKvHeads % groupSize == 0 && o.KvKeep is > 0 and <= 1)
+            {
+                int width = groupSize * c.HeadDim;
+                var ranks = RankAllocation.Uniform(c.NumLayers, c.NumKvHeads / groupSize, width, o.KvKeep);
+                if (RankGranularity.Warning(o.KvKeep, RankAllocation.RealizedKeep(ranks, width), c, groupSize, uniform: true) is string w) Cli.Warn(w);
+            }
             var la = LinearAlgebraProvider.Default;
-            var plan = Cli.WithProgress("compressing", progress =>
-                PaluCompressor.Compress(p.GetValue(model)!, p.GetValue(output)!, o, la,
-                    new Cli.SyncProgress<CompressProgress>(c => progress.Report(Stage(c, usesFisher))), ct));
+            var plan = Cli.WithProgress("compress", progress =>
+                PaluCompressor.Compress(dir, outDir, o, la,
+                    new Cli.SyncProgress<CompressProgress>(s => progress.Report(Stage(s, usesFisher), s.Stage)), ct));
             var kv = plan.Kv!;
             if (kv.Fisher is { } f)
             {
@@ -77,17 +97,21 @@ public static class CompressCommand
                     "file" => $"Fisher file {f.Path}",
                     _ => $"computed Fisher information ({f.Samples} samples × {f.SeqLen} tokens) in {f.PassSeconds:F1} s, cached at {f.Path}",
                 };
-                Cli.Err.MarkupLine($"[blue]fisher[/]: {Markup.Escape(how)}; budget: target {f.TargetRank:F1} of {f.FullRank} rank, " +
+                Cli.Info($"[blue]fisher[/]: {Markup.Escape(how)}; budget: target {f.TargetRank:F1} of {f.FullRank} rank, " +
                     $"{f.AllocatedRank} allocated ({f.Deficit}, {f.RemainderOrder}), {f.RoundedRank} after rounding");
+                if (RankGranularity.Warning(o.KvKeep, kv.RealizedKeep, c, groupSize, uniform: false) is string w) Cli.Warn(w);
             }
             if (p.GetValue(json)) Console.Out.WriteLine(plan.ToJson());
             else
             {
-                var ranks = Enumerable.Range(0, plan.Modules.Length / 2).Select(plan.KvRanks).ToArray();
+                var ranks = Enumerable.Range(0, c.NumLayers).Select(plan.KvRanks).ToArray();
                 var ks = ranks.SelectMany(r => r.K).ToArray();
                 var vs = ranks.SelectMany(r => r.V).ToArray();
-                Cli.Err.MarkupLine($"[green]wrote[/] {Markup.Escape(p.GetValue(output)!)}: kv-keep {o.KvKeep} requested, [bold]{kv.RealizedKeep:P2}[/] of KV rank kept after rounding to multiples of {kv.RankMultiple} " +
-                    $"(compression {1 - kv.RealizedKeep:P2}); K ranks {ks.Min()}–{ks.Max()}, V ranks {vs.Min()}–{vs.Max()} per group of {o.GroupSize} head(s); {plan.Seconds:F1} s; linear algebra: {Markup.Escape(la.Name)}");
+                string gs = p.GetValue(group) is null ? $" (default for {c.NumKvHeads} KV heads)" : "";
+                string cal = plan.Calibration is { } ci ? $"; calibrated on {ci.Samples} × {ci.SeqLen} tokens of {Markup.Escape(ci.File)}" : "";
+                Cli.Info($"[green]wrote[/] {Markup.Escape(outDir)}: kv-keep {o.KvKeep} requested, [bold]{kv.RealizedKeep:P2}[/] of the KV rank kept after rounding to multiples of {kv.RankMultiple} " +
+                    $"(compression {1 - kv.RealizedKeep:P2}); K ranks {ks.Min()}–{ks.Max()}, V ranks {vs.Min()}–{vs.Max()} per group of {groupSize} head(s){gs}{cal}; " +
+                    $"{plan.Seconds:F1} s; linear algebra: {Markup.Escape(la.Name)}");
             }
             return Task.FromResult(0);
         });

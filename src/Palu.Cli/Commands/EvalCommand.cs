@@ -9,16 +9,23 @@ namespace Palu.Cli.Commands;
 public static class EvalCommand
 {
     public const string ProtocolHelp =
-        "bos-windows (default, the goldens' protocol): the text encoded without special tokens into one stream, cut into " +
+        "bos-windows (the goldens' protocol): the text encoded without special tokens into one stream, cut into " +
         "non-overlapping windows of seq-len − 1 tokens, each prefixed with BOS; every text token is scored (the first one " +
         "from BOS alone); the last, shorter window is included. stride (the papers' protocol, Palu/SVD-LLM run_ppl_eval): " +
         "the text encoded with the tokenizer's special tokens (BOS once at the start), cut into floor(N / seq-len) windows " +
-        "of seq-len tokens; the first token of each window is context only; a trailing partial window is dropped. " +
-        "ppl = exp(mean NLL over scored tokens).";
+        "of seq-len tokens; the first token of each window is context only; a trailing partial window is dropped.";
 
-    public static Option<string> ProtocolOption()
+    /// <summary>
+    /// <c>--protocol</c>: the full description on <c>eval ppl</c> (<paramref name="full"/>), a pointer to it elsewhere, so
+    /// that every help page states it once.
+    /// </summary>
+    public static Option<string> ProtocolOption(bool full)
     {
-        var o = new Option<string>("--protocol") { Description = ProtocolHelp, DefaultValueFactory = _ => "bos-windows" };
+        var o = new Option<string>("--protocol")
+        {
+            Description = full ? ProtocolHelp : "perplexity protocol: bos-windows (the goldens') | stride (the papers'); palu eval ppl --help describes both",
+            DefaultValueFactory = _ => "bos-windows",
+        };
         o.AcceptOnlyFromAmong("bos-windows", "stride");
         return o;
     }
@@ -36,21 +43,25 @@ public static class EvalCommand
 
     static Command Ppl()
     {
-        var model = new Option<string>("--model", "-m") { Description = "model directory (dense or Palu-compressed)", Required = true };
-        var data = new Option<string>("--data", "-d") { Description = "UTF-8 text file, read as is", Required = true };
-        var seqLen = new Option<int>("--seq-len") { Description = "window length in positions", DefaultValueFactory = _ => 1024 };
-        var maxWindows = new Option<int?>("--max-windows") { Description = "score only the first N windows" };
-        var protocol = ProtocolOption();
+        var model = new ModelInput("dense or Palu-compressed");
+        var data = new Option<string?>("--data", "-d") { Description = "UTF-8 text file, read as is " + DataPaths.Help(DataPaths.PerplexityFile), HelpName = "FILE" };
+        var seqLen = new Option<int?>("--seq-len") { Description = "window length in positions " + CommonOptions.ContextDefault(1024), HelpName = "N" };
+        var maxWindows = new Option<int?>("--max-windows") { Description = "score only the first N windows", HelpName = "N" };
+        var protocol = ProtocolOption(full: true);
         var run = new RunOptions();
-        var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
-        var cmd = new Command("ppl", "Perplexity of a model on a text file. Protocols: " + ProtocolHelp) { model, data, seqLen, maxWindows, protocol, json };
+        var json = new Option<bool>("--json") { Description = Cli.JsonHelp };
+        var cmd = new Command("ppl", "Perplexity of a model on a text file: exp(mean NLL of the scored tokens); --protocol says which tokens.")
+            { data, seqLen, maxWindows, protocol, json };
+        model.AddTo(cmd);
         run.AddTo(cmd);
         cmd.SetAction((p, ct) =>
         {
-            string dir = p.GetValue(model)!, file = p.GetValue(data)!;
-            int L = p.GetValue(seqLen);
+            string dir = model.Get(p);
+            string file = DataPaths.FileOrDefault(p.GetValue(data), DataPaths.PerplexityFile, "--data");
+            if (p.GetValue(maxWindows) is int w && w < 1) throw new ArgumentException($"--max-windows must be ≥ 1, got {w}");
             var proto = ParseProtocol(p.GetValue(protocol)!);
             if (!File.Exists(file)) throw new IO.ModelFormatException(file, "data file not found");
+            int L = CommonOptions.SeqLen(p.GetValue(seqLen), 1024, CommonOptions.Config(dir), "--seq-len");
             using var lm = CausalLM.Load(dir, run.Load(p));
             Perplexity.CheckSeqLen(lm, L);
             var tok = Tokenizer.FromDirectory(dir);
@@ -64,9 +75,10 @@ public static class EvalCommand
                 ["seconds"] = Math.Round(r.Seconds, 3), ["tokens_per_s"] = Math.Round(r.Tokens / r.Seconds, 1),
                 ["kv_cache"] = lm.Config.PaluCompressed ? "latent" : "dense", ["kv_bytes_per_token"] = lm.KvBytesPerToken,
                 ["kv_dtype"] = Tensors.DTypes.Name(lm.DefaultKvDType).ToLowerInvariant(), ["device"] = lm.Backend.Name,
+                ["threads"] = Kernels.Cpu.Parallelism.DefaultThreads,
             };
             if (p.GetValue(json)) Cli.WriteJson(result);
-            else Console.Out.WriteLine($"ppl {r.Ppl:F4} (mean NLL {r.Nll:F6}) over {r.Tokens:N0} tokens in {r.Windows} windows of {L}; {r.Seconds:F1} s");
+            else Console.Out.WriteLine($"ppl {r.Ppl:F4} (mean NLL {r.Nll:F6}) over {r.Tokens:N0} tokens in {r.Windows} windows of {L} ({Perplexity.ProtocolName(proto)}) of {Path.GetFileName(file)}; {r.Seconds:F1} s");
             return Task.FromResult(0);
         });
         return cmd;

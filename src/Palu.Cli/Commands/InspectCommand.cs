@@ -12,12 +12,13 @@ public static class InspectCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model", "-m") { Description = "Hugging Face model directory (config.json + *.safetensors)", Required = true };
-        var json = new Option<bool>("--json") { Description = "print one JSON object on stdout" };
-        var cmd = new Command("inspect", "Show a model's architecture, parameter count, dtypes, KV-cache bytes per token and tokenizer.") { model, json };
+        var model = new ModelInput("dense or Palu-compressed");
+        var json = new Option<bool>("--json") { Description = Cli.JsonHelp };
+        var cmd = new Command("inspect", "Show a model's architecture, parameter count, dtypes, KV-cache bytes per token, tokenizer and Palu ranks.") { json };
+        model.AddTo(cmd);
         cmd.SetAction(p =>
         {
-            var info = Describe(p.GetValue(model)!);
+            var info = Describe(model.Get(p));
             if (p.GetValue(json)) Cli.WriteJson(info);
             else Print(info);
             return 0;
@@ -112,14 +113,14 @@ public static class InspectCommand
             };
             table.AddRow(Markup.Escape(k), Markup.Escape(s));
         }
-        AnsiConsole.Write(table);
+        Cli.Out.Write(table);
         if (info.TryGetValue("palu", out var p) && p is Dictionary<string, object?> palu)
         {
-            AnsiConsole.MarkupLine($"[bold]Palu[/]: kv_keep {palu["kv_keep"]}, realized {palu["realized_keep"]:F4}, group size {palu["group_size"]}, {palu["rank_allocation"]}, {palu["decomposition"]}");
+            Cli.Out.MarkupLine($"[bold]Palu[/]: kv_keep {palu["kv_keep"]}, realized {palu["realized_keep"]:F4}, group size {palu["group_size"]}, {palu["rank_allocation"]}, {palu["decomposition"]}");
             var ranks = new Table().AddColumn("layer").AddColumn("K ranks per group").AddColumn("V ranks per group");
             foreach (var l in (Dictionary<string, object>[])palu["layers"]!)
                 ranks.AddRow(l["layer"].ToString()!, string.Join(" ", (int[])l["k_ranks"]), string.Join(" ", (int[])l["v_ranks"]));
-            AnsiConsole.Write(ranks);
+            Cli.Out.Write(ranks);
         }
     }
 }

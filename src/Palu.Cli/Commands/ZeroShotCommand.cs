@@ -9,7 +9,7 @@ namespace Palu.Cli.Commands;
 public static class ZeroShotCommand
 {
     public const string BosHelp =
-        "auto (default): prepend BOS to every context when the tokenizer (or config.json) has one — the models here " +
+        "auto: prepend BOS to every context when the tokenizer (or config.json) has one — the models here " +
         "were trained with BOS first; always: the same, an error without BOS; never: no BOS, lm-eval's default " +
         "add_bos_token=False (what the Palu paper ran)";
 
@@ -32,7 +32,7 @@ public static class ZeroShotCommand
     {
         var o = new Option<string>("--acc-norm-length")
         {
-            Description = "what acc_norm divides by: bytes (UTF-8 length of the choice, default) or chars (code points, as lm-eval's Python len())",
+            Description = "what acc_norm divides by: bytes (UTF-8 length of the choice) | chars (code points, as lm-eval's Python len())",
             DefaultValueFactory = _ => "bytes",
         };
         o.AcceptOnlyFromAmong("bytes", "chars");
@@ -45,36 +45,40 @@ public static class ZeroShotCommand
 
     public static Option<int> WorkersOption() => new("--workers")
     {
-        Description = "items scored in parallel by threads sharing one loaded model, each with its own sequence (1 = items in order, the kernels use all cores)",
+        Description = "items scored in parallel by threads sharing one loaded model, each with its own sequence and its share of --threads (1 = items in order)",
+        HelpName = "N",
         DefaultValueFactory = _ => 1,
     };
 
     public static Command Create()
     {
-        var model = new Option<string>("--model", "-m") { Description = "model directory (dense or Palu-compressed)", Required = true };
-        var task = new Option<string>("--task", "-t") { Description = "task: " + string.Join("|", ZeroShotTask.Names), Required = true };
+        var model = new ModelInput("dense or Palu-compressed");
+        var task = new Option<string>("--task") { Description = "the task to score: " + string.Join(" | ", ZeroShotTask.Names), Required = true, HelpName = "NAME" };
         task.AcceptOnlyFromAmong(ZeroShotTask.Names.ToArray());
-        var data = new Option<string>("--data", "-d")
+        var data = new Option<string?>("--data", "-d")
         {
             Description = "the task's file as published: PIQA valid.jsonl (labels from the sibling valid-labels.lst), ARC " +
-                          "ARC-{Easy,Challenge}-test.jsonl, OpenBookQA test.jsonl, HellaSwag hellaswag_val.jsonl, " +
-                          "WinoGrande dev.jsonl, BoolQ dev.jsonl",
-            Required = true,
+                          "ARC-{Easy,Challenge}-test.jsonl, OpenBookQA test.jsonl, HellaSwag hellaswag_val.jsonl or llama.cpp's " +
+                          "hellaswag_val_full.txt[.bz2], WinoGrande dev.jsonl, BoolQ dev.jsonl " +
+                          $"[default: the task's file under tasks/ of ${DataPaths.EnvVar}, else of ../shared/data beside the palu checkout; now {DataPaths.Default.Dir}]",
+            HelpName = "FILE",
         };
-        var limit = new Option<int?>("--limit") { Description = "score only the first N items" };
+        var limit = LimitOption("score only the first N items");
         var bos = BosOption();
         var normLength = NormLengthOption();
         var workers = WorkersOption();
         var run = new RunOptions();
-        var samples = new Option<string?>("--samples") { Description = "also write one JSON line per item to this file: line, gold, log-likelihoods, predictions" };
-        var json = new Option<bool>("--json") { Description = "print one JSON object on stdout: {task, n, acc, acc_norm, acc_stderr, seconds, …}" };
+        var samples = new Option<string?>("--samples") { Description = "also write one JSON line per item to this file: line, gold, log-likelihoods, predictions", HelpName = "FILE" };
+        var json = new Option<bool>("--json") { Description = Cli.JsonHelp };
         var cmd = new Command("zeroshot", "Zero-shot multiple-choice accuracy of a model on one task. " + ScoringHelp)
-            { model, task, data, limit, bos, normLength, workers, samples, json };
+            { task, data, limit, bos, normLength, workers, samples, json };
+        model.AddTo(cmd);
         run.AddTo(cmd);
         cmd.SetAction((p, ct) =>
         {
-            string dir = p.GetValue(model)!, file = p.GetValue(data)!;
+            string dir = model.Get(p);
             var t = ZeroShotTask.Get(p.GetValue(task)!);
+            string file = p.GetValue(data) ?? DefaultFile(t);
             var items = ZeroShot.Limit(t.Load(file), p.GetValue(limit));
             int n = p.GetValue(workers);
             ZeroShot.CheckWorkers(n);
@@ -90,6 +94,14 @@ public static class ZeroShotCommand
         });
         return cmd;
     }
+
+    public static Option<int?> LimitOption(string description) => new("--limit") { Description = description, HelpName = "N" };
+
+    /// <summary>The task's published file under the data directory, or an error that says how to give it.</summary>
+    static string DefaultFile(ZeroShotTask t) =>
+        t.FindFile(DataPaths.Default.Dir) ?? throw new ArgumentException(
+            $"no --data given and no {t.Name} file under {DataPaths.Default.Dir} ({DataPaths.Default.How}; looked for {string.Join(", ", t.DefaultFiles)}): " +
+            $"pass --data FILE, or set ${DataPaths.EnvVar} to a folder that holds one of them");
 
     static void WriteSamples(string path, List<McItem> items, ZeroShotResult r)
     {

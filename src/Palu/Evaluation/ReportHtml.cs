@@ -49,9 +49,7 @@ public static class ReportHtml
             if (hasBase) sb.Append($"<td{cls}>{HtmlEncode(row.DeltaText)}</td>");
             sb.Append("</tr>\n");
         }
-        sb.Append("</tbody></table>\n<p class=\"small\">PPL: lower is better. Accuracy in %, ± one standard error; each task shows the metric " +
-                  "the papers report (acc: PIQA, ARC-e, WinoGrande, BoolQ; acc_norm: ARC-c, OpenBookQA, HellaSwag)." +
-                  (hasBase ? " Δ = model − baseline." : "") + "</p>\n");
+        sb.Append($"</tbody></table>\n<p class=\"small\">{HtmlEncode(ReportTable.Legend(hasBase))}</p>\n");
 
         sb.Append("<h2>Plots</h2>\n<div class=\"charts\">\n");
         if (r.Model.Perplexity.Count > 0) sb.Append($"<div class=\"chart\">{PplChart(r)}</div>\n");

@@ -23,9 +23,7 @@ public static class ReportMarkdown
         foreach (var row in ReportTable.Rows(r))
             sb.AppendLine(hasBase ? $"| {row.Metric} | {row.BaselineText} | {row.ModelText} | {row.DeltaText} |" : $"| {row.Metric} | {row.ModelText} |");
         sb.AppendLine();
-        sb.AppendLine("PPL: lower is better. Accuracy in %, ± one standard error; each task shows the metric the papers report " +
-                      "(acc for PIQA, ARC-e, WinoGrande, BoolQ; acc_norm for ARC-c, OpenBookQA, HellaSwag)." +
-                      (hasBase ? " Δ = model − baseline." : ""));
+        sb.AppendLine(ReportTable.Legend(hasBase));
         if (r.Model.Tasks.Count > 0)
         {
             sb.AppendLine();

@@ -62,11 +62,27 @@ public static class ReportTable
                 bt is null ? null : ModelResults.PaperValue(bt), ModelResults.PaperValue(t),
                 bt is null ? null : ModelResults.PaperStderr(bt), ModelResults.PaperStderr(t)));
         }
-        if (r.Model.Tasks.Count > 1)
-            rows.Add(new ReportRow($"average of {r.Model.Tasks.Count} tasks (papers' metrics)", RowKind.Accuracy, b?.PaperAverage, r.Model.PaperAverage));
+        if (r.Model.PaperAverage is double avg)
+            rows.Add(new ReportRow(AverageLabel(r.Model), RowKind.Accuracy, b?.PaperAverage, avg));
         rows.Add(new ReportRow("KV cache bytes/token (f32)", RowKind.Bytes, b?.Info.KvBytesPerToken, r.Model.Info.KvBytesPerToken));
         return rows;
     }
+
+    /// <summary>"average of the papers' 6 tasks", or which of them are missing from the average.</summary>
+    public static string AverageLabel(ModelResults m)
+    {
+        int n = ZeroShotTask.PapersSix.Count;
+        var ran = m.PaperAverageTasks;
+        if (ran.Count == n) return $"average of the papers' {n} tasks";
+        var missing = ZeroShotTask.PapersSix.Select(t => t.Name).Where(t => !ran.Contains(t));
+        return $"average of {ran.Count} of the papers' {n} tasks (without {string.Join(", ", missing)})";
+    }
+
+    /// <summary>The sentence under the summary table (results.md and index.html).</summary>
+    public static string Legend(bool hasBaseline) =>
+        "PPL: lower is better. Accuracy in %, ± one standard error; each task shows the metric the papers report " +
+        "(acc for PIQA, ARC-e, WinoGrande, BoolQ; acc_norm for ARC-c, OpenBookQA, HellaSwag); the average is over the papers' " +
+        "six tasks (PIQA, ARC-e, ARC-c, HellaSwag, OpenBookQA, WinoGrande), without BoolQ." + (hasBaseline ? " Δ = model − baseline." : "");
 
     /// <summary>Every task's acc and acc_norm on each model, for the details table.</summary>
     public static IEnumerable<(string Task, string Role, ZeroShotResult R)> Details(SuiteReport r)

@@ -10,6 +10,8 @@ public sealed record SuiteOptions
     public required string DataDir { get; init; }
     /// <summary>Texts for perplexity; empty = WikiText-2 test and the TinyStories slice under <see cref="DataDir"/>.</summary>
     public IReadOnlyList<string> PplFiles { get; init; } = [];
+    /// <summary>Task name → file, used instead of looking under <see cref="DataDir"/> (e.g. WinoGrande, not shipped).</summary>
+    public IReadOnlyDictionary<string, string> TaskFiles { get; init; } = new Dictionary<string, string>();
     public int? Limit { get; init; }
     public int? SeqLen { get; init; }
     public int? MaxWindows { get; init; }
@@ -39,15 +41,19 @@ public static class Suite
         var notes = new List<string>();
         var texts = PplTexts(o, notes);
         var tasks = new List<(ZeroShotTask Task, string File, List<McItem> Items)>();
+        foreach (var name in o.TaskFiles.Keys) ZeroShotTask.Get(name);   // unknown names are an error before any work
         foreach (var t in ZeroShotTask.All)
         {
-            if (t.FindFile(o.DataDir) is not string f)
+            if ((o.TaskFiles.TryGetValue(t.Name, out var given) ? given : t.FindFile(o.DataDir)) is not string f)
             {
                 notes.Add($"{t.Name}: skipped, no file under {o.DataDir} (looked for {string.Join(", ", t.DefaultFiles)})");
                 continue;
             }
-            tasks.Add((t, f, ZeroShot.Limit(t.Load(f), o.Limit)));
+            tasks.Add((t, Path.GetFullPath(f), ZeroShot.Limit(t.Load(f), o.Limit)));
         }
+        if (texts.Count == 0 && tasks.Count == 0)
+            throw new ArgumentException($"nothing to evaluate: no perplexity text and no task file under {Path.GetFullPath(o.DataDir)}; " +
+                "give the data directory (--data-dir DIR), texts (--ppl FILE) or task files (--task-file NAME=FILE)");
         if (o.Limit is int lim) notes.Add($"tasks limited to their first {lim} items (--limit)");
 
         int seqLen = o.SeqLen ?? Math.Min(1024, MaxPositions(modelDir, baselineDir));

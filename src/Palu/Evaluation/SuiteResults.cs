@@ -24,8 +24,16 @@ public sealed record PplEntry(string Name, string File, int SeqLen, int Windows,
 /// <summary>Everything measured on one model.</summary>
 public sealed record ModelResults(ModelInfo Info, List<PplEntry> Perplexity, List<ZeroShotResult> Tasks)
 {
-    /// <summary>Unweighted mean over the tasks of the metric the papers report for each (§9 of ALGORITHMS.md).</summary>
-    public double? PaperAverage => Tasks.Count == 0 ? null : Tasks.Average(t => PaperValue(t));
+    /// <summary>
+    /// Unweighted mean, over the tasks of the papers' six (<see cref="ZeroShotTask.PapersSix"/>) that ran, of the metric
+    /// the papers report for each; BoolQ is not part of it. Null when none of the six ran.
+    /// </summary>
+    public double? PaperAverage => PaperTasks.Count == 0 ? null : PaperTasks.Average(t => PaperValue(t));
+
+    /// <summary>The names of the papers' six tasks that ran (what <see cref="PaperAverage"/> averages).</summary>
+    public IReadOnlyList<string> PaperAverageTasks => PaperTasks.Select(t => t.Task).ToArray();
+
+    List<ZeroShotResult> PaperTasks => Tasks.Where(t => ZeroShotTask.Get(t.Task).InPapersAverage).ToList();
 
     public static double PaperValue(ZeroShotResult r) =>
         ZeroShotTask.Get(r.Task).Metric == PaperMetric.Acc ? r.Acc : r.AccNorm;

@@ -19,7 +19,7 @@ public static class TaskReaders
             "piqa" => Piqa(path),
             "arc" => Jsonl(path, Arc),
             "openbookqa" => Jsonl(path, OpenBookQa),
-            "hellaswag" => Jsonl(path, HellaSwag),
+            "hellaswag" => IsJsonl(path) ? Jsonl(path, HellaSwag) : HellaSwagText(path),
             "winogrande" => Jsonl(path, WinoGrande),
             "boolq" => Jsonl(path, BoolQ),
             _ => throw new ArgumentException($"unknown task format '{format}'"),
@@ -182,6 +182,71 @@ public static class TaskReaders
             System.Globalization.CultureInfo.InvariantCulture, out int i) => i,
         _ => throw new LineException($"field \"{name}\" must be an integer (or a string holding one), got {v.GetRawText()}"),
     };
+
+    static bool IsJsonl(string path) => path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The lines of a text file, decompressed on the fly when its name ends in .bz2 or .gz.</summary>
+    public static IEnumerable<string> ReadLines(string path)
+    {
+        using var reader = Compressed(path, () =>
+        {
+            var file = File.OpenRead(path);
+            Stream s = path.EndsWith(".bz2", StringComparison.OrdinalIgnoreCase) ? new ICSharpCode.SharpZipLib.BZip2.BZip2InputStream(file)
+                : path.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? new System.IO.Compression.GZipStream(file, System.IO.Compression.CompressionMode.Decompress)
+                : file;
+            return new StreamReader(s, new System.Text.UTF8Encoding(false, throwOnInvalidBytes: false));
+        });
+        for (string? line; (line = Compressed(path, reader.ReadLine)) != null;) yield return line;
+    }
+
+    /// <summary>Runs a read of <paramref name="path"/>; a damaged .bz2/.gz is a <see cref="ModelFormatException"/> naming it.</summary>
+    static T Compressed<T>(string path, Func<T> read)
+    {
+        try { return read(); }
+        catch (Exception e) when (e is ICSharpCode.SharpZipLib.SharpZipBaseException or InvalidDataException
+                                      || (e is EndOfStreamException && !path.EndsWith(".txt", StringComparison.OrdinalIgnoreCase)))
+        {
+            throw new ModelFormatException(path, $"not a valid compressed file ({e.Message})");
+        }
+    }
+
+    /// <summary>
+    /// llama.cpp's HellaSwag text format (what <c>llama-perplexity --hellaswag</c> reads; plain or .bz2): 6 lines per
+    /// task, the context <c>activity_label: ctx</c> already preprocessed, the gold index 0–3, then the 4 endings (also
+    /// preprocessed). The requests are lm-eval's: context as is, continuations " " + ending. It differs from lm-eval's
+    /// jsonl reading only in the second half of the context, which this format does not capitalise.
+    /// </summary>
+    static List<McItem> HellaSwagText(string path)
+    {
+        const int Endings = 4, LinesPerTask = 2 + Endings;
+        var items = new List<McItem>();
+        var block = new List<string>(LinesPerTask);
+        int lineNo = 0, first = 0;
+        foreach (string raw in ReadLines(path))
+        {
+            lineNo++;
+            string line = raw.TrimEnd('\r');
+            if (block.Count == 0)
+            {
+                if (line.Length == 0) continue;   // blank lines between tasks (or at the end) are tolerated
+                first = lineNo;
+            }
+            block.Add(line);
+            if (block.Count < LinesPerTask) continue;
+            string context = block[0];
+            if (!int.TryParse(block[1].Trim(), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int gold)
+                || gold >= Endings)
+                throw new ModelFormatException(path, $"line {first + 1}: gold label \"{block[1]}\" is not an index in [0, {Endings}) " +
+                    $"(llama.cpp's HellaSwag text format: a context line, the gold index, then {Endings} endings per task)");
+            if (context.Length == 0) throw new ModelFormatException(path, $"line {first}: empty context");
+            items.Add(new McItem(first, block.Skip(2).Select(e => Choice(context, e)).ToArray(), gold));
+            block.Clear();
+        }
+        if (block.Count > 0)
+            throw new ModelFormatException(path, $"ends inside the task that starts on line {first}: {block.Count} of its {LinesPerTask} lines " +
+                "(llama.cpp's HellaSwag text format has 6 lines per task)");
+        return items;
+    }
 
     // ---- WinoGrande: {sentence, option1, option2, answer "1"/"2"}; partial scoring ----
 

@@ -14,6 +14,9 @@ public sealed record ZeroShotResult(string Task, int N, double Acc, double AccNo
     /// <summary>The length unit acc_norm divided by.</summary>
     public AccNormLength NormLength { get; init; } = AccNormLength.Bytes;
 
+    /// <summary>The task file the items came from.</summary>
+    public string? Source { get; init; }
+
     /// <summary>Per item, the summed log-likelihood of each choice (not part of results.json).</summary>
     [System.Text.Json.Serialization.JsonIgnore]
     public IReadOnlyList<double[]> LogLikelihoods { get; init; } = [];
@@ -76,7 +79,7 @@ public static class ZeroShot
         int n = items.Count;
         double acc = (double)correct / n, accNorm = (double)correctNorm / n;
         return new ZeroShotResult(task, n, acc, accNorm, Stderr(acc, n), Stderr(accNorm, n), chance / n,
-            sw.Elapsed.TotalSeconds, bos, encoder.Bos) { LogLikelihoods = lls, NormLength = normLength };
+            sw.Elapsed.TotalSeconds, bos, encoder.Bos) { LogLikelihoods = lls, NormLength = normLength, Source = source };
     }
 
     /// <summary>

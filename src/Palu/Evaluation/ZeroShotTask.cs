@@ -24,7 +24,8 @@ public sealed record ZeroShotTask(string Name, string Format, PaperMetric Metric
     public static readonly ZeroShotTask ArcChallenge = new("arc-challenge", "arc", PaperMetric.AccNorm, ["tasks/arc/ARC-Challenge-test.jsonl"]);
     public static readonly ZeroShotTask OpenBookQa = new("openbookqa", "openbookqa", PaperMetric.AccNorm, ["tasks/openbookqa/test.jsonl"]);
     public static readonly ZeroShotTask HellaSwag = new("hellaswag", "hellaswag", PaperMetric.AccNorm,
-        ["tasks/hellaswag/hellaswag_val.jsonl", "tasks/hellaswag/valid.jsonl", "tasks/hellaswag/validation.jsonl"]);
+        ["tasks/hellaswag/hellaswag_val.jsonl", "tasks/hellaswag/valid.jsonl", "tasks/hellaswag/validation.jsonl",
+         "tasks/hellaswag/hellaswag_val_full.txt.bz2", "tasks/hellaswag/hellaswag_val_full.txt"]);
     public static readonly ZeroShotTask WinoGrande = new("winogrande", "winogrande", PaperMetric.Acc,
         ["tasks/winogrande/dev.jsonl", "tasks/winogrande/valid.jsonl"]);
     public static readonly ZeroShotTask BoolQ = new("boolq", "boolq", PaperMetric.Acc,
@@ -34,6 +35,12 @@ public sealed record ZeroShotTask(string Name, string Format, PaperMetric Metric
     public static IReadOnlyList<ZeroShotTask> All { get; } = [Piqa, ArcEasy, ArcChallenge, OpenBookQa, HellaSwag, WinoGrande, BoolQ];
 
     public static IEnumerable<string> Names => All.Select(t => t.Name);
+
+    /// <summary>The six tasks whose average the papers (Palu, SVD-LLM, ReCalKV) report; BoolQ is reported beside it.</summary>
+    public static IReadOnlyList<ZeroShotTask> PapersSix { get; } = [Piqa, ArcEasy, ArcChallenge, HellaSwag, OpenBookQa, WinoGrande];
+
+    /// <summary>True for the tasks of <see cref="PapersSix"/>.</summary>
+    public bool InPapersAverage => PapersSix.Contains(this);
 
     public static ZeroShotTask Get(string name) =>
         All.FirstOrDefault(t => t.Name == name)

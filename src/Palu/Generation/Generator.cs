@@ -64,7 +64,7 @@ public sealed class Generator : IDisposable
     {
         if (!_hasLogits) throw new InvalidOperationException("append prompt tokens first");
         if (IsDone) throw new InvalidOperationException("generation is done");
-        int next = _sampler.Next(_logits);
+        int next = _sampler.Next(_logits, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_sequence));
         _sequence.Add(next);
         NewTokens++;
         if (_eos.Contains(next)) FinishReason = Generation.FinishReason.EndOfSequence;

@@ -109,4 +109,32 @@ public class CliTests
         Assert.Equal(1, badKeep.ExitCode);
         Assert.Contains("--kv-keep", badKeep.Stderr);
     }
+
+    /// <summary>
+    /// Acceptance: eval suite on tiny reports the papers' six tasks (WinoGrande from a given file, HellaSwag from the shipped
+    /// llama.cpp text file) plus BoolQ, and the six-task average excludes BoolQ.
+    /// </summary>
+    [Fact]
+    public void SuiteOnTinyReportsThePapersSixTasksPlusBoolQ()
+    {
+        using var tmp = TestPaths.Temp();
+        string wino = Path.Combine(TestPaths.RepoRoot, "tests", "Palu.Tests", "Evaluation", "Fixtures", "winogrande-dev.jsonl");
+        var j = CliRunner.Run("eval", "suite", Tiny, "--out", tmp.File("r"), "--limit", "12", "--max-windows", "1",
+            "--task-file", "winogrande=" + wino, "--json").Ok().Json();
+        var model = j.GetProperty("model");
+        var tasks = model.GetProperty("tasks").EnumerateArray().ToDictionary(t => t.GetProperty("task").GetString()!);
+        Assert.Equal(["piqa", "arc-easy", "arc-challenge", "openbookqa", "hellaswag", "winogrande", "boolq"], tasks.Keys);
+        Assert.EndsWith("tasks/hellaswag/hellaswag_val_full.txt.bz2", tasks["hellaswag"].GetProperty("source").GetString());
+        Assert.Equal(12, tasks["hellaswag"].GetProperty("n").GetInt32());
+        string[] accNorm = ["arc-challenge", "openbookqa", "hellaswag"];
+        double six = new[] { "piqa", "arc-easy", "arc-challenge", "openbookqa", "hellaswag", "winogrande" }
+            .Average(t => tasks[t].GetProperty(accNorm.Contains(t) ? "acc_norm" : "acc").GetDouble());
+        Assert.Equal(six, model.GetProperty("paper_average").GetDouble(), 12);
+        Assert.Equal(6, model.GetProperty("paper_average_tasks").GetArrayLength());
+        Assert.Contains("| average of the papers' 6 tasks |", File.ReadAllText(Path.Combine(tmp.File("r"), "results.md")));
+
+        // the same HellaSwag items scored alone give the same accuracy
+        var alone = CliRunner.Run("eval", "zeroshot", Tiny, "--task", "hellaswag", "--limit", "12", "--json").Ok().Json();
+        Assert.Equal(tasks["hellaswag"].GetProperty("acc_norm").GetDouble(), alone.GetProperty("acc_norm").GetDouble());
+    }
 }

@@ -161,6 +161,64 @@ public class TaskReaderTests
             """{"activity_label": "a", "ctx": "c", "endings": ["1", "2"], "label": "x"}"""));
     }
 
+    // ---- HellaSwag in llama.cpp's text format (plain or .bz2) ----
+
+    static readonly string[] HellaSwagTextLines =
+    [
+        "Roof shingle removal: A man is sitting on a roof. he", "3",
+        "is using wrap to wrap a pair of skis.", "is ripping level tiles off.", "is holding a rubik's cube.", "starts pulling up roofing on a roof.",
+        "Clean and jerk: A lady walks to a barbell. She bends down and grabs the pole. the lady", "3",
+        "swings and lands in her arms.", "pulls the barbell forward.", "pulls a rope attached to the barbell.", "stands and lifts the weight over her head.",
+    ];
+
+    [Fact]
+    public void HellaSwag_text_format_six_lines_per_task()
+    {
+        var items = Read("hellaswag", "hellaswag_val_full.txt", HellaSwagTextLines);
+        Assert.Equal(2, items.Count);
+        AssertChoices(items[0], "Roof shingle removal: A man is sitting on a roof. he",
+            "is using wrap to wrap a pair of skis.", "is ripping level tiles off.", "is holding a rubik's cube.", "starts pulling up roofing on a roof.");
+        Assert.Equal([3, 3], items.Select(i => i.Gold));
+        Assert.Equal([1, 7], items.Select(i => i.Line));
+    }
+
+    [Fact]
+    public void HellaSwag_text_format_bz2_reads_like_the_plain_file()
+    {
+        using var tmp = TestPaths.Temp();
+        string path = tmp.File("h.txt.bz2");
+        using (var bz = new ICSharpCode.SharpZipLib.BZip2.BZip2OutputStream(File.Create(path)))
+        using (var w = new StreamWriter(bz)) foreach (var l in HellaSwagTextLines) w.Write(l + "\n");
+        var packed = ZeroShotTask.HellaSwag.Load(path);
+        var plain = Read("hellaswag", "h.txt", HellaSwagTextLines);
+        Assert.Equal(plain.Select(i => (i.Gold, i.Choices[2].Continuation)), packed.Select(i => (i.Gold, i.Choices[2].Continuation)));
+
+        File.WriteAllBytes(tmp.File("bad.txt.bz2"), [1, 2, 3, 4, 5]);
+        Assert.Contains("not a valid compressed file", Assert.Throws<ModelFormatException>(() => ZeroShotTask.HellaSwag.Load(tmp.File("bad.txt.bz2"))).Message);
+    }
+
+    [Fact]
+    public void HellaSwag_text_format_errors_name_the_line()
+    {
+        Assert.Contains("line 2: gold label \"x\" is not an index in [0, 4)", ReadError("hellaswag", "h.txt", ["ctx", "x", "a", "b", "c", "d"]));
+        Assert.Contains("line 8: gold label \"4\"", ReadError("hellaswag", "h.txt", [.. HellaSwagTextLines[..6], "ctx", "4", "a", "b", "c", "d"]));
+        Assert.Contains("ends inside the task that starts on line 7: 3 of its 6 lines", ReadError("hellaswag", "h.txt", [.. HellaSwagTextLines[..6], "ctx", "1", "a"]));
+    }
+
+    [Fact]
+    public void Shipped_hellaswag_file_is_the_full_validation_set()
+    {
+        string file = ZeroShotTask.HellaSwag.FindFile(TestPaths.Data(""))!;
+        Assert.EndsWith("hellaswag_val_full.txt.bz2", file);
+        var items = ZeroShotTask.HellaSwag.Load(file);
+        Assert.Equal(10042, items.Count);
+        Assert.All(items, i => Assert.Equal(4, i.Choices.Length));
+        Assert.Equal("Roof shingle removal: A man is sitting on a roof. he", items[0].Choices[0].Context);
+        Assert.Equal(60247, items[^1].Line);
+        // the gold labels are spread over the four endings
+        Assert.All(Enumerable.Range(0, 4), g => Assert.InRange(items.Count(i => i.Gold == g), 2300, 2800));
+    }
+
     // ---- WinoGrande ----
 
     [Fact]

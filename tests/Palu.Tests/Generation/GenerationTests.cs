@@ -117,3 +117,72 @@ public class SamplerTests
         Assert.Throws<ArgumentException>(() => new Sampler(new SamplingOptions(1f, TopK: -2)));
     }
 }
+
+public class PenaltyTests
+{
+    [Fact]
+    public void Repetition_penalty_divides_positive_and_multiplies_negative_logits_of_context_tokens()
+    {
+        // greedy picks token 0 (logit 2); with penalty 2 on tokens {0, 2}: 0 → 1.0, 2 → −3.0; token 1 (1.5) wins
+        float[] logits = [2f, 1.5f, -1.5f];
+        var s = new Sampler(new SamplingOptions(0) { RepetitionPenalty = 2f });
+        Assert.Equal(1, s.Next(logits, [0, 2, 0]));
+        Assert.Equal(0, s.Next(logits, [1]));          // only token 1 penalised: 1.5 / 2 = 0.75
+        Assert.Equal(0, new Sampler(new SamplingOptions(0)).Next(logits, [0, 0, 0]));   // no penalty: plain argmax
+        Assert.Equal([2f, 1.5f, -1.5f], logits);      // the caller's logits are not modified
+    }
+
+    [Fact]
+    public void Frequency_and_presence_penalties_count_the_sampler_s_own_tokens()
+    {
+        // logits 3, 2.2, 0: token 0 is picked first; then 3 − 0.5·n − 0.4 falls below 2.2 after one pick
+        float[] logits = [3f, 2.2f, 0f];
+        var s = new Sampler(new SamplingOptions(0) { FrequencyPenalty = 0.5f, PresencePenalty = 0.4f });
+        Assert.Equal(0, s.Next(logits, []));
+        Assert.Equal(1, s.Next(logits, []));          // 0: 3 − 0.9 = 2.1 < 2.2
+        Assert.Equal(0, s.Next(logits, []));          // 1: 2.2 − 0.9 = 1.3; 0: 2.1
+        Assert.Equal(0, s.Next(logits, []));          // 0: 3 − 2·0.5 − 0.4 = 1.6 > 1.3
+        Assert.Equal(1, s.Next(logits, []));          // 0: 3 − 1.5 − 0.4 = 1.1 < 1.3
+    }
+
+    [Fact]
+    public void Penalties_are_validated()
+    {
+        Assert.Throws<ArgumentException>(() => new SamplingOptions { RepetitionPenalty = 0 }.Validate());
+        Assert.Throws<ArgumentException>(() => new SamplingOptions { RepetitionPenalty = float.NaN }.Validate());
+        Assert.Throws<ArgumentException>(() => new SamplingOptions { FrequencyPenalty = 2.5f }.Validate());
+        Assert.Throws<ArgumentException>(() => new SamplingOptions { PresencePenalty = -3f }.Validate());
+    }
+}
+
+public class StopStringTests
+{
+    static (string Shown, string? Matched) Run(string[] pieces, params string[] stops)
+    {
+        var s = new StopStrings(stops);
+        var shown = new System.Text.StringBuilder();
+        foreach (var p in pieces) shown.Append(s.Push(p));
+        if (!s.Stopped) shown.Append(s.Flush());
+        return (shown.ToString(), s.Matched);
+    }
+
+    [Fact]
+    public void A_stop_string_split_over_pieces_is_found_and_not_shown()
+    {
+        Assert.Equal(("Hello ", "\nUser:"), Run(["Hel", "lo \nU", "ser", ": more"], "\nUser:"));
+        Assert.Equal(("ab", "c"), Run(["abcdef"], "c", "de"));            // the earliest occurrence wins
+        Assert.Equal(("abcdef", null), Run(["ab", "cd", "ef"], "xyz"));  // no stop: everything, in order
+        Assert.Equal(("a.b", null), Run(["a.", "b"], ".."));              // a partial match is released when it fails
+    }
+
+    [Fact]
+    public void Text_that_may_start_a_stop_string_is_held_back()
+    {
+        var s = new StopStrings(["END"]);
+        Assert.Equal("the ", s.Push("the E"));
+        Assert.Equal("", s.Push("N"));
+        Assert.Equal("ENx", s.Push("x"));
+        Assert.Null(s.Matched);
+        Assert.Throws<ArgumentException>(() => new StopStrings([""]));
+    }
+}
