@@ -20,6 +20,7 @@ public static partial class Cli
     {
         var root = new RootCommand(Description);
         root.Options.Add(CommonOptions.Threads);
+        Safety.AddTo(root);
         foreach (var c in commands) root.Subcommands.Add(c);
         var names = new Argument<string[]>("COMMAND") { Arity = ArgumentArity.ZeroOrMore, Description = "the command, e.g. compress or eval ppl" };
         var help = new Command("help", "Show the help of palu or of a command: palu help eval ppl") { names };
@@ -31,12 +32,15 @@ public static partial class Cli
     /// <summary>Exit codes: 0 ok, 1 user error (bad input or option, unsupported model), 2 runtime failure, 130 cancelled.</summary>
     public static async Task<int> RunAsync(RootCommand root, string[] args)
     {
-        var config = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
+        // Ctrl+C / SIGTERM cancel the command's token; the command has this long to clean up (staging folders) and exit 130
+        var config = new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = TimeSpan.FromSeconds(60) };
+        NativeOutput.KeepStdoutClean();
         try
         {
             var parse = root.Parse(args);
             if (parse.Action is ParseErrorAction) return ParseErrors(root, parse);
             CommonOptions.ApplyThreads(parse);
+            Safety.Apply(parse);
             return await parse.InvokeAsync(config);
         }
         catch (Exception e) when (Unwrap(e) is var inner && IsUserError(inner))
@@ -51,7 +55,11 @@ public static partial class Cli
         }
         catch (Exception e)
         {
-            Console.Error.WriteLine($"internal error: {Unwrap(e)}");
+            // one line, never a stack trace (unless PALU_DEBUG=1): what failed and where to report it
+            var inner = Unwrap(e);
+            Console.Error.WriteLine($"internal error: {inner.GetType().Name}: {Friendly(inner.Message)} (a bug in palu: please report it with the command line; " +
+                "PALU_DEBUG=1 shows the stack trace)");
+            if (Environment.GetEnvironmentVariable("PALU_DEBUG") == "1") Console.Error.WriteLine(inner);
             return 2;
         }
     }
@@ -120,7 +128,7 @@ public static partial class Cli
 
     static bool IsUserError(Exception e) =>
         e is ModelFormatException or ArgumentException or IOException or LinearAlgebraException or InvalidOperationException
-            or NotSupportedException;
+            or NotSupportedException or UnauthorizedAccessException or OutOfMemoryException;
 
     /// <summary>The one wording of every --json option.</summary>
     public const string JsonHelp = "print one JSON object on stdout (messages and progress stay on stderr)";

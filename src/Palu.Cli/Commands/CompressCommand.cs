@@ -77,6 +77,7 @@ public static class CompressCommand
                 FisherCacheDir = p.GetValue(fisherCache),
                 Overwrite = p.GetValue(overwrite),
             };
+            Preflight.Compress(dir, outDir, o.Overwrite, o.CalibrationFile, o.FisherFile, o.FisherCacheDir);
             // uniform ranks are known before any work: say now (not after hours of calibration) when they miss the request
             if (!usesFisher && groupSize >= 1 && c.NumKvHeads % groupSize == 0 && o.KvKeep is > 0 and <= 1)
             {

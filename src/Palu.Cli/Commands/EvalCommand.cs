@@ -65,7 +65,7 @@ public static class EvalCommand
             using var lm = CausalLM.Load(dir, run.Load(p));
             Perplexity.CheckSeqLen(lm, L);
             var tok = Tokenizer.FromDirectory(dir);
-            string text = File.ReadAllText(file);
+            string text = Text.TextInput.Read(file, "--data");
             var r = Cli.WithProgress($"ppl {Path.GetFileName(file)}",
                 progress => Perplexity.EvaluateText(lm, tok, text, L, proto, p.GetValue(maxWindows), progress, ct));
             var result = new Dictionary<string, object?>

@@ -29,6 +29,7 @@ public static class FisherCommand
         cmd.SetAction((p, ct) =>
         {
             string dir = model.Get(p), outPath = p.GetValue(output)!;
+            Preflight.Fisher(dir, outPath, DataPaths.FileOrDefault(p.GetValue(calib), DataPaths.CalibrationFile, "--calib"), p.GetValue(cacheDir));
             var settings = new FisherSettings
             {
                 CalibrationFile = DataPaths.FileOrDefault(p.GetValue(calib), DataPaths.CalibrationFile, "--calib"), Samples = p.GetValue(samples),

@@ -108,7 +108,7 @@ public static class GenerateCommand
         if (file is not null && file != "-")
         {
             if (!File.Exists(file)) throw new IO.ModelFormatException(file, "prompt file not found (--prompt-file)");
-            text = File.ReadAllText(file);
+            text = Text.TextInput.Read(file, "--prompt-file");
         }
         else if (file == "-" || Console.IsInputRedirected) text = Console.In.ReadToEnd();
         else throw new ArgumentException("no prompt: give --prompt TEXT, --prompt-file FILE, or pipe it on stdin (palu generate MODEL < prompt.txt)");

@@ -14,15 +14,17 @@ public static class CheckpointWriter
     const long MaxShardBytes = 4L << 30;
 
     public static void Write(ModelDirectory source, string outDir, IEnumerable<TensorToWrite> factors, IEnumerable<string> replacedModules,
-        CompressionPlan plan, bool overwrite)
+        CompressionPlan plan, bool overwrite, CancellationToken ct = default)
     {
+        ct.ThrowIfCancellationRequested();
         using var stage = new AtomicDirectory(outDir, overwrite);
         var replaced = new HashSet<string>(StringComparer.Ordinal);
         foreach (var m in replacedModules) { replaced.Add(m + ".weight"); replaced.Add(m + ".bias"); }
         var tensors = source.TensorNames.Where(n => !replaced.Contains(n)).Select(n =>
         {
             var info = source.Info(n);
-            return new TensorToWrite(n, info.DType, info.Shape, () => source.GetBytes(n).ToArray());
+            // cancellation is honoured between tensors: the staging folder is then removed and nothing is left
+            return new TensorToWrite(n, info.DType, info.Shape, () => { ct.ThrowIfCancellationRequested(); return source.GetBytes(n).ToArray(); });
         }).Concat(factors).OrderBy(t => t.Name, StringComparer.Ordinal).ToList();
 
         long bytes = tensors.Sum(t => t.ByteLength);
@@ -35,6 +37,7 @@ public static class CheckpointWriter
             if (File.Exists(Path.Combine(dir, f))) File.Copy(Path.Combine(dir, f), Path.Combine(stage.Path, f));
         File.WriteAllText(Path.Combine(stage.Path, "config.json"), CompressedConfig(Path.Combine(dir, "config.json"), plan));
         File.WriteAllText(Path.Combine(stage.Path, CompressionPlan.FileName), plan.ToJson());
+        ct.ThrowIfCancellationRequested();
         stage.Commit();
     }
 

@@ -145,6 +145,7 @@ public static class Perplexity
         {
             int n = Math.Min(maxRows, m - r0);
             lm.Logits(rows.Slice(r0 * d, n * d), logits, n);
+            NonFiniteCheck.Logits(lm, logits[..(n * V)], $"at scored rows {r0}..{r0 + n - 1}");
             for (int i = 0; i < n; i++) sum += LogSoftmaxAt(logits.Slice(i * V, V), targets[r0 + i]);
         }
         return sum;

@@ -77,7 +77,7 @@ public static class Suite
             foreach (var f in o.PplFiles)
             {
                 if (!File.Exists(f)) throw new ModelFormatException(f, "perplexity text not found (--ppl)");
-                result.Add((Label(f), Path.GetFullPath(f), File.ReadAllText(f)));
+                result.Add((Label(f), Path.GetFullPath(f), Text.TextInput.Read(f, "--ppl")));
             }
         }
         else
@@ -85,7 +85,7 @@ public static class Suite
             foreach (var rel in DefaultPplFiles)
             {
                 string f = Path.Combine(o.DataDir, rel);
-                if (File.Exists(f)) result.Add((Label(f), Path.GetFullPath(f), File.ReadAllText(f)));
+                if (File.Exists(f)) result.Add((Label(f), Path.GetFullPath(f), Text.TextInput.Read(f, "--ppl")));
                 else notes.Add($"perplexity on {rel}: skipped, not found under {o.DataDir}");
             }
         }

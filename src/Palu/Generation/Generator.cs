@@ -54,6 +54,7 @@ public sealed class Generator : IDisposable
         var hidden = new float[tokens.Length * _lm.Hidden];   // [T, d]
         _lm.Forward(tokens, _seq, hidden);
         _lm.Logits(hidden.AsSpan((tokens.Length - 1) * _lm.Hidden, _lm.Hidden), _logits, 1);
+        NonFiniteCheck.Logits(_lm, _logits, $"after the prompt ({_seq.Length} tokens)");
         PrefillTime += sw.Elapsed;
         PrefillTokens += tokens.Length;
         foreach (var t in tokens) _sequence.Add(t);
@@ -74,6 +75,7 @@ public sealed class Generator : IDisposable
             var sw = System.Diagnostics.Stopwatch.StartNew();
             _lm.Forward([next], _seq, _hidden);
             _lm.Logits(_hidden, _logits, 1);
+            NonFiniteCheck.Logits(_lm, _logits, $"at generated token {NewTokens}");
             DecodeTime += sw.Elapsed;
             DecodeSteps++;
         }

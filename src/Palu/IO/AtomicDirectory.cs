@@ -21,8 +21,11 @@ public sealed class AtomicDirectory : IDisposable
         if (File.Exists(_dest)) throw new IOException($"{_dest}: a file is in the way of the output directory");
         string parent = System.IO.Path.GetDirectoryName(_dest)!;
         Directory.CreateDirectory(parent);
+        StagingFolders.CleanStale(_dest);
         Path = System.IO.Path.Combine(parent, $".{System.IO.Path.GetFileName(_dest)}.staging-{Environment.ProcessId}-{Guid.NewGuid():N}"[..^24]);
         Directory.CreateDirectory(Path);
+        // marks the folder as ours: a later run removes it if this process is killed before Commit or Dispose
+        File.WriteAllText(System.IO.Path.Combine(Path, StagingFolders.Marker), Environment.ProcessId.ToString());
     }
 
     /// <summary>
@@ -37,6 +40,7 @@ public sealed class AtomicDirectory : IDisposable
 
     public void Commit()
     {
+        File.Delete(System.IO.Path.Combine(Path, StagingFolders.Marker));
         if (Directory.Exists(_dest))
         {
             if (!_overwrite && Directory.EnumerateFileSystemEntries(_dest).Any())

@@ -13,11 +13,16 @@ internal static class JsonFields
     {
         try { return JsonDocument.Parse(File.ReadAllBytes(path)); }
         catch (JsonException e) { throw new ModelFormatException(path, $"is not valid JSON ({e.Message})", e); }
-        catch (IOException e) { throw new ModelFormatException(path, $"cannot be read ({e.Message})", e); }
+        catch (ArgumentException e) { throw new ModelFormatException(path, $"is not valid UTF-8 JSON ({e.Message})", e); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new ModelFormatException(path, $"cannot be read ({e.Message})", e); }
     }
 
+    /// <summary>An integer field; a number that is not an integer in [-2^31, 2^31) throws a FormatException naming the field.</summary>
     public static int? Int(JsonElement obj, string name) =>
-        obj.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : null;
+        obj.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? AsInt(v, name) : null;
+
+    static int AsInt(JsonElement v, string name) => v.TryGetInt32(out int i) ? i
+        : throw new FormatException($"field '{name}' = {v.GetRawText()} is not an integer (or out of range)");
 
     public static double? Num(JsonElement obj, string name) =>
         obj.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetDouble() : null;
@@ -34,8 +39,10 @@ internal static class JsonFields
         var ids = new List<int>();
         if (obj.TryGetProperty(name, out var v))
         {
-            if (v.ValueKind == JsonValueKind.Number) ids.Add(v.GetInt32());
-            else if (v.ValueKind == JsonValueKind.Array) foreach (var x in v.EnumerateArray()) ids.Add(x.GetInt32());
+            if (v.ValueKind == JsonValueKind.Number) ids.Add(AsInt(v, name));
+            else if (v.ValueKind == JsonValueKind.Array)
+                foreach (var x in v.EnumerateArray())
+                    ids.Add(x.ValueKind == JsonValueKind.Number ? AsInt(x, name) : throw new FormatException($"field '{name}' holds {x.GetRawText()}, not an integer"));
         }
         return ids;
     }

@@ -11,7 +11,7 @@ public sealed record RopeScaling(string Type, double Factor, double LowFreqFacto
     int OriginalMaxPositionEmbeddings = 8192);
 
 /// <summary>The parts of a Hugging Face config.json that the engine uses, validated.</summary>
-public sealed record ModelConfig
+public sealed partial record ModelConfig
 {
     const string SupportedArchitectures = "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM";
 
@@ -58,6 +58,19 @@ public sealed record ModelConfig
     }
 
     public static ModelConfig Parse(string path, JsonElement r)
+    {
+        if (r.ValueKind != JsonValueKind.Object)
+            throw InputError.File(path, $"config.json must be a JSON object, not {r.ValueKind}", "restore the model's config.json");
+        ModelConfig c;
+        try { c = ParseFields(path, r); }
+        catch (FormatException e) { throw InputError.File(path, e.Message, "write the value as a plain integer, as transformers does", e); }
+        catch (InvalidOperationException e) { throw InputError.File(path, $"a field has the wrong JSON type ({e.Message})", "restore the model's config.json", e); }
+        CheckTypes(path, r);
+        c.CheckRanges(path);
+        return c;
+    }
+
+    static ModelConfig ParseFields(string path, JsonElement r)
     {
         string arch = r.TryGetProperty("architectures", out var a) && a.ValueKind == JsonValueKind.Array && a.GetArrayLength() > 0
             ? a[0].GetString() ?? "" : "";

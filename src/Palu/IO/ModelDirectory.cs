@@ -39,7 +39,7 @@ public sealed class ModelDirectory : IDisposable
             var byName = new Dictionary<string, SafetensorsFile>(StringComparer.Ordinal);
             foreach (var shard in weightMap.Values.Distinct().OrderBy(s => s, StringComparer.Ordinal))
             {
-                string file = System.IO.Path.Combine(Path, shard);
+                string file = ShardPath(index, shard);
                 if (!File.Exists(file)) throw new ModelFormatException(index, $"lists shard '{shard}' which does not exist");
                 var opened = SafetensorsFile.Open(file);
                 _files.Add(opened);
@@ -71,8 +71,27 @@ public sealed class ModelDirectory : IDisposable
         if (!doc.RootElement.TryGetProperty("weight_map", out var wm) || wm.ValueKind != JsonValueKind.Object)
             throw new ModelFormatException(index, "missing 'weight_map'");
         var map = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var p in wm.EnumerateObject()) map[p.Name] = p.Value.GetString() ?? "";
+        foreach (var p in wm.EnumerateObject())
+            map[p.Name] = p.Value.ValueKind == JsonValueKind.String && p.Value.GetString() is { Length: > 0 } v ? v
+                : throw InputError.Field(index, $"weight_map.{p.Name}", p.Value.GetRawText(), "must be the file name of a shard", "list the .safetensors file that holds the tensor");
         return map;
+    }
+
+    /// <summary>
+    /// A shard named by the index, confined to the model directory: a plain file name (or a path below the directory),
+    /// never absolute and never through '..' (an index must not make us open /etc/passwd or another model's files).
+    /// Symbolic links inside the directory are followed (the Hugging Face cache links every file to a blob).
+    /// </summary>
+    string ShardPath(string index, string shard)
+    {
+        string full = System.IO.Path.GetFullPath(System.IO.Path.Combine(Path, shard));
+        if (System.IO.Path.IsPathRooted(shard) || shard.Split('/', '\\').Contains("..") || !OutputTarget.IsInside(full, Path))
+            throw InputError.Field(index, "weight_map", InputError.Quote(shard), "a shard must be a file inside the model directory (no absolute path, no '..')",
+                "name the shard by its file name, e.g. model-00001-of-00002.safetensors");
+        if (!shard.EndsWith(".safetensors", StringComparison.Ordinal))
+            throw InputError.Field(index, "weight_map", InputError.Quote(shard), "a shard must be a .safetensors file",
+                "convert the checkpoint to safetensors (transformers' save_pretrained(safe_serialization=True))");
+        return full;
     }
 
     public bool Contains(string name) => _byTensor.ContainsKey(name);
@@ -84,6 +103,14 @@ public sealed class ModelDirectory : IDisposable
     {
         var (f, t) = Resolve(name);
         return f.GetBytes(t);
+    }
+
+    /// <summary>A tensor's first byte inside its mapping and its byte length (any size; valid until Dispose).</summary>
+    public unsafe byte* GetBytesLong(string name, out long length)
+    {
+        var (f, t) = Resolve(name);
+        length = t.Length;
+        return (byte*)f.DataPointer(t);
     }
 
     /// <summary>A 2-D float weight as a zero-copy view into its file, after checking its shape.</summary>

@@ -41,6 +41,15 @@ public sealed unsafe class SafetensorsFile : IDisposable
     public static SafetensorsFile Open(string path)
     {
         if (!File.Exists(path)) throw new ModelFormatException(path, "file not found");
+        try { return OpenFile(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw InputError.File(path, $"cannot be read ({e.Message})", "check the file's permissions (and that it is a regular file)", e);
+        }
+    }
+
+    static SafetensorsFile OpenFile(string path)
+    {
         long length;
         byte[] headerBytes;
         // the length of the opened file, not FileInfo.Length: that is the link's own size for a symbolic link (the
@@ -61,7 +70,13 @@ public sealed unsafe class SafetensorsFile : IDisposable
             fs.ReadExactly(headerBytes);
         }
         long dataStart = 8 + headerBytes.Length;
-        var (tensors, metadata) = ParseHeader(path, headerBytes, dataStart, length - dataStart);
+        Dictionary<string, TensorInfo> tensors;
+        Dictionary<string, string> metadata;
+        try { (tensors, metadata) = ParseHeader(path, headerBytes, dataStart, length - dataStart); }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or OverflowException or System.Text.DecoderFallbackException)
+        {
+            throw InputError.File(path, $"damaged safetensors header ({e.Message})", "re-download or re-convert the checkpoint", e);
+        }
         var map = MemoryMappedFile.CreateFromFile(path, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
         var view = map.CreateViewAccessor(0, 0, MemoryMappedFileAccess.Read);
         return new SafetensorsFile(path, map, view, tensors, metadata);
@@ -71,7 +86,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
     {
         JsonDocument doc;
         try { doc = JsonDocument.Parse(header); }
-        catch (JsonException e) { throw new ModelFormatException(path, $"safetensors header is not valid JSON ({e.Message})", e); }
+        catch (JsonException e) { throw InputError.File(path, $"safetensors header is not valid UTF-8 JSON ({e.Message})", "re-download or re-convert the checkpoint", e); }
         using var _ = doc;
         if (doc.RootElement.ValueKind != JsonValueKind.Object)
             throw new ModelFormatException(path, "safetensors header must be a JSON object");

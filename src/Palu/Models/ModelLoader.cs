@@ -15,6 +15,8 @@ public sealed record LoadOptions
     /// <summary>Storage of dense keys and values (<c>--kv-dtype</c>); null = the backend's compute dtype (f32 on the
     /// CPU, which is what the goldens use).</summary>
     public DType? KvDType { get; init; }
+    /// <summary>Scan every weight for NaN/Inf and a lying dtype label before building; null = <see cref="WeightCheck.Enabled"/>.</summary>
+    public bool? CheckWeights { get; init; }
 }
 
 /// <summary>
@@ -42,6 +44,8 @@ public static class ModelLoader
     static CausalLM Build(ModelDirectory md, LoadOptions options, Backend be, object owner)
     {
         var c = md.Config;
+        CheckpointChecks.Layers(md);
+        if (options.CheckWeights ?? WeightCheck.Enabled) WeightCheck.Require(md);
         string planPath = System.IO.Path.Combine(md.Path, CompressionPlan.FileName);
         CompressionPlan? plan = null;
         if (c.PaluCompressed)

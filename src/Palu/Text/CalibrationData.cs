@@ -17,7 +17,7 @@ public static class CalibrationData
         if (samples <= 0) throw new ArgumentException($"--calib-samples must be positive, got {samples}");
         if (seqLen < 2) throw new ArgumentException($"--calib-seq-len must be at least 2, got {seqLen}");
         if (!File.Exists(path)) throw new ModelFormatException(path, "calibration text not found");
-        string text = File.ReadAllText(path);
+        string text = TextInput.Read(path, "calibration text");
         int span = 10 * seqLen;
         if (text.Length <= span)
             throw new ModelFormatException(path, $"calibration text too short: {text.Length:N0} characters, need more than 10 × seq_len = {span:N0} (use a longer text or a smaller --calib-seq-len)");

@@ -76,6 +76,12 @@ public static class FisherCache
             catch (IO.ModelFormatException) { }   // unreadable or foreign: recompute and replace
         }
         var (info, stats) = pass(modelHash, calibHash);
+        // never cache (or return) Fisher scores computed from non-finite data
+        for (int l = 0; l < info.Rows.Length; l++)
+        {
+            Models.NonFiniteCheck.Values(info.Rows[l], modelDir, $"the Fisher information (row means, entry {l})");
+            Models.NonFiniteCheck.Values(info.Cols[l], modelDir, $"the Fisher information (column means, entry {l})");
+        }
         Directory.CreateDirectory(dir);
         info.Save(path);
         return new FisherResult(info, path, FisherSource.Computed, stats);

@@ -113,7 +113,7 @@ public static class PaluCompressor
             Modules = modules.ToArray(),
         };
         progress?.Report(new("writing", 0));
-        CheckpointWriter.Write(md, outDir, factors, modules.Select(m => m.Name), plan, o.Overwrite);
+        CheckpointWriter.Write(md, outDir, factors, modules.Select(m => m.Name), plan, o.Overwrite, ct);
         progress?.Report(new("writing", 1));
         return plan;
     }
@@ -182,6 +182,8 @@ public static class PaluCompressor
         {
             var block = Dense.ToDouble(w.AsSpan(g * width * d, width * d)); // [s·d_h, d]
             var f = LowRankDecomposer.Decompose(la, block, width, d, s, ranks[g]);
+            Models.NonFiniteCheck.Values(f.A, $"layer {layer}", $"the {kv} factors of group {g}");
+            Models.NonFiniteCheck.Values(f.B, $"layer {layer}", $"the {kv} factors of group {g}");
             f.A.CopyTo(down, off * d);
             result.Add(TensorToWrite.FromFloats(PaluPlan.UpName(layer, kv, g), f.B, [width, ranks[g]], dtype));
             if (bias != null)
