@@ -30,7 +30,7 @@ public static class InspectCommand
     {
         using var md = ModelDirectory.Open(dir);
         var c = md.Config;
-        using var lm = ModelLoader.Load(md);   // lm's Dispose disposes md too; ModelDirectory.Dispose is idempotent
+        using var lm = ModelLoader.Load(md, new LoadOptions { CheckWeights = false });   // doctor scans the weights; lm's Dispose disposes md too; ModelDirectory.Dispose is idempotent
         var dtypes = md.TensorNames.Select(md.Info).GroupBy(t => DTypes(t.DType)).ToDictionary(g => g.Key, g => g.Sum(t => t.ElementCount));
         long kvValuesDense = 2L * c.NumLayers * c.KvDim;
         long kvBytes = lm.KvBytesPerToken;

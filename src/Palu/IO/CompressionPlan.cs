@@ -160,6 +160,10 @@ public sealed record CompressionPlan
         }
         catch (JsonException e) { throw new ModelFormatException(path, $"not a valid palu.json ({e.Message})", e); }
         catch (InvalidOperationException e) { throw new ModelFormatException(path, $"not a valid palu.json ({e.Message})", e); }
+        catch (Exception e) when (e is ArgumentException or FormatException or NotSupportedException or IOException or UnauthorizedAccessException)
+        {
+            throw InputError.File(path, $"not a valid palu.json ({e.Message})", "restore the palu.json written by palu compress, or compress the model again", e);
+        }
     }
 
     /// <summary>Structural checks that need no model: known kinds, the fields each kind needs, no module twice.</summary>
@@ -168,6 +172,7 @@ public sealed record CompressionPlan
         var seen = new HashSet<string>(StringComparer.Ordinal);
         foreach (var m in Modules ?? throw new ModelFormatException(path, "no \"modules\" list"))
         {
+            if (m is null) throw InputError.File(path, "\"modules\" holds a null entry", "restore the palu.json written by palu compress");
             if (m.Name is null || !seen.Add(m.Name)) throw new ModelFormatException(path, $"module '{m.Name}' listed twice or without a name");
             switch (m.Kind)
             {
@@ -175,7 +180,7 @@ public sealed record CompressionPlan
                     if (m.Down is null || m.Groups is null || m.Groups.Length == 0)
                         throw new ModelFormatException(path, $"module {m.Name}: kind kv_latent needs \"down\" and \"groups\"");
                     foreach (var g in m.Groups)
-                        if (g.Heads is null || g.Heads.Length == 0 || g.Rank < 1 || g.Up is null)
+                        if (g is null || g.Heads is null || g.Heads.Length == 0 || g.Rank < 1 || g.Up is null)
                             throw new ModelFormatException(path, $"module {m.Name}: every group needs \"heads\", \"rank\" ≥ 1 and \"up\"");
                     if (m.Bits != 16) throw new ModelFormatException(path, $"module {m.Name}: {m.Bits}-bit latents are not supported by this version; upgrade palu");
                     break;

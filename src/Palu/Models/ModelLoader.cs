@@ -79,8 +79,8 @@ public static class ModelLoader
             KvAttention attention;
             if (latentK)
             {
-                var K = LoadLatent(md, be, ke!, c, planPath);
-                var V = LoadLatent(md, be, ve!, c, planPath);
+                var K = PlanErrors.Blame(planPath, ke!.Name, () => LoadLatent(md, be, ke!, c, planPath));
+                var V = PlanErrors.Blame(planPath, ve!.Name, () => LoadLatent(md, be, ve!, c, planPath));
                 Linear? fused = null;
                 if (options.FuseValues)
                 {

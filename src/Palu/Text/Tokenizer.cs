@@ -1,3 +1,4 @@
+using System.Text.RegularExpressions;
 using Palu.IO;
 
 namespace Palu.Text;
@@ -93,15 +94,47 @@ public sealed class Tokenizer
             throw new ModelFormatException(json, $"not found; {hint}");
         }
         string config = Path.Combine(modelDir, "tokenizer_config.json");
-        var parts = TokenizerJsonReader.Read(json);
-        return new Tokenizer(parts, TokenizerConfig.Read(File.Exists(config) ? config : null, Path.Combine(modelDir, "config.json")));
+        var tok = Guarded(json, () => new Tokenizer(TokenizerJsonReader.Read(json), TokenizerConfig.Read(File.Exists(config) ? config : null, Path.Combine(modelDir, "config.json"))));
+        CheckAgainstModel(tok, json, Path.Combine(modelDir, "config.json"));
+        return tok;
+    }
+
+    /// <summary>Every token id the tokenizer can produce must index the model's embeddings (vocab_size of config.json).</summary>
+    static void CheckAgainstModel(Tokenizer tok, string json, string configPath)
+    {
+        if (!File.Exists(configPath)) return;
+        int vocab;
+        try { vocab = ModelConfig.Load(configPath).VocabSize; }
+        catch (ModelFormatException) { return; }   // the model's own load reports config.json
+        if (tok.VocabSize > vocab)
+            throw InputError.Field(json, "vocabulary", $"ids up to {tok.VocabSize - 1}",
+                $"the model has only vocab_size {vocab} embeddings (config.json), so those tokens cannot be run",
+                "use the tokenizer.json that belongs to this model");
+        foreach (var id in new[] { tok.BosTokenId }.Concat(tok.EosTokenIds.Select(e => (int?)e)))
+            if (id is int i && (i < 0 || i >= vocab))
+                throw InputError.Field(json, "special token id", i.ToString(), $"outside the model's vocabulary [0, {vocab})", "fix bos/eos in tokenizer_config.json or config.json");
     }
 
     /// <summary>Loads a tokenizer.json, with an optional tokenizer_config.json for the BOS/EOS tokens.</summary>
     public static Tokenizer FromFile(string tokenizerJson, string? tokenizerConfigJson = null)
     {
-        var parts = TokenizerJsonReader.Read(tokenizerJson);
-        return new Tokenizer(parts, TokenizerConfig.Read(tokenizerConfigJson, null));
+        return Guarded(tokenizerJson, () => new Tokenizer(TokenizerJsonReader.Read(tokenizerJson), TokenizerConfig.Read(tokenizerConfigJson, null)));
+    }
+
+    /// <summary>
+    /// A tokenizer.json whose values have the wrong JSON kinds, ids or shapes is damaged: any failure while reading it
+    /// becomes one error naming the file (found by the fuzz tests), not an exception from deep inside the reader.
+    /// </summary>
+    static Tokenizer Guarded(string path, Func<Tokenizer> load)
+    {
+        try { return load(); }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or FormatException or KeyNotFoundException
+            or ArgumentException or OverflowException or IndexOutOfRangeException or InvalidCastException or NullReferenceException
+            or System.Text.DecoderFallbackException or RegexMatchTimeoutException)
+        {
+            throw InputError.File(path, $"damaged or unsupported tokenizer file ({e.GetType().Name}: {e.Message})",
+                "copy tokenizer.json (and tokenizer_config.json) from the original checkpoint again", e);
+        }
     }
 
     /// <summary>

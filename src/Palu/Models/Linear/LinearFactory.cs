@@ -20,6 +20,11 @@ public sealed class LinearFactory(ModelDirectory md, CompressionPlan? plan, Back
     {
         var e = Entry(module);
         if (e is null) return Dense(module + ".weight", outputs, inputs, bias ? module + ".bias" : null);
+        return PlanErrors.Blame(PlanPath, module, () => BuildPlanned(module, e, outputs, inputs, bias));
+    }
+
+    Linear BuildPlanned(string module, ModulePlan e, int outputs, int inputs, bool bias)
+    {
         if (e.Kind != ModulePlan.LowRank)
             throw new ModelFormatException(PlanPath, $"module {module} is of kind {e.Kind}, which is not a linear layer here");
         int r = e.Rank ?? throw new ModelFormatException(PlanPath, $"module {module}: a lowrank entry needs \"rank\"");
