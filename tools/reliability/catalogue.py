@@ -108,12 +108,12 @@ def define():
     case('stale-6', 'killed-run leftovers', 'ok', 'kill -9 during compress, then a second run leaves no staging folder', ['compress', M, '--out', '{W}/out', *CAL, '--calib', '{C}', '--overwrite'],
          runner='kill9-then-rerun', check=all_of(no_staging, out_loads))
     # 4. cancellation
-    case('cancel-1', 'cancellation', 'cancel', 'SIGINT while calibrating', ['compress', M, '--out', '{W}/out', '--calib', '{C}', '--calib-samples', '256', '--calib-seq-len', '512'], runner='sigint:2.5')
-    case('cancel-2', 'cancellation', 'cancel', 'SIGTERM while calibrating', ['compress', M, '--out', '{W}/out', '--calib', '{C}', '--calib-samples', '256', '--calib-seq-len', '512'], runner='sigterm:2.5')
-    case('cancel-3', 'cancellation', 'cancel', 'SIGINT during eval ppl', ['eval', 'ppl', M, '--data', '{D}', '--seq-len', '128'], runner='sigint:2.0',
+    case('cancel-1', 'cancellation', 'cancel', 'SIGINT while calibrating', ['compress', M, '--out', '{W}/out', '--calib', '{C}', '--calib-samples', '256', '--calib-seq-len', '512'], runner='sigint:1.0')
+    case('cancel-2', 'cancellation', 'cancel', 'SIGTERM while calibrating', ['compress', M, '--out', '{W}/out', '--calib', '{C}', '--calib-samples', '256', '--calib-seq-len', '512'], runner='sigterm:1.0')
+    case('cancel-3', 'cancellation', 'cancel', 'SIGINT during eval ppl', ['eval', 'ppl', M, '--data', '{D}', '--seq-len', '128'], runner='sigint:1.0',
          setup=lambda w: write(os.path.join(w, 'wiki.txt'), open(f'{DATA}/wikitext-2-raw/wiki.test.raw', encoding='utf-8').read()))
-    case('cancel-4', 'cancellation', 'cancel', 'SIGINT during the Fisher pass', ['fisher', M, '--out', '{W}/out.fisher', '--calib', '{C}', '--samples', '64', '--seq-len', '256'], runner='sigint:2.5')
-    case('cancel-5', 'cancellation', 'cancel', 'SIGINT during generate', ['generate', M, '--prompt', 'Once', '--max-tokens', '1900', '--no-warmup', '--temperature', '1', '--seed', '1'], runner='sigint:2.0')
+    case('cancel-4', 'cancellation', 'cancel', 'SIGINT during the Fisher pass', ['fisher', M, '--out', '{W}/out.fisher', '--calib', '{C}', '--samples', '64', '--seq-len', '256'], runner='sigint:1.0')
+    case('cancel-5', 'cancellation', 'cancel', 'SIGINT during generate', ['generate', M, '--prompt', 'Once', '--max-tokens', '1900', '--no-warmup', '--temperature', '1', '--seed', '1'], runner='sigint:1.0')
     # 5. NaN / Inf weights
     for i, (tensor, kind, cmd, d, chk) in enumerate([
         ('model.embed_tokens.weight', 'nan', 'generate', 'NaN in embed_tokens: generate', None),
@@ -393,17 +393,30 @@ def expand(args, w):
     return [a.replace('{M}', os.path.join(w, 'm')).replace('{W}', w).replace('{C}', os.path.join(w, 'calib.txt')).replace('{D}', os.path.join(w, 'wiki.txt')) for a in args]
 
 def run(argv, timeout=240, sig=None):
-    p = subprocess.Popen(['dotnet', DLL, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, text=True, errors='replace')
+    """Runs palu; with sig=(signal, seconds) the signal is sent that long after the command shows it is working (its
+    first progress line on stderr or first output on stdout), so a loaded machine's slow start-up does not matter."""
+    import threading
+    p = subprocess.Popen(['dotnet', DLL, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, text=True, errors='replace', bufsize=1)
+    out, err, working = [], [], threading.Event()
+    def pump(stream, into, is_err):
+        for line in iter(stream.readline, ''):
+            into.append(line)
+            if not is_err or re.search(r'%|elapsed', line): working.set()
+        stream.close()
+    ts = [threading.Thread(target=pump, args=(p.stdout, out, False), daemon=True), threading.Thread(target=pump, args=(p.stderr, err, True), daemon=True)]
+    for t in ts: t.start()
     if sig:
         signame, at = sig
+        working.wait(120)
         time.sleep(at)
         if p.poll() is None: p.send_signal(signame)
     try:
-        out, err = p.communicate(timeout=timeout)
-        return dict(rc=p.returncode, stdout=out, stderr=err)
+        p.wait(timeout=timeout)
+        rc = p.returncode
     except subprocess.TimeoutExpired:
-        p.kill(); out, err = p.communicate()
-        return dict(rc=None, stdout=out, stderr=err)
+        p.kill(); p.wait(); rc = None
+    for t in ts: t.join(5)
+    return dict(rc=rc, stdout=''.join(out), stderr=''.join(err))
 
 # a fault in one of these files must be named in the message (not blamed on another file)
 NAMES = {'palu.json': 'palu.json', 'config.json': 'config.json', 'tokenizer.json': 'tokenizer', 'index.json paths': 'index.json'}
@@ -455,7 +468,7 @@ def main():
         if runner.startswith('sigint') or runner.startswith('sigterm'):
             r = run(argv, sig=(signal.SIGINT if runner.startswith('sigint') else signal.SIGTERM, float(runner.split(':')[1])))
         elif runner == 'kill9-then-rerun':
-            run(argv, sig=(signal.SIGKILL, 2.5)); r = run(argv)
+            run(argv, sig=(signal.SIGKILL, 0.5)); r = run(argv)
         elif runner == 'twice':
             p1 = subprocess.Popen(['dotnet', DLL, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV, text=True)
             r = run(argv); o1, e1 = p1.communicate()

@@ -79,6 +79,7 @@ public static class ZeroShotCommand
             string dir = model.Get(p);
             var t = ZeroShotTask.Get(p.GetValue(task)!);
             string file = p.GetValue(data) ?? DefaultFile(t);
+            if (p.GetValue(samples) is string sout) IO.OutputTarget.CheckFile(sout, "--samples", dir, file);
             var items = ZeroShot.Limit(t.Load(file), p.GetValue(limit));
             int n = p.GetValue(workers);
             ZeroShot.CheckWorkers(n);
