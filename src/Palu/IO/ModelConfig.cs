@@ -61,11 +61,11 @@ public sealed partial record ModelConfig
     {
         if (r.ValueKind != JsonValueKind.Object)
             throw InputError.File(path, $"config.json must be a JSON object, not {r.ValueKind}", "restore the model's config.json");
+        CheckTypes(path, r);
         ModelConfig c;
         try { c = ParseFields(path, r); }
         catch (FormatException e) { throw InputError.File(path, e.Message, "write the value as a plain integer, as transformers does", e); }
         catch (InvalidOperationException e) { throw InputError.File(path, $"a field has the wrong JSON type ({e.Message})", "restore the model's config.json", e); }
-        CheckTypes(path, r);
         c.CheckRanges(path);
         return c;
     }
@@ -107,7 +107,8 @@ public sealed partial record ModelConfig
         int headDim = Int(r, "head_dim") ?? (hidden % heads == 0 ? hidden / heads
             : throw new ModelFormatException(path, $"field 'head_dim' missing and hidden_size {hidden} is not divisible by num_attention_heads {heads}"));
         if (kvHeads <= 0 || heads % kvHeads != 0)
-            throw new ModelFormatException(path, $"field 'num_key_value_heads' = {kvHeads} must divide num_attention_heads = {heads}");
+            throw InputError.Field(path, "num_key_value_heads", kvHeads.ToString(), $"must be positive and divide num_attention_heads = {heads}",
+                "restore the value from the model's original config.json");
         string act = Str(r, "hidden_act") ?? "silu";
         if (act != "silu")
             throw new ModelFormatException(path, $"field 'hidden_act' = '{act}' is not supported (only silu / SwiGLU)");
@@ -176,7 +177,8 @@ public sealed partial record ModelConfig
         }
     }
 
-    static ModelFormatException Missing(string path, string field) => new(path, $"required field '{field}' is missing");
+    static ModelFormatException Missing(string path, string field) =>
+        InputError.File(path, $"required field '{field}' is missing", "restore config.json from the original Hugging Face checkpoint");
 
     static int ReqInt(string path, JsonElement r, string name) =>
         Int(r, name) ?? throw Missing(path, name);

@@ -8,7 +8,7 @@ public sealed record TensorScan(string Name, string File, DType DType, long Elem
 /// <summary>
 /// Scans float tensors for NaN/Inf from their bit patterns (no conversion; F32 exponent 0xFF, BF16 0xFF, F16 0x1F) and
 /// for a dtype label that lies about the bytes (BF16 bytes labelled F16 read as values in [0.125, 2): almost nothing
-/// small; F16 bytes labelled BF16 read as values below 1e-12). Cheap: one pass over the mapped bytes, tensors in
+/// small; F16 bytes labelled BF16 read as values below 1e-12; judged on 2-D weights only). Cheap: one pass over the mapped bytes, tensors in
 /// parallel. The loader runs it on every model (<c>--no-check-weights</c> turns it off).
 /// </summary>
 public static class WeightCheck
@@ -60,7 +60,7 @@ public static class WeightCheck
                 var p = (ushort*)bytes;
                 for (long i = 0; i < n; i++)
                     if ((p[i] & 0x7F80) == 0x7F80) { if (bad++ == 0) { first = i; firstValue = FloatConvert.BF16ToSingle(p[i]); } }
-                suspicion = SuspectF16AsBF16(p, n);
+                if (t.Shape.Length == 2) suspicion = SuspectF16AsBF16(p, n);   // matrices only: norm vectors sit near 1 by design
                 break;
             }
             case DType.F16:
@@ -68,7 +68,7 @@ public static class WeightCheck
                 var p = (ushort*)bytes;
                 for (long i = 0; i < n; i++)
                     if ((p[i] & 0x7C00) == 0x7C00) { if (bad++ == 0) { first = i; firstValue = (float)BitConverter.UInt16BitsToHalf(p[i]); } }
-                suspicion = SuspectBF16AsF16(p, n);
+                if (t.Shape.Length == 2) suspicion = SuspectBF16AsF16(p, n);
                 break;
             }
             case DType.F64:

@@ -42,12 +42,16 @@ public static class CliRunner
         foreach (var (k, v) in env ?? new Dictionary<string, string?>())
             if (v is null) psi.Environment.Remove(k);
             else psi.Environment[k] = v;
+        var inputs = InputHashes.Of(workDir, args);
         using var p = Process.Start(psi)!;
         var err = p.StandardError.ReadToEndAsync();
         var output = p.StandardOutput.ReadToEndAsync();
         if (stdin is not null) p.StandardInput.Write(stdin);
         p.StandardInput.Close();
         p.WaitForExit();
+        // no command may modify or delete a user's input file (issue 13): every file named on the command line, and
+        // every file under a directory named there, hashes the same after the run (outputs excepted)
+        InputHashes.AssertUnchanged(inputs, InputHashes.Of(workDir, args), args);
         return new Result(p.ExitCode, output.Result, err.Result);
     }
 }
