@@ -73,9 +73,21 @@ public static partial class Cli
             Help(root, path);
             return 1;
         }
-        foreach (var e in parse.Errors) Console.Error.WriteLine("error: " + Friendly(e.Message));
+        foreach (var e in parse.Errors) Console.Error.WriteLine("error: " + OptionPrefix(e, Friendly(e.Message)));
         Console.Error.WriteLine($"(palu {string.Join(' ', path.Append("--help"))} lists the options)");
         return 1;
+    }
+
+    /// <summary>"--protocol: Argument 'x' not recognized…": the option an error is about, when the message does not say.</summary>
+    static string OptionPrefix(System.CommandLine.Parsing.ParseError e, string message)
+    {
+        string? name = e.SymbolResult switch
+        {
+            System.CommandLine.Parsing.OptionResult o => o.Option.Name,
+            System.CommandLine.Parsing.ArgumentResult { Parent: System.CommandLine.Parsing.OptionResult po } => po.Option.Name,
+            _ => null,
+        };
+        return name != null && !message.Contains(name, StringComparison.Ordinal) ? $"{name}: {message}" : message;
     }
 
     static string[] CommandPath(Command cmd, RootCommand root)

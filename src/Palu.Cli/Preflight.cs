@@ -13,6 +13,8 @@ public static class Preflight
     public static void Compress(string model, string outDir, bool overwrite, string? calib, string? fisherFile, string? fisherCache)
     {
         RequireModelDir(model);
+        if (CompressionPlan.Exists(model))
+            throw InputError.Option("MODEL", model, $"is already compressed (it has {CompressionPlan.FileName})", "compress the original (dense) checkpoint");
         OutputTarget.CheckDirectory(outDir, "--out", overwrite, model, calib, fisherFile);
         if (fisherCache != null) OutputTarget.CheckNotInput(fisherCache, "--fisher-cache", model, calib);
         if (calib != null) CheckText(calib, "--calib");

@@ -66,6 +66,7 @@ public static class EvalCommand
             Perplexity.CheckSeqLen(lm, L);
             var tok = Tokenizer.FromDirectory(dir);
             string text = Text.TextInput.Read(file, "--data");
+            if (string.IsNullOrWhiteSpace(text)) throw IO.InputError.File(file, "--data is empty: there is no text to score", "give a text file (e.g. WikiText-2's wiki.test.raw)");
             var r = Cli.WithProgress($"ppl {Path.GetFileName(file)}",
                 progress => Perplexity.EvaluateText(lm, tok, text, L, proto, p.GetValue(maxWindows), progress, ct));
             var result = new Dictionary<string, object?>

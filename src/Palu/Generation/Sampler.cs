@@ -22,13 +22,13 @@ public sealed record SamplingOptions(float Temperature = 0f, int TopK = 0, float
 
     public void Validate()
     {
-        if (Temperature < 0 || float.IsNaN(Temperature)) throw new ArgumentException($"temperature must be ≥ 0, got {Temperature}");
-        if (TopK < 0) throw new ArgumentException($"top-k must be ≥ 0, got {TopK}");
-        if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"top-p must be in (0, 1], got {TopP}");
+        if (Temperature < 0 || float.IsNaN(Temperature)) throw new ArgumentException($"--temperature must be ≥ 0, got {Temperature}");
+        if (TopK < 0) throw new ArgumentException($"--top-k must be ≥ 0, got {TopK}");
+        if (!(TopP > 0 && TopP <= 1)) throw new ArgumentException($"--top-p must be in (0, 1], got {TopP}");
         if (!(RepetitionPenalty > 0) || float.IsInfinity(RepetitionPenalty))
-            throw new ArgumentException($"repetition penalty must be > 0 (1 = off), got {RepetitionPenalty}");
-        if (!(FrequencyPenalty >= -2 && FrequencyPenalty <= 2)) throw new ArgumentException($"frequency penalty must be in [-2, 2], got {FrequencyPenalty}");
-        if (!(PresencePenalty >= -2 && PresencePenalty <= 2)) throw new ArgumentException($"presence penalty must be in [-2, 2], got {PresencePenalty}");
+            throw new ArgumentException($"--repetition-penalty must be > 0 (1 = off), got {RepetitionPenalty}");
+        if (!(FrequencyPenalty >= -2 && FrequencyPenalty <= 2)) throw new ArgumentException($"--frequency-penalty must be in [-2, 2], got {FrequencyPenalty}");
+        if (!(PresencePenalty >= -2 && PresencePenalty <= 2)) throw new ArgumentException($"--presence-penalty must be in [-2, 2], got {PresencePenalty}");
     }
 }
 

@@ -13,6 +13,13 @@ public static class CheckpointChecks
         string? example = null;
         foreach (var name in md.TensorNames)
             if (LayerIndex(name) is int l && l > max) { max = l; example = name; }
+        if (max >= 0 && max + 1 < n && !md.Config.PaluCompressed)
+            throw InputError.Field(System.IO.Path.Combine(md.Path, "config.json"), "num_hidden_layers", n.ToString(),
+                $"the checkpoint holds only {max + 1} layers (model.layers.0 to model.layers.{max})", $"set num_hidden_layers to {max + 1}");
+        if (!md.Config.TieWordEmbeddings && !md.Contains("lm_head.weight") && md.Contains("model.embed_tokens.weight"))
+            throw InputError.Field(System.IO.Path.Combine(md.Path, "config.json"), "tie_word_embeddings", "false",
+                "the checkpoint has no lm_head.weight, so the output head must be the tied embed_tokens",
+                "set tie_word_embeddings to true, or add lm_head.weight to the checkpoint");
         if (max >= n)
             throw InputError.Field(System.IO.Path.Combine(md.Path, "config.json"), "num_hidden_layers", n.ToString(),
                 $"the checkpoint holds {max + 1} layers (e.g. {example}); the extra layers would be silently dropped",

@@ -12,6 +12,7 @@ public static class OutputTarget
     /// <summary>An output directory (compress, suite) that must not overlap any of <paramref name="inputs"/>.</summary>
     public static void CheckDirectory(string outDir, string option, bool overwrite, params string?[] inputs)
     {
+        RequireNonEmpty(outDir, option);
         string full = Resolve(outDir);
         if (File.Exists(full))
             throw InputError.Option(option, outDir, "is a file, not a directory", "choose a directory path (it is created)");
@@ -24,6 +25,7 @@ public static class OutputTarget
     /// <summary>An output file (fisher) that must not be an input, nor lie inside an input directory.</summary>
     public static void CheckFile(string outFile, string option, params string?[] inputs)
     {
+        RequireNonEmpty(outFile, option);
         string full = Resolve(outFile);
         if (Directory.Exists(full))
             throw InputError.Option(option, outFile, "is a directory, not a file", "give a file path such as fisher.safetensors");
@@ -34,6 +36,11 @@ public static class OutputTarget
 
     /// <summary>A folder we write into (a cache) that must not be or lie inside an input, nor contain one.</summary>
     public static void CheckNotInput(string path, string option, params string?[] inputs) => CheckOverlap(path, Resolve(path), option, inputs);
+
+    static void RequireNonEmpty(string path, string option)
+    {
+        if (string.IsNullOrWhiteSpace(path)) throw InputError.Option(option, "''", "is empty", "give a path");
+    }
 
     static void CheckOverlap(string given, string full, string option, string?[] inputs)
     {

@@ -7,7 +7,8 @@ namespace Palu.Text;
 /// <summary>
 /// Reads a text input (calibration text, perplexity data, a prompt file) after checking that it is UTF-8 text: invalid
 /// UTF-8 sequences (Latin-1, UTF-16, binary) and control bytes (NUL and the like; tab and line breaks are fine) are
-/// counted, and the file is refused with the counts and the fix, unless <see cref="AllowInvalid"/> (the CLI's
+/// counted; a few stray control bytes only warn (<see cref="Report.Binary"/>), anything else is refused with the counts
+/// and the fix, unless <see cref="AllowInvalid"/> (the CLI's
 /// <c>--allow-invalid-text</c>) is set: then a warning gives the counts and invalid bytes read as U+FFFD.
 /// </summary>
 public static class TextInput
@@ -19,9 +20,15 @@ public static class TextInput
     public static Action<string> Warn { get; set; } = m => Console.Error.WriteLine("warning: " + m);
 
     /// <summary>What a check of some bytes found.</summary>
-    public readonly record struct Report(long InvalidSequences, long FirstInvalid, long ControlBytes, long FirstControl, bool Utf16Bom)
+    public readonly record struct Report(long InvalidSequences, long FirstInvalid, long ControlBytes, long FirstControl, bool Utf16Bom, long NulBytes = 0, long Length = 0)
     {
         public bool Clean => InvalidSequences == 0 && ControlBytes == 0 && !Utf16Bom;
+
+        /// <summary>
+        /// Not text: invalid UTF-8, a NUL byte, a UTF-16 mark, or control bytes beyond a stray few (more than 16 and more
+        /// than 0.1 % of the file). A few stray controls (the shipped calibration corpus has 9 backspaces) only warn.
+        /// </summary>
+        public bool Binary => InvalidSequences > 0 || NulBytes > 0 || Utf16Bom || (ControlBytes > 16 && ControlBytes * 1000 > Length);
 
         public string Describe(long length)
         {
@@ -36,7 +43,7 @@ public static class TextInput
     public static Report Check(ReadOnlySpan<byte> b)
     {
         bool bom16 = b.Length >= 2 && ((b[0] == 0xFF && b[1] == 0xFE) || (b[0] == 0xFE && b[1] == 0xFF));
-        long invalid = 0, firstInvalid = -1, control = 0, firstControl = -1;
+        long invalid = 0, firstInvalid = -1, control = 0, firstControl = -1, nul = 0;
         for (int i = 0; i < b.Length;)
         {
             byte c = b[i];
@@ -45,6 +52,7 @@ public static class TextInput
                 if ((c < 0x20 && c is not ((byte)'\t' or (byte)'\n' or (byte)'\r' or (byte)'\f' or (byte)'\v')) || c == 0x7F)
                 {
                     if (control++ == 0) firstControl = i;
+                    if (c == 0) nul++;
                 }
                 i++;
                 continue;
@@ -53,7 +61,7 @@ public static class TextInput
             if (status != OperationStatus.Done && invalid++ == 0) firstInvalid = i;
             i += Math.Max(1, used);
         }
-        return new Report(invalid, firstInvalid, control, firstControl, bom16);
+        return new Report(invalid, firstInvalid, control, firstControl, bom16, nul, b.Length);
     }
 
     /// <summary>The file's text, checked; <paramref name="option"/> names where it came from (e.g. --calib).</summary>
@@ -67,7 +75,9 @@ public static class TextInput
             throw InputError.File(path, $"{option}: cannot be read ({e.Message})", "check the path and its permissions", e);
         }
         var r = Check(bytes);
-        if (!r.Clean)
+        if (!r.Clean && !r.Binary)
+            Warn($"{path}: {option} has {r.Describe(bytes.Length)}; used as is");
+        else if (!r.Clean)
         {
             string what = $"{option} is not UTF-8 text: {r.Describe(bytes.Length)}";
             if (!AllowInvalid)

@@ -61,7 +61,7 @@ public static class FisherPass
         if (s.SeqLen - 1 > lm.Config.MaxPositionEmbeddings)
             throw new ArgumentException($"Fisher seq-len {s.SeqLen} exceeds the model's max_position_embeddings {lm.Config.MaxPositionEmbeddings} + 1");
         if (s.SeqLen < 3) throw new ArgumentException($"Fisher seq-len must be at least 3, got {s.SeqLen}");
-        if (s.Samples <= 0) throw new ArgumentException($"Fisher samples must be positive, got {s.Samples}");
+        if (s.Samples <= 0) throw new ArgumentException($"--samples (Fisher calibration sequences) must be positive, got {s.Samples}");
     }
 
     static (FisherInfo Info, FisherRunStats Stats) Run(CausalLM lm, Tokenizer tok, FisherSettings s, bool keepFull,

@@ -224,6 +224,17 @@ public class InputValidationTests
     }
 
     [Fact]
+    public void AFewStrayControlBytesOnlyWarn()
+    {
+        var text = Encoding.UTF8.GetBytes(string.Concat(Enumerable.Repeat("Macaroons are ____\b\b\b\bvery Jewish. ", 3)) + new string('x', 20000));
+        var r = TextInput.Check(text);
+        Assert.Equal(12, r.ControlBytes);
+        Assert.False(r.Clean);
+        Assert.False(r.Binary);
+        Assert.True(TextInput.Check([.. text, 0]).Binary);
+    }
+
+    [Fact]
     public void Utf8WithBomAndTabsIsClean()
     {
         var r = TextInput.Check([0xEF, 0xBB, 0xBF, .. Encoding.UTF8.GetBytes("a\tb\r\nçé — ✓\n")]);
