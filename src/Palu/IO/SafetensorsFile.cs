@@ -96,6 +96,8 @@ public sealed unsafe class SafetensorsFile : IDisposable
         {
             if (prop.Name == "__metadata__")
             {
+                if (prop.Value.ValueKind is not (JsonValueKind.Object or JsonValueKind.Null))
+                    throw InputError.File(path, $"'__metadata__' must be an object of strings, not {prop.Value.ValueKind}", "re-download or re-convert the checkpoint");
                 if (prop.Value.ValueKind == JsonValueKind.Object)
                     foreach (var m in prop.Value.EnumerateObject())
                         metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText();
