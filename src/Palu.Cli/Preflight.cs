@@ -25,6 +25,9 @@ public static class Preflight
     {
         RequireModelDir(model);
         OutputTarget.CheckFile(outFile, "--out", model, calib);
+        // a cached result must not hide a broken model: scan the weights before the cache is looked at
+        if (WeightCheck.Enabled)
+            using (var md = ModelDirectory.Open(model)) WeightCheck.Require(md);
         if (cacheDir != null) OutputTarget.CheckNotInput(cacheDir, "--cache-dir", model, calib);
         CheckText(calib, "--calib");
     }

@@ -86,7 +86,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
     {
         JsonDocument doc;
         try { doc = JsonDocument.Parse(header); }
-        catch (JsonException e) { throw InputError.File(path, $"safetensors header is not valid UTF-8 JSON ({e.Message})", "re-download or re-convert the checkpoint", e); }
+        catch (JsonException e) { throw InputError.File(path, $"safetensors header is not valid JSON (UTF-8) ({e.Message})", "re-download or re-convert the checkpoint", e); }
         using var _ = doc;
         if (doc.RootElement.ValueKind != JsonValueKind.Object)
             throw new ModelFormatException(path, "safetensors header must be a JSON object");

@@ -71,7 +71,8 @@ public static class FisherCache
             try
             {
                 var cached = FisherInfo.Load(path, loadFull);
-                if (Matches(cached.Metadata, modelHash, calibHash, s)) return new FisherResult(cached, path, FisherSource.Cache, null);
+                // a cached file of non-finite scores (written by an older palu from a NaN model) is never used
+                if (Matches(cached.Metadata, modelHash, calibHash, s) && Finite(cached)) return new FisherResult(cached, path, FisherSource.Cache, null);
             }
             catch (IO.ModelFormatException) { }   // unreadable or foreign: recompute and replace
         }
@@ -87,11 +88,16 @@ public static class FisherCache
         return new FisherResult(info, path, FisherSource.Computed, stats);
     }
 
+    static bool Finite(FisherInfo f) =>
+        f.Rows.All(r => Models.NonFiniteCheck.AllFinite(r)) && f.Cols.All(c => Models.NonFiniteCheck.AllFinite(c));
+
     /// <summary>Loads a Fisher file given by the user and checks that it was computed for this model.</summary>
     /// <param name="loadFull">false: do not read the elementwise F even when the file holds it.</param>
     public static FisherResult LoadFor(string modelDir, string fisherFile, bool loadFull = true)
     {
         var info = FisherInfo.Load(fisherFile, loadFull);
+        if (!Finite(info))
+            throw IO.InputError.File(fisherFile, "holds non-finite Fisher scores (computed from a model with NaN/Inf weights)", "run palu fisher again on a healthy model");
         string modelHash = ModelHash.Compute(modelDir);
         if (info.Metadata.ModelSha256 != modelHash)
             throw new ArgumentException($"{fisherFile}: computed for a different model (model_sha256 {info.Metadata.ModelSha256[..12]}…, this model {modelHash[..12]}…); run palu fisher on this model");

@@ -134,7 +134,7 @@ public class CliSurfaceTests
         Assert.True(Repeats(plain) >= 3, plain);
         Assert.True(Repeats(penalised) < Repeats(plain), penalised);
         Assert.NotEqual(plain, Completion("--frequency-penalty", "1", "--presence-penalty", "0.5"));
-        Assert.Contains("repetition penalty must be > 0", CliRunner.Run("generate", Tiny, "-p", "x", "--repetition-penalty", "0").Stderr);
+        Assert.Contains("--repetition-penalty must be > 0", CliRunner.Run("generate", Tiny, "-p", "x", "--repetition-penalty", "0").Stderr);
     }
 
     [Fact]
