@@ -1,3 +1,5 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
 using Palu.Tensors;
 
 namespace Palu.IO;
@@ -49,37 +51,46 @@ public static class WeightCheck
         switch (t.DType)
         {
             case DType.F32:
-            {
-                var p = (uint*)bytes;
-                for (long i = 0; i < n; i++)
-                    if ((p[i] & 0x7F800000u) == 0x7F800000u) { if (bad++ == 0) { first = i; firstValue = BitConverter.UInt32BitsToSingle(p[i]); } }
+                (bad, first) = CountAllOnes((uint*)bytes, n, 0x7F800000u);
+                if (bad > 0) firstValue = BitConverter.UInt32BitsToSingle(((uint*)bytes)[first]);
                 break;
-            }
             case DType.BF16:
-            {
-                var p = (ushort*)bytes;
-                for (long i = 0; i < n; i++)
-                    if ((p[i] & 0x7F80) == 0x7F80) { if (bad++ == 0) { first = i; firstValue = FloatConvert.BF16ToSingle(p[i]); } }
-                if (t.Shape.Length == 2) suspicion = SuspectF16AsBF16(p, n);   // matrices only: norm vectors sit near 1 by design
+                (bad, first) = CountAllOnes((ushort*)bytes, n, (ushort)0x7F80);
+                if (bad > 0) firstValue = FloatConvert.BF16ToSingle(((ushort*)bytes)[first]);
+                if (t.Shape.Length == 2) suspicion = SuspectF16AsBF16((ushort*)bytes, n);   // matrices only: norm vectors sit near 1 by design
                 break;
-            }
             case DType.F16:
-            {
-                var p = (ushort*)bytes;
-                for (long i = 0; i < n; i++)
-                    if ((p[i] & 0x7C00) == 0x7C00) { if (bad++ == 0) { first = i; firstValue = (float)BitConverter.UInt16BitsToHalf(p[i]); } }
-                if (t.Shape.Length == 2) suspicion = SuspectBF16AsF16(p, n);
+                (bad, first) = CountAllOnes((ushort*)bytes, n, (ushort)0x7C00);
+                if (bad > 0) firstValue = (float)BitConverter.UInt16BitsToHalf(((ushort*)bytes)[first]);
+                if (t.Shape.Length == 2) suspicion = SuspectBF16AsF16((ushort*)bytes, n);
                 break;
-            }
             case DType.F64:
-            {
-                var p = (ulong*)bytes;
-                for (long i = 0; i < n; i++)
-                    if ((p[i] & 0x7FF0000000000000ul) == 0x7FF0000000000000ul) { if (bad++ == 0) { first = i; firstValue = (float)BitConverter.UInt64BitsToDouble(p[i]); } }
+                (bad, first) = CountAllOnes((ulong*)bytes, n, 0x7FF0000000000000ul);
+                if (bad > 0) firstValue = (float)BitConverter.UInt64BitsToDouble(((ulong*)bytes)[first]);
                 break;
-            }
         }
         return new TensorScan(name, t.File, t.DType, n, bad, first, firstValue, suspicion);
+    }
+
+    /// <summary>
+    /// How many of p[0..n) have every exponent bit set (NaN or ±Inf), and the first such index (-1 if none): a SIMD pass
+    /// that looks at single elements only inside the vectors that hold a hit.
+    /// </summary>
+    static unsafe (long Count, long First) CountAllOnes<T>(T* p, long n, T exponent) where T : unmanaged, IBinaryInteger<T>
+    {
+        long count = 0, first = -1, i = 0;
+        int w = Vector<T>.Count;
+        var mask = new Vector<T>(exponent);
+        for (; i + w <= n; i += w)
+        {
+            var v = Unsafe.ReadUnaligned<Vector<T>>(p + i);
+            if (!Vector.EqualsAny(v & mask, mask)) continue;
+            for (int j = 0; j < w; j++)
+                if ((p[i + j] & exponent) == exponent) { if (count++ == 0) first = i + j; }
+        }
+        for (; i < n; i++)
+            if ((p[i] & exponent) == exponent) { if (count++ == 0) first = i; }
+        return (count, first);
     }
 
     /// <summary>BF16 bytes read as F16 give |x| in [2^-3, 2) for every weight of ordinary size: nothing small at all.</summary>
