@@ -85,6 +85,7 @@ public static class PaluCompressor
             {
                 string module = LinearKinds.Module(l, kind);
                 var w = md.Matrix(module + ".weight", c.KvDim, d).ToFloats();            // [Hkv·d_h, d]
+                Models.NonFiniteCheck.Values(w, md.Info(module + ".weight").File, $"tensor {module}.weight (the SVD input)");
                 var bias = c.QkvBias ? md.Floats(module + ".bias", c.KvDim) : null;      // [Hkv·d_h]
                 factors.AddRange(FactorProjection(la, l, kind, w, bias, r, groups, width, d, s, o.FactorDType));
                 modules.Add(PaluPlan.LatentModule(l, kind, groupHeads, r, bias != null));
