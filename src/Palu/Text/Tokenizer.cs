@@ -132,7 +132,9 @@ public sealed class Tokenizer
             or ArgumentException or OverflowException or IndexOutOfRangeException or InvalidCastException or NullReferenceException
             or System.Text.DecoderFallbackException or RegexMatchTimeoutException)
         {
-            throw InputError.File(path, $"damaged or unsupported tokenizer file ({e.GetType().Name}: {e.Message})",
+            string why = e is NullReferenceException or IndexOutOfRangeException or InvalidCastException or KeyNotFoundException
+                ? "a field is missing or has the wrong kind" : e.Message;
+            throw InputError.File(path, $"damaged or unsupported tokenizer file ({why})",
                 "copy tokenizer.json (and tokenizer_config.json) from the original checkpoint again", e);
         }
     }
