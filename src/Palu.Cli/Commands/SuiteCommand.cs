@@ -56,7 +56,8 @@ public static class SuiteCommand
                 throw new ArgumentException(p.GetValue(dataDir) is null
                     ? $"the data directory {data} does not exist ({DataPaths.Default.How}): pass --data-dir DIR or set ${DataPaths.EnvVar}"
                     : $"--data-dir {data} does not exist");
-            IO.OutputTarget.CheckDirectory(outDir, "--out", p.GetValue(overwrite), [dir, p.GetValue(baseline), data, .. p.GetValue(ppl) ?? []]);
+            IO.OutputTarget.CheckNotSameOrParent(outDir, "--out", data);
+            IO.OutputTarget.CheckDirectory(outDir, "--out", p.GetValue(overwrite), [dir, p.GetValue(baseline), .. p.GetValue(ppl) ?? []]);
             var config = CommonOptions.Config(dir);
             int? L = p.GetValue(seqLen) is int given ? CommonOptions.SeqLen(given, 1024, config, "--seq-len") : null;
             var options = new SuiteOptions

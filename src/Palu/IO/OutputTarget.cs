@@ -34,6 +34,16 @@ public static class OutputTarget
         StagingFolders.CleanStaleFiles(full);
     }
 
+    /// <summary>A folder of inputs (--data-dir) that the output may lie inside of, but must not be nor contain.</summary>
+    public static void CheckNotSameOrParent(string path, string option, string? input)
+    {
+        if (string.IsNullOrEmpty(input) || !Directory.Exists(input)) return;
+        string full = Resolve(path), inp = Resolve(input);
+        if (SamePath(full, inp) || IsInside(inp, full))
+            throw InputError.Option(option, path, $"is {(SamePath(full, inp) ? "" : "a parent of ")}the input {input} (resolved: {inp}); replacing it would delete the input",
+                "choose a path that does not contain the input");
+    }
+
     /// <summary>A folder we write into (a cache) that must not be or lie inside an input, nor contain one.</summary>
     public static void CheckNotInput(string path, string option, params string?[] inputs) => CheckOverlap(path, Resolve(path), option, inputs);
 

@@ -7,7 +7,7 @@ namespace Palu.Text;
 /// <summary>
 /// Reads a text input (calibration text, perplexity data, a prompt file) after checking that it is UTF-8 text: invalid
 /// UTF-8 sequences (Latin-1, UTF-16, binary) and control bytes (NUL and the like; tab and line breaks are fine) are
-/// counted; a few stray control bytes only warn (<see cref="Report.Binary"/>), anything else is refused with the counts
+/// counted; a few stray control bytes are accepted (<see cref="Report.Binary"/>), anything else is refused with the counts
 /// and the fix, unless <see cref="AllowInvalid"/> (the CLI's
 /// <c>--allow-invalid-text</c>) is set: then a warning gives the counts and invalid bytes read as U+FFFD.
 /// </summary>
@@ -26,7 +26,7 @@ public static class TextInput
 
         /// <summary>
         /// Not text: invalid UTF-8, a NUL byte, a UTF-16 mark, or control bytes beyond a stray few (more than 16 and more
-        /// than 0.1 % of the file). A few stray controls (the shipped calibration corpus has 9 backspaces) only warn.
+        /// than 0.1 % of the file). A few stray controls (the shipped calibration corpus has 9 backspaces) are accepted.
         /// </summary>
         public bool Binary => InvalidSequences > 0 || NulBytes > 0 || Utf16Bom || (ControlBytes > 16 && ControlBytes * 1000 > Length);
 
@@ -75,9 +75,7 @@ public static class TextInput
             throw InputError.File(path, $"{option}: cannot be read ({e.Message})", "check the path and its permissions", e);
         }
         var r = Check(bytes);
-        if (!r.Clean && !r.Binary)
-            Warn($"{path}: {option} has {r.Describe(bytes.Length)}; used as is");
-        else if (!r.Clean)
+        if (r.Binary)
         {
             string what = $"{option} is not UTF-8 text: {r.Describe(bytes.Length)}";
             if (!AllowInvalid)

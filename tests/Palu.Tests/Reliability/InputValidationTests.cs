@@ -224,7 +224,7 @@ public class InputValidationTests
     }
 
     [Fact]
-    public void AFewStrayControlBytesOnlyWarn()
+    public void AFewStrayControlBytesAreAcceptedButNulIsNot()
     {
         var text = Encoding.UTF8.GetBytes(string.Concat(Enumerable.Repeat("Macaroons are ____\b\b\b\bvery Jewish. ", 3)) + new string('x', 20000));
         var r = TextInput.Check(text);
