@@ -14,7 +14,7 @@ public static class Preflight
     {
         RequireModelDir(model);
         if (CompressionPlan.Exists(model))
-            throw InputError.Option("MODEL", model, $"is already compressed (it has {CompressionPlan.FileName})", "compress the original (dense) checkpoint");
+            throw InputError.Option("MODEL", model, $"is already compressed (it has {CompressionPlan.FileName})", "compress the original checkpoint (the dense one, without palu.json)");
         OutputTarget.CheckDirectory(outDir, "--out", overwrite, model, calib, fisherFile);
         if (fisherCache != null) OutputTarget.CheckNotInput(fisherCache, "--fisher-cache", model, calib);
         if (calib != null) CheckText(calib, "--calib");
