@@ -74,7 +74,12 @@ public static class OutputTarget
     static void CheckWritable(string full, string option, string given)
     {
         string? dir = Path.GetDirectoryName(full);
-        while (dir != null && !Directory.Exists(dir)) dir = Path.GetDirectoryName(dir);
+        while (dir != null && !Directory.Exists(dir))
+        {
+            if (File.Exists(dir))
+                throw InputError.Option(option, given, $"lies below {dir}, which is a file, not a folder", "choose a path whose parent folders are folders");
+            dir = Path.GetDirectoryName(dir);
+        }
         if (dir == null) return;
         string probe = Path.Combine(dir, $".palu-write-probe-{Environment.ProcessId}");
         try

@@ -192,6 +192,23 @@ public class InputValidationTests
         Assert.DoesNotContain("from config.json", e.Message);
     }
 
+    // ---- output targets
+
+    [Fact]
+    public void OutputBelowAFileOrEqualToAnInputIsRefused()
+    {
+        using var tmp = TestPaths.Temp();
+        File.WriteAllText(tmp.File("file"), "x");
+        Directory.CreateDirectory(tmp.File("in"));
+        var below = Assert.Throws<ArgumentException>(() => OutputTarget.CheckDirectory(Path.Combine(tmp.File("file"), "x"), "--out", false, tmp.File("in")));
+        Assert.Contains("which is a file", below.Message);
+        Directory.CreateSymbolicLink(tmp.File("link"), tmp.File("in"));
+        Assert.Contains("is the input", Assert.Throws<ArgumentException>(() => OutputTarget.CheckDirectory(tmp.File("link"), "--out", true, tmp.File("in"))).Message);
+        Assert.Contains("is a parent", Assert.Throws<ArgumentException>(() => OutputTarget.CheckDirectory(tmp.Path, "--out", true, tmp.File("in"))).Message);
+        Assert.Contains("inside", Assert.Throws<ArgumentException>(() => OutputTarget.CheckFile(Path.Combine(tmp.File("link"), "f"), "--out", tmp.File("in"))).Message);
+        OutputTarget.CheckDirectory(tmp.File("new/deep"), "--out", false, tmp.File("in"));   // fine
+    }
+
     // ---- text inputs
 
     public static TheoryData<string, byte[]> BadTexts => new()
