@@ -466,6 +466,7 @@ def main():
         prepare(w, compressed if c['runner'] == 'compressed' and compressed != 'none' else None)
         if c['setup']: c['setup'](w)
         argv = expand(c['args'], w)
+        ENV['PALU_CACHE_DIR'] = os.path.join(w, 'cache')   # a cache per case: no result leaks from one case (or build) into another
         before = hashes(w)
         runner = c['runner'] or ''
         if runner.startswith('sigint') or runner.startswith('sigterm'):
