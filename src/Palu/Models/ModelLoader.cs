@@ -130,7 +130,7 @@ public static class ModelLoader
         try
         {
             return new LatentProjection(dh, c.NumKvHeads, e.Groups.Select(g => g.Heads).ToArray(),
-                new DenseLinear(be.Load(md.Matrix(e.Down!, total, d))), up, upBias);
+                new DenseLinear(be.Load(md.Matrix(e.Down!, total, d))), up, upBias) { Bits = e.Bits, QuantGroup = e.QuantGroup };
         }
         catch (ArgumentException ex) { throw new ModelFormatException(planPath, $"module {e.Name}: {ex.Message}", ex); }
     }

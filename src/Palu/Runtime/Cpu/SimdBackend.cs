@@ -28,6 +28,8 @@ public sealed class SimdBackend : HostBackend
         LatentAttentionShape shape, ReadOnlySpan<int> zOffsets, Span<float> z, int T, int startPos) =>
         LatentAttentionKernels.Fast(q, heads, kNorm, T, startPos, shape, zOffsets, z);
 
+    protected override void Dequantize(ReadOnlySpan<byte> rows, in QuantLayout layout, int n, Span<float> x) => LatentQuant.Dequantize(rows, layout, n, x);
+
     /// <summary>Sequences of a batch on the kernel threads (each one's kernels then stay on its thread, which gives the
     /// same bits as running it alone).</summary>
     public override void ForEach(int count, Action<int> body)
@@ -62,4 +64,6 @@ public sealed class ReferenceBackend : HostBackend
     protected override void LatentAttention(ReadOnlySpan<float> q, ReadOnlySpan<LatentHeadView> heads, ReadOnlySpan<float> kNorm,
         LatentAttentionShape shape, ReadOnlySpan<int> zOffsets, Span<float> z, int T, int startPos) =>
         LatentAttentionKernels.Reference(q, heads, kNorm, T, startPos, shape, zOffsets, z);
+
+    protected override void Dequantize(ReadOnlySpan<byte> rows, in QuantLayout layout, int n, Span<float> x) => LatentQuant.DequantizeReference(rows, layout, n, x);
 }
