@@ -15,6 +15,8 @@ public sealed record LoadOptions
     /// <summary>Storage of dense keys and values (<c>--kv-dtype</c>); null = the backend's compute dtype (f32 on the
     /// CPU, which is what the goldens use).</summary>
     public DType? KvDType { get; init; }
+    /// <summary>The KIVI baseline (<c>--kv-quant</c>): dense keys and values quantised, or null.</summary>
+    public Cache.KiviOptions? Kivi { get; init; }
 }
 
 /// <summary>
@@ -101,7 +103,7 @@ public static class ModelLoader
         }
         var embed = be.Load(md.Matrix("model.embed_tokens.weight", c.VocabSize, d));
         var lmHead = c.TieWordEmbeddings ? embed : be.Load(md.Matrix("lm_head.weight", c.VocabSize, d));
-        return new CausalLM(c, md.Path, be, plan, embed, layers, f.Vector("model.norm.weight", d), lmHead, shape, kvDType, md, owner);
+        return new CausalLM(c, md.Path, be, plan, embed, layers, f.Vector("model.norm.weight", d), lmHead, shape, kvDType, md, owner) { Kivi = options.Kivi };
     }
 
     /// <summary>i of <c>model.layers.{i}.…</c>, or null.</summary>

@@ -136,6 +136,13 @@ public abstract class Backend : IDisposable
     public virtual void PackedLatentAttention(Buf q, ReadOnlySpan<PackedLatentHead> heads, Buf kNorm, float normEps, RopeTable rope,
         ReadOnlySpan<int> zOffsets, Buf z, in AttentionCall call) => throw PackedOnCpuOnly();
 
+    /// <summary>
+    /// KIVI's simulated quantisation of positions [start, start + count) (whole blocks of 32) of f32 dense stores,
+    /// in place: k per channel over each block of 32 positions, v per position over groups of 32 channels.
+    /// </summary>
+    public virtual void KiviQuantize(KvStore k, KvStore v, int start, int count, int bits) =>
+        throw new NotSupportedException($"the KIVI baseline (--kv-quant) runs on the CPU backend only; not on {Name}");
+
     NotSupportedException PackedOnCpuOnly() =>
         new($"packed latents run on the CPU backend only for now (this model was compressed with --kv-bits < 16; run it with --device cpu, not {Name})");
 

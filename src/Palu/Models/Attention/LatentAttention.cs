@@ -44,6 +44,7 @@ public sealed class LatentAttention : KvAttention
 
     public override LayerCache CreateCache(Backend be, int capacity, CacheOptions options)
     {
+        if (options.Kivi != null) throw new ArgumentException("--kv-quant (KIVI) quantises dense keys and values; this Palu model caches latents (quantise them with palu compress --kv-bits)");
         int n = _s.KvHeads;
         int[] kg = Enumerable.Range(0, n).Select(K.GroupOf).ToArray(), vg = Enumerable.Range(0, n).Select(V.GroupOf).ToArray();
         var up = Enumerable.Range(0, n).Select(K.HeadUp).ToArray();

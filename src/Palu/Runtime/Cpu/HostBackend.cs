@@ -165,6 +165,28 @@ public abstract unsafe class HostBackend : Backend
 
     public override void Dequantize(PackedKvStore src, int start, int n, Buf dst) => Dequantize(Rows(src, start, n), src.Layout, n, S(dst));
 
+    public override void KiviQuantize(KvStore k, KvStore v, int start, int count, int bits)
+    {
+        if (k.DType != DType.F32 || v.DType != DType.F32) throw new NotSupportedException("KIVI quantises f32 stores");
+        const int G = 32;
+        if (start % G != 0 || count % G != 0) throw new ArgumentException($"KIVI quantises whole blocks of {G} positions, got [{start}, {start + count})");
+        var ks = ((HostBuffer)k.Memory).Floats(0, k.Heads * k.Capacity * k.Width);   // [H_kv, capacity, d_h]
+        var keys = QuantLayout.Create(G, bits, 0);          // one channel over a block of 32 positions
+        var values = QuantLayout.Create(v.Width, bits, G);  // one position's d_h channels, groups of 32
+        var column = new float[G];                          // [32] one channel of one block
+        for (int h = 0; h < k.Heads; h++)
+            for (int b = start; b < start + count; b += G)
+                for (int c = 0; c < k.Width; c++)
+                {
+                    int at = (h * k.Capacity + b) * k.Width + c;
+                    for (int t = 0; t < G; t++) column[t] = ks[at + t * k.Width];
+                    LatentQuant.FakeQuantize(column, keys);
+                    for (int t = 0; t < G; t++) ks[at + t * k.Width] = column[t];
+                }
+        for (int h = 0; h < v.Heads; h++)
+            LatentQuant.FakeQuantize(((HostBuffer)v.Memory).Floats(((long)h * v.Capacity + start) * v.Width, count * v.Width), values);
+    }
+
     /// <summary>Rows [start, start + n) of a packed store: [n, RowBytes] bytes.</summary>
     static Span<byte> Rows(PackedKvStore store, int start, int n) =>
         new(((HostBuffer)store.Memory).Pointer + (long)start * store.Layout.RowBytes, n * store.Layout.RowBytes);
