@@ -13,7 +13,7 @@ namespace Palu.Bench;
 /// 2-bit (packed), median of --reps, measured round-robin; (2) the key reconstruction's arithmetic rate in the packed
 /// path (2·S·r·d_h·H_kv flops per step over its step time) beside the machine's measured f32 FMA and int8 VNNI peaks
 /// (<see cref="DotPeakBench"/>, one core, × threads); (3) cache bytes after a --prefill-token fill, measured in a fresh
-/// child process per kind: the buffers' bytes and the resident-set growth (VmRSS).
+/// child process per kind: the buffers' bytes and the resident-set growth (VmRSS) when the cache is created.
 /// usage: latent-quant [--contexts 1024,4096,16384] [--hidden 4096] [--heads 32] [--head-dim 128] [--keep 0.5]
 ///        [--group-size 4] [--reps 3] [--prefill 4096]
 /// </summary>
@@ -123,7 +123,7 @@ public static class LatentQuantBench
     /// <summary>Each kind's cache in a fresh child process: created for, and filled with, <paramref name="n"/> positions.</summary>
     static void Memory(int n, string[] argv)
     {
-        Console.WriteLine($"\ncache of one layer after a {n}-token fill, each kind in a fresh process (measured: buffers' bytes and VmRSS growth)");
+        Console.WriteLine($"\ncache of one layer after a {n}-token fill, each kind in a fresh process (measured: the buffers' bytes, and VmRSS growth when the cache is created, its zero-filled buffers touching every page)");
         Console.WriteLine("| kind | buffers bytes | bytes/token | VmRSS growth | vs dense-f32 (buffers) |\n|---|---|---|---|---|");
         string self = Environment.ProcessPath!, dll = typeof(LatentQuantBench).Assembly.Location;
         long dense = 0;
@@ -145,12 +145,12 @@ public static class LatentQuantBench
     {
         var b = Build(a, n);
         var (m, o) = Kind(b, kind);
-        GC.Collect();
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
         long r0 = Rss();
-        using var c = m.CreateCache(Runtime.Backends.Default, n, o);
+        using var c = m.CreateCache(Runtime.Backends.Default, n, o);   // buffers zero-filled: every page touched
+        long grown = Rss() - r0;
         Fill(b, m, c, n, new Palu.LinearAlgebra.Gaussian(3));
-        GC.Collect();
-        Console.WriteLine($"{c.BytesAllocated} {c.BytesPerToken} {Rss() - r0}");
+        Console.WriteLine($"{c.BytesAllocated} {c.BytesPerToken} {grown}");
         return 0;
     }
 
