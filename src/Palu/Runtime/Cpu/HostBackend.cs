@@ -194,42 +194,26 @@ public abstract unsafe class HostBackend : Backend
     /// <summary>The dequantisation kernel: rows [n, RowBytes] → x [n, Width].</summary>
     protected abstract void Dequantize(ReadOnlySpan<byte> rows, in QuantLayout layout, int n, Span<float> x);
 
-    /// <summary>
-    /// Each packed store the heads read is dequantised once, positions [first, S) only, into this thread's scratch
-    /// (f32, one layer of one sequence at a time), and the latent attention kernel runs over those floats: the same
-    /// numbers as an f32 latent cache holding the dequantised latents (the simulated path).
-    /// </summary>
+    /// <summary>Latent attention over packed stores (<see cref="SimdBackend"/>: each KV head's groups dequantised on
+    /// the thread that attends with it; <see cref="ReferenceBackend"/>: every store dequantised first).</summary>
     public override void PackedLatentAttention(Buf q, ReadOnlySpan<PackedLatentHead> heads, Buf kNorm, float normEps, RopeTable rope,
-        ReadOnlySpan<int> zOffsets, Buf z, in AttentionCall c)
-    {
-        int n = c.StartPos + c.T, first = c.Window is int w ? Math.Max(0, c.StartPos - w + 1) : 0;
-        var stores = new List<PackedKvStore>();
-        foreach (var h in heads)
-        {
-            if (!stores.Contains(h.KeyLatents)) stores.Add(h.KeyLatents);
-            if (!stores.Contains(h.ValueLatents)) stores.Add(h.ValueLatents);
-        }
-        float* scratch = ThreadScratch.Floats(ThreadScratch.Slot.PackedLatents, stores.Sum(st => (long)n * st.Width));   // [Σ stores n·r]
-        var at = new Dictionary<PackedKvStore, nint>();
-        long off = 0;
-        foreach (var st in stores)
-        {
-            float* p = scratch + off;      // [n, r] rows [first, S) filled
-            Dequantize(Rows(st, first, n - first), st.Layout, n - first, new Span<float>(p + (long)first * st.Width, (n - first) * st.Width));
-            at[st] = (nint)p;
-            off += (long)n * st.Width;
-        }
-        var views = new LatentHeadView[heads.Length];   // [H_kv]
-        for (int i = 0; i < heads.Length; i++)
-        {
-            var h = heads[i];
-            views[i] = new LatentHeadView((float*)at[h.KeyLatents], h.KeyLatents.Width, W(h.KeyUp),
-                h.KeyBias.IsEmpty ? null : (float*)((HostBuffer)h.KeyBias.Memory).Pointer + h.KeyBias.Offset,
-                (float*)at[h.ValueLatents], h.ValueLatents.Width);
-        }
-        LatentAttention(S(q), views, S(kNorm), new LatentAttentionShape(c.Heads, c.KvHeads, c.HeadDim, rope, normEps, c.Window),
+        ReadOnlySpan<int> zOffsets, Buf z, in AttentionCall c) =>
+        PackedLatentAttention(S(q), heads.ToArray(), S(kNorm), new LatentAttentionShape(c.Heads, c.KvHeads, c.HeadDim, rope, normEps, c.Window),
             zOffsets, S(z), c.T, c.StartPos);
-    }
+
+    protected abstract void PackedLatentAttention(ReadOnlySpan<float> q, PackedLatentHead[] heads, ReadOnlySpan<float> kNorm,
+        LatentAttentionShape shape, ReadOnlySpan<int> zOffsets, Span<float> z, int T, int startPos);
+
+    /// <summary>Head h's view with null latent pointers (ranks, up-projection and bias only).</summary>
+    internal static LatentHeadView View(in PackedLatentHead h, float* keys = null, float* values = null) =>
+        new(keys, h.KeyLatents.Width, W(h.KeyUp), h.KeyBias.IsEmpty ? null : (float*)((HostBuffer)h.KeyBias.Memory).Pointer + h.KeyBias.Offset,
+            values, h.ValueLatents.Width);
+
+    /// <summary>Rows [first, positions) of a packed store dequantised into <paramref name="dst"/> [positions, r] (rows
+    /// below first untouched).</summary>
+    internal void Dequantize(PackedKvStore store, int first, int positions, float* dst) =>
+        Dequantize(Rows(store, first, positions - first), store.Layout, positions - first,
+            new Span<float>(dst + (long)first * store.Width, (positions - first) * store.Width));
 
     /// <summary>The latent attention kernel over host views of the cache.</summary>
     protected abstract void LatentAttention(ReadOnlySpan<float> q, ReadOnlySpan<LatentHeadView> heads, ReadOnlySpan<float> kNorm,
