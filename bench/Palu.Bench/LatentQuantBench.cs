@@ -95,7 +95,7 @@ public static class LatentQuantBench
         var (f32Peak, int8Peak) = DotPeakBench.Measure();
         int threads = Parallelism.Threads;
         Console.WriteLine($"issue 10: attention block decode, d {d}, {H} q / {sh.KvHeads} kv heads × {dh}, Palu r = {b.Rank} per group ({b.Groups} groups), threads {threads}");
-        Console.WriteLine($"measured peaks, one core: f32 FMA {f32Peak:F1} GFLOP/s, int8 VNNI (vpdpbusd ymm) {int8Peak:F1} GOP/s; × {threads} threads: {f32Peak * threads:F1} / {int8Peak * threads:F1}");
+        Console.WriteLine("peaks: one core's best measured f32 FMA (zmm) and int8 VNNI (vpdpbusd ymm) rates so far, × threads (re-measured after each row)");
         Console.WriteLine($"| context | {string.Join(" | ", Kinds.Select(k => k + " ms"))} | 4-bit / dense-f32 | 2-bit / dense-f32 | 4-bit / latent-f32 | key rebuild GFLOP/s (4-bit) | % of f32 peak | % of int8 peak |");
         Console.WriteLine("|---" + string.Concat(Enumerable.Repeat("|---", Kinds.Length + 6)) + "|");
         using var ws = new Workspace(be);
@@ -112,8 +112,10 @@ public static class LatentQuantBench
                 m.Forward(be, x, qv, [new StepRows(0, 1, S - 1, c)], y, 0, ws, null);
             }
             var t = Time(reps, caches.Select(mc => (Action)(() => Step(mc.m, mc.c))).ToArray());
+            var (f2, i2) = DotPeakBench.Measure(2);   // again beside each row: on a shared machine the best seen is the peak
+            (f32Peak, int8Peak) = (Math.Max(f32Peak, f2), Math.Max(int8Peak, i2));
             double flops = 2.0 * S * b.Rank * dh * sh.KvHeads, rate = flops / t[3] / 1e9;
-            Console.WriteLine($"| {S} | {string.Join(" | ", t.Select(v => (v * 1e3).ToString("F2")))} | {t[3] / t[0]:F2} | {t[5] / t[0]:F2} | {t[3] / t[2]:F2} | {rate:F1} | {rate / (f32Peak * threads):P0} | {rate / (int8Peak * threads):P0} |");
+            Console.WriteLine($"| {S} | {string.Join(" | ", t.Select(v => (v * 1e3).ToString("F2")))} | {t[3] / t[0]:F2} | {t[5] / t[0]:F2} | {t[3] / t[2]:F2} | {rate:F1} | {rate / (f32Peak * threads):P0} of {f32Peak * threads:F0} | {rate / (int8Peak * threads):P0} of {int8Peak * threads:F0} |");
             foreach (var (_, c) in caches) c.Dispose();
         }
         Memory(prefill, argv);
