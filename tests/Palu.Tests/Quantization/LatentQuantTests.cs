@@ -81,3 +81,21 @@ public class LatentQuantTests
         Assert.Contains("does not divide the rank 96", Assert.Throws<ArgumentException>(() => QuantLayout.Create(96, 4, 64)).Message);
     }
 }
+
+/// <summary>Packed latent attention gives the same bits on any number of threads (decode shares KV heads, with their
+/// dequantisation, between threads; prefill splits each kernel).</summary>
+public class PackedThreadTests
+{
+    [Fact]
+    public void SameBitsOnOneAndFourThreads()
+    {
+        var be = Palu.Runtime.Backends.Get("cpu");
+        foreach (var c in Palu.Tests.Runtime.PackedOpCases.All().Where(c => c.Op == "PackedLatentAttention"))
+        {
+            float[] one, four;
+            using (Parallelism.Limit(1)) one = c.Run(be);
+            using (Parallelism.Limit(4)) four = c.Run(be);
+            Assert.True(one.AsSpan().SequenceEqual(four), $"{c.Shape}: 1 and 4 threads differ");
+        }
+    }
+}
