@@ -18,6 +18,7 @@ public static class Program
             case "tokens": return TokensBench.Run(rest);
             case "attention-block": return AttentionBlockBench.Run(rest);
             case "kv-memory": return KvMemoryBench.Run(rest);
+            case "latent-quant": return LatentQuantBench.Run(rest);
             case "linalg": return LinalgBench.Run(rest);
             case "fingerprint": return FingerprintBench.Run(rest);
             case "golden": return GoldenBench.Run(rest);
@@ -38,6 +39,7 @@ public static class Program
           attention-block [--contexts 1024,4096,16384] [--hidden 4096] [--heads 32] [--kv-heads 32] [--head-dim 128] [--keep 0.5] [--group-size 4]
                   Decode latency of one attention block: dense KV cache vs Palu latent cache (rebuilt / fused values).
           kv-memory --model DIR [--model DIR2 ...] [--tokens 1024]
+          latent-quant [--contexts 1024,4096,16384] [--keep 0.5] [--group-size 4] [--reps 3] [--prefill 4096]   (issue 10: dense f32/bf16 vs latent f32/4/3/2-bit decode, rate vs measured peaks, cache bytes)
                   KV-cache bytes held after an N-token prefill (buffer bytes and resident-set growth).
           linalg [--sizes 512,1024,2048] [--with-4096] [--providers managed,lapack] [--ops chol,trinv,eig,svd,rsvd,gemm32,gemm64] [--accuracy]
                   Dense linear algebra: managed vs LAPACK/OpenBLAS timings side by side, randomized-SVD accuracy.

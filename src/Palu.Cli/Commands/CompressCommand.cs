@@ -44,9 +44,12 @@ public static class CompressCommand
         var fisherCache = FisherCommand.CacheDirOption("--fisher-cache");
         var overwrite = new Option<bool>("--overwrite") { Description = "replace OUT if it exists" };
         var json = new Option<bool>("--json") { Description = "print palu.json on stdout" };
+        var kvBits = new Option<int>("--kv-bits") { Description = "bits per cached latent value: 16 (float latents) | 8 | 4 | 3 | 2 (quantised per token, asymmetric, stored bit-packed with f16 scales and zero-points)", DefaultValueFactory = _ => 16, HelpName = "B" };
+        var hadamard = new Option<bool>("--hadamard") { Description = "fuse a Hadamard rotation into each group's factors (A ← M·A, B ← B·Mᵀ): exact at full precision, spreads the latent outliers before quantisation" };
+        var quantGroup = new Option<int>("--quant-group") { Description = "latent channels per quantisation scale and zero-point: 0 = each head group's whole latent (default) | 32 | 64 | 128 …; must divide every rank", DefaultValueFactory = _ => 0, HelpName = "N" };
         var cmd = new Command("compress", "Compress the KV cache with Palu: per head group, k_proj and v_proj become whitened-SVD factors; the cache holds the low-rank latents.")
         { output, keep, group, alloc, calib, samples, seqLen, seed, decomposition, dtype, fisher, fisherSamples, fisherSeqLen, fisherObjective,
-          fisherDeficit, fisherOrder, fisherCache, overwrite, json };
+          fisherDeficit, fisherOrder, fisherCache, overwrite, json, kvBits, hadamard, quantGroup };
         model.AddTo(cmd);
         cmd.SetAction((p, ct) =>
         {
@@ -76,8 +79,14 @@ public static class CompressCommand
                 FisherOrder = p.GetValue(fisherOrder) == "descending" ? RemainderOrder.Descending : RemainderOrder.Ascending,
                 FisherCacheDir = p.GetValue(fisherCache),
                 Overwrite = p.GetValue(overwrite),
+                KvBits = p.GetValue(kvBits),
+                Hadamard = p.GetValue(hadamard),
+                QuantGroup = p.GetValue(quantGroup),
             };
             Preflight.Compress(dir, outDir, o.Overwrite, o.CalibrationFile, o.FisherFile, o.FisherCacheDir);
+            LatentQuantOptions.Validate(o);
+            if (o.Hadamard && o.KvBits == 16)
+                Cli.Info("--hadamard with --kv-bits 16: the rotation is exact at full precision, so the model's outputs do not change (it only matters for quantised latents)");
             // uniform ranks are known before any work: say now (not after hours of calibration) when they miss the request
             if (!usesFisher && groupSize >= 1 && c.NumKvHeads % groupSize == 0 && o.KvKeep is > 0 and <= 1)
             {

@@ -50,8 +50,10 @@ public static class EvalCommand
         var protocol = ProtocolOption(full: true);
         var run = new RunOptions();
         var json = new Option<bool>("--json") { Description = Cli.JsonHelp };
+        var kvQuant = new Option<string?>("--kv-quant") { Description = "the KIVI baseline on a dense model: kivi2 | kivi4 (keys quantised per channel over blocks of 32 tokens, values per token over groups of 32 channels, f16 scales; simulated in an f32 store, bytes per token as packed)", HelpName = "KIND" };
+        var kvResidual = new Option<int>("--kv-residual") { Description = "with --kv-quant: the most recent tokens kept in full precision (a multiple of 32)", DefaultValueFactory = _ => 128, HelpName = "N" };
         var cmd = new Command("ppl", "Perplexity of a model on a text file: exp(mean NLL of the scored tokens); --protocol says which tokens.")
-            { data, seqLen, maxWindows, protocol, json };
+            { data, seqLen, maxWindows, protocol, json, kvQuant, kvResidual };
         model.AddTo(cmd);
         run.AddTo(cmd);
         cmd.SetAction((p, ct) =>
@@ -62,7 +64,10 @@ public static class EvalCommand
             var proto = ParseProtocol(p.GetValue(protocol)!);
             if (!File.Exists(file)) throw new IO.ModelFormatException(file, "data file not found");
             int L = CommonOptions.SeqLen(p.GetValue(seqLen), 1024, CommonOptions.Config(dir), "--seq-len");
-            using var lm = CausalLM.Load(dir, run.Load(p));
+            var kivi = p.GetValue(kvQuant) is string kq ? Cache.KiviOptions.Parse(kq, p.GetValue(kvResidual)) : null;
+            if (kivi != null && CommonOptions.Config(dir).PaluCompressed)
+                throw new ArgumentException($"--kv-quant {p.GetValue(kvQuant)} quantises a dense cache, but {dir} is Palu-compressed (its cache holds latents: quantise them with palu compress --kv-bits)");
+            using var lm = CausalLM.Load(dir, run.Load(p) with { Kivi = kivi });
             Perplexity.CheckSeqLen(lm, L);
             var tok = Tokenizer.FromDirectory(dir);
             string text = Text.TextInput.Read(file, "--data");
@@ -74,7 +79,7 @@ public static class EvalCommand
                 ["model"] = dir, ["data"] = file, ["seq_len"] = L, ["protocol"] = Perplexity.ProtocolName(proto),
                 ["windows"] = r.Windows, ["tokens"] = r.Tokens, ["nll"] = r.Nll, ["ppl"] = r.Ppl,
                 ["seconds"] = Math.Round(r.Seconds, 3), ["tokens_per_s"] = Math.Round(r.Tokens / r.Seconds, 1),
-                ["kv_cache"] = lm.Config.PaluCompressed ? "latent" : "dense", ["kv_bytes_per_token"] = lm.KvBytesPerToken,
+                ["kv_cache"] = lm.Config.PaluCompressed ? (lm.Plan?.Modules.Any(m => m.Bits < 16) == true ? "latent-packed" : "latent") : kivi != null ? $"kivi{kivi.Bits} (residual {kivi.Residual})" : "dense", ["kv_bytes_per_token"] = lm.KvBytesPerToken,
                 ["kv_dtype"] = Tensors.DTypes.Name(lm.DefaultKvDType).ToLowerInvariant(), ["device"] = lm.Backend.Name,
                 ["threads"] = Kernels.Cpu.Parallelism.DefaultThreads,
             };

@@ -76,6 +76,7 @@ public static class InspectCommand
             o["plan_version"] = m.Version;
             o["linear_parameters"] = lm.LinearParameters;
             o["modules"] = m.Modules.Select(e => new Dictionary<string, object?> { ["name"] = e.Name, ["kind"] = e.Kind }).ToArray();
+            KvAccounting.Add(o, m, kvBytes, kvValuesDense * 2);
             if (m.Kv is { } kv)
                 o["palu"] = new Dictionary<string, object?>
                 {

@@ -39,7 +39,7 @@ public sealed class LatentLayerCache : LayerCache, ILatentKvCache
 
     static KvStore Add(List<KvStore> made, KvStore s) { made.Add(s); return s; }
 
-    static int[] Offsets(int[] ranks)
+    internal static int[] Offsets(int[] ranks)
     {
         var o = new int[ranks.Length + 1];
         for (int g = 0; g < ranks.Length; g++) o[g + 1] = o[g] + ranks[g];

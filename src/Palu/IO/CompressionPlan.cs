@@ -65,6 +65,9 @@ public sealed record LatentGroupPlan
     [JsonPropertyName("up")] public required string Up { get; init; }
     /// <summary>Tensor b_g [|heads|·d_h] (the projection's bias rows of these heads), or null.</summary>
     [JsonPropertyName("bias")] public string? Bias { get; init; }
+    /// <summary>The rotation fused into this group's factors (module flag <c>hadamard</c>): e.g. "walsh-hadamard 128",
+    /// "hadamard Paley I (q = 11) ⊗ Sylvester 16", or "random-orthogonal seed 19156 (no Hadamard matrix of order r)".</summary>
+    [JsonPropertyName("rotation")] public string? Rotation { get; init; }
 }
 
 /// <summary>
@@ -89,6 +92,8 @@ public sealed record ModulePlan
     [JsonPropertyName("hadamard")] public bool Hadamard { get; init; }
     /// <summary>Bits per stored latent value (16 = float, no quantization).</summary>
     [JsonPropertyName("bits")] public int Bits { get; init; } = 16;
+    /// <summary>Latent channels per quantisation scale and zero-point (0 = each group's whole rank); with bits &lt; 16.</summary>
+    [JsonPropertyName("quant_group")] public int QuantGroup { get; init; }
 
     // lowrank
     [JsonPropertyName("rank")] public int? Rank { get; init; }
@@ -182,7 +187,10 @@ public sealed record CompressionPlan
                     foreach (var g in m.Groups)
                         if (g is null || g.Heads is null || g.Heads.Length == 0 || g.Rank < 1 || g.Up is null)
                             throw new ModelFormatException(path, $"module {m.Name}: every group needs \"heads\", \"rank\" ≥ 1 and \"up\"");
-                    if (m.Bits != 16) throw new ModelFormatException(path, $"module {m.Name}: {m.Bits}-bit latents are not supported by this version; upgrade palu");
+                    if (m.Bits != 16 && !Kernels.Cpu.QuantLayout.IsSupported(m.Bits))
+                        throw new ModelFormatException(path, $"module {m.Name}: {m.Bits}-bit latents are not supported (this version stores 2, 3, 4, 8 or 16)");
+                    if (m.Bits != 16 && m.Groups.FirstOrDefault(g => m.QuantGroup < 0 || (m.QuantGroup > 0 && g.Rank % m.QuantGroup != 0)) is { } bad)
+                        throw new ModelFormatException(path, $"module {m.Name}: quant_group {m.QuantGroup} does not divide a group's rank {bad.Rank}");
                     break;
                 case ModulePlan.LowRank:
                     if (m.A is null || m.B is null) throw new ModelFormatException(path, $"module {m.Name}: kind lowrank needs \"a\" and \"b\"");

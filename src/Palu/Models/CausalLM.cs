@@ -32,6 +32,8 @@ public sealed class CausalLM : IDisposable
     public AttentionShape AttentionShape { get; }
     /// <summary>Dense KV storage of sequences made without an explicit dtype.</summary>
     public DType DefaultKvDType { get; }
+    /// <summary>The KIVI baseline's quantised dense cache for every new sequence (<c>--kv-quant</c>), or null.</summary>
+    public Cache.KiviOptions? Kivi { get; init; }
     /// <summary>The memory-mapped checkpoint the model was loaded from (the CPU training passes read weights there).</summary>
     public ModelDirectory Checkpoint { get; }
 
@@ -70,7 +72,7 @@ public sealed class CausalLM : IDisposable
     {
         int cap = capacity ?? Config.MaxPositionEmbeddings;
         if (cap <= 0) throw new ArgumentOutOfRangeException(nameof(capacity), $"capacity must be ≥ 1, got {cap}");
-        var options = new CacheOptions(kvDType ?? DefaultKvDType);
+        var options = new CacheOptions(kvDType ?? DefaultKvDType, Kivi);
         var caches = new List<Cache.LayerCache>();
         try
         {

@@ -17,6 +17,8 @@ public sealed record LoadOptions
     public DType? KvDType { get; init; }
     /// <summary>Scan every weight for NaN/Inf and a lying dtype label before building; null = <see cref="WeightCheck.Enabled"/>.</summary>
     public bool? CheckWeights { get; init; }
+    /// <summary>The KIVI baseline (<c>--kv-quant</c>): dense keys and values quantised, or null.</summary>
+    public Cache.KiviOptions? Kivi { get; init; }
 }
 
 /// <summary>
@@ -105,7 +107,7 @@ public static class ModelLoader
         }
         var embed = be.Load(md.Matrix("model.embed_tokens.weight", c.VocabSize, d));
         var lmHead = c.TieWordEmbeddings ? embed : be.Load(md.Matrix("lm_head.weight", c.VocabSize, d));
-        return new CausalLM(c, md.Path, be, plan, embed, layers, f.Vector("model.norm.weight", d), lmHead, shape, kvDType, md, owner);
+        return new CausalLM(c, md.Path, be, plan, embed, layers, f.Vector("model.norm.weight", d), lmHead, shape, kvDType, md, owner) { Kivi = options.Kivi };
     }
 
     /// <summary>i of <c>model.layers.{i}.…</c>, or null.</summary>
@@ -134,7 +136,7 @@ public static class ModelLoader
         try
         {
             return new LatentProjection(dh, c.NumKvHeads, e.Groups.Select(g => g.Heads).ToArray(),
-                new DenseLinear(be.Load(md.Matrix(e.Down!, total, d))), up, upBias);
+                new DenseLinear(be.Load(md.Matrix(e.Down!, total, d))), up, upBias) { Bits = e.Bits, QuantGroup = e.QuantGroup };
         }
         catch (ArgumentException ex) { throw new ModelFormatException(planPath, $"module {e.Name}: {ex.Message}", ex); }
     }

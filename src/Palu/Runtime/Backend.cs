@@ -18,6 +18,9 @@ public readonly record struct AttentionCall(int T, int StartPos, int Heads, int 
 /// </summary>
 public readonly record struct LatentHead(KvStore KeyLatents, DeviceWeight KeyUp, Buf KeyBias, KvStore ValueLatents);
 
+/// <summary>A <see cref="LatentHead"/> whose latents are stored quantised and packed.</summary>
+public readonly record struct PackedLatentHead(PackedKvStore KeyLatents, DeviceWeight KeyUp, Buf KeyBias, PackedKvStore ValueLatents);
+
 /// <summary>
 /// A compute backend: the memory a model lives in and every op its forward pass runs. The model code calls these ops
 /// only (never a kernel directly), so a backend decides where and how each op runs: <see cref="Cpu.SimdBackend"/>
@@ -119,6 +122,29 @@ public abstract class Backend : IDisposable
     /// </summary>
     public abstract void LatentAttention(Buf q, ReadOnlySpan<LatentHead> heads, Buf kNorm, float normEps, RopeTable rope,
         ReadOnlySpan<int> zOffsets, Buf z, in AttentionCall call);
+
+    // ---- packed (quantised) latents: the CPU backends only for now ----
+
+    /// <summary>Quantises rows into a packed latent store (<see cref="LatentQuant"/>): for t &lt; T,
+    /// dst[start + t] = quantise(src[t·rowStride + column, +dst.Width)). src [T, rowStride].</summary>
+    public virtual void QuantizeStore(Buf src, int rowStride, int column, PackedKvStore dst, int start, int T) => throw PackedOnCpuOnly();
+
+    /// <summary>dst [n, Width] = the dequantised rows [start, start + n) of a packed latent store.</summary>
+    public virtual void Dequantize(PackedKvStore src, int start, int n, Buf dst) => throw PackedOnCpuOnly();
+
+    /// <summary><see cref="LatentAttention"/> over packed latents: the same result as over their dequantised floats.</summary>
+    public virtual void PackedLatentAttention(Buf q, ReadOnlySpan<PackedLatentHead> heads, Buf kNorm, float normEps, RopeTable rope,
+        ReadOnlySpan<int> zOffsets, Buf z, in AttentionCall call) => throw PackedOnCpuOnly();
+
+    /// <summary>
+    /// KIVI's simulated quantisation of positions [start, start + count) (whole blocks of 32) of f32 dense stores,
+    /// in place: k per channel over each block of 32 positions, v per position over groups of 32 channels.
+    /// </summary>
+    public virtual void KiviQuantize(KvStore k, KvStore v, int start, int count, int bits) =>
+        throw new NotSupportedException($"the KIVI baseline (--kv-quant) runs on the CPU backend only; not on {Name}");
+
+    NotSupportedException PackedOnCpuOnly() =>
+        new($"packed latents run on the CPU backend only for now (this model was compressed with --kv-bits < 16; run it with --device cpu, not {Name})");
 
     /// <summary>Runs <paramref name="count"/> independent pieces of work (one per sequence of a batch), in parallel
     /// where the backend can; each piece's ops give the same results as when run alone.</summary>

@@ -26,7 +26,7 @@ public class BackendOpTests(ITestOutputHelper output)
         var lines = new List<string> { $"{"op",-24} {"shape",-58} " + string.Join(" ", candidates.Select(c => $"{"NMSE " + c.Name,14}")) };
         var failures = new List<string>();
         int cases = 0;
-        foreach (var c in OpCases.All())
+        foreach (var c in OpCases.All().Concat(PackedOpCases.All()))   // packed latents: CPU backends only for now
         {
             cases++;
             var want = c.Run(reference);

@@ -36,6 +36,7 @@ public static class PaluCompressor
         LayerRanks[] ranks;
         if (o.RankAllocation == RankAllocationMethod.Uniform) ranks = RankAllocation.Uniform(c.NumLayers, groups, width, o.KvKeep);
         else (ranks, fisherInfo) = FisherRanks(modelDir, lm, Tok, o, groups, width, progress, ct);
+        LatentQuantOptions.CheckRanks(o, ranks);
 
         // 2. calibration Grams (whitening only)
         CalibrationInfo? calib = null;
@@ -87,8 +88,9 @@ public static class PaluCompressor
                 var w = md.Matrix(module + ".weight", c.KvDim, d).ToFloats();            // [Hkv·d_h, d]
                 Models.NonFiniteCheck.Values(w, md.Info(module + ".weight").File, $"tensor {module}.weight (the SVD input)");
                 var bias = c.QkvBias ? md.Floats(module + ".bias", c.KvDim) : null;      // [Hkv·d_h]
-                factors.AddRange(FactorProjection(la, l, kind, w, bias, r, groups, width, d, s, o.FactorDType));
-                modules.Add(PaluPlan.LatentModule(l, kind, groupHeads, r, bias != null));
+                var rotations = new string?[groups];
+                factors.AddRange(FactorProjection(la, l, kind, w, bias, r, groups, width, d, s, o.FactorDType, o.Hadamard ? rotations : null));
+                modules.Add(LatentQuantOptions.Annotate(PaluPlan.LatentModule(l, kind, groupHeads, r, bias != null), o, rotations));
             }
             progress?.Report(new("decomposing", (l + 1.0) / c.NumLayers));
         }
@@ -170,11 +172,12 @@ public static class PaluCompressor
             throw new ArgumentException($"--group-size {o.GroupSize} must divide the number of KV heads ({c.NumKvHeads}); choose one of {string.Join(", ", divisors)}");
         }
         if (c.PaluCompressed) throw new ArgumentException("the model is already Palu-compressed; compress the original checkpoint");
+        LatentQuantOptions.Validate(o);
     }
 
     /// <summary>Factors of one K or V projection w [H_kv·d_h, d] (+ bias) per group of <paramref name="width"/> rows.</summary>
     static IEnumerable<TensorToWrite> FactorProjection(ILinearAlgebra la, int layer, LinearKind kv, float[] w, float[]? bias, int[] ranks,
-        int groups, int width, int d, double[]? s, DType dtype)
+        int groups, int width, int d, double[]? s, DType dtype, string?[]? rotations)
     {
         int total = ranks.Sum();
         var down = new float[total * d];                // [Σr, d]
@@ -185,6 +188,7 @@ public static class PaluCompressor
             var f = LowRankDecomposer.Decompose(la, block, width, d, s, ranks[g]);
             Models.NonFiniteCheck.Values(f.A, $"layer {layer}", $"the {kv} factors of group {g}");
             Models.NonFiniteCheck.Values(f.B, $"layer {layer}", $"the {kv} factors of group {g}");
+            if (rotations != null) rotations[g] = LatentRotation.Apply(f.A, f.B, ranks[g], d, width);
             f.A.CopyTo(down, off * d);
             result.Add(TensorToWrite.FromFloats(PaluPlan.UpName(layer, kv, g), f.B, [width, ranks[g]], dtype));
             if (bias != null)

@@ -32,4 +32,10 @@ public sealed record PaluOptions
     public DeficitMode FisherDeficit { get; init; } = DeficitMode.StopAtZero;
     public RemainderOrder FisherOrder { get; init; } = RemainderOrder.Ascending;
     public bool Overwrite { get; init; }
+    /// <summary>Bits per cached latent value: 16 (float latents) or 2, 3, 4, 8 (quantised per token, packed).</summary>
+    public int KvBits { get; init; } = 16;
+    /// <summary>Fuse a Hadamard rotation into each group's factors (exact at any bits; helps quantisation).</summary>
+    public bool Hadamard { get; init; }
+    /// <summary>Latent channels per quantisation scale; 0 = each group's whole rank (Palu's default).</summary>
+    public int QuantGroup { get; init; }
 }

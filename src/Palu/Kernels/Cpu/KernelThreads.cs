@@ -145,7 +145,7 @@ internal static class KernelThreads
 /// </summary>
 internal static unsafe class ThreadScratch
 {
-    public enum Slot { GemmPack, GemmTile, Attention, AttentionPartials, LatentKeys, LatentQueries, LatentOutputs, WidenKeys, WidenValues, Count }
+    public enum Slot { GemmPack, GemmTile, Attention, AttentionPartials, LatentKeys, LatentQueries, LatentOutputs, WidenKeys, WidenValues, PackedKeys, PackedValues, Count }
 
     [ThreadStatic] static NativeBuffer?[]? t_buffers;
 

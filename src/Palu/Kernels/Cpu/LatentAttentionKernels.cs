@@ -115,7 +115,16 @@ public static class LatentAttentionKernels
     /// threads, so both ways give the same z.
     /// </summary>
     public static unsafe void Fast(ReadOnlySpan<float> q, ReadOnlySpan<LatentHeadView> heads, ReadOnlySpan<float> kNorm,
-        int T, int startPos, LatentAttentionShape s, ReadOnlySpan<int> zOff, Span<float> z)
+        int T, int startPos, LatentAttentionShape s, ReadOnlySpan<int> zOff, Span<float> z) =>
+        Fast(q, heads, kNorm, T, startPos, s, zOff, z, null);
+
+    /// <summary>Makes KV head kh's view on the thread that attends with it, just before (packed latents: dequantises
+    /// positions [first, S) of its groups into that thread's scratch). The views passed beside it give the ranks.</summary>
+    public delegate LatentHeadView HeadResolver(int kh, int first, int positions);
+
+    /// <inheritdoc cref="Fast(ReadOnlySpan{float}, ReadOnlySpan{LatentHeadView}, ReadOnlySpan{float}, int, int, LatentAttentionShape, ReadOnlySpan{int}, Span{float})"/>
+    public static unsafe void Fast(ReadOnlySpan<float> q, ReadOnlySpan<LatentHeadView> heads, ReadOnlySpan<float> kNorm,
+        int T, int startPos, LatentAttentionShape s, ReadOnlySpan<int> zOff, Span<float> z, HeadResolver? resolve)
     {
         int H = s.Heads, Hkv = s.KvHeads, dh = s.HeadDim, S = startPos + T;
         if (zOff.Length != H + 1) throw new ArgumentException($"zOff has {zOff.Length} entries, {H} heads need {H + 1}", nameof(zOff));
@@ -137,7 +146,7 @@ public static class LatentAttentionKernels
                 var zs = new Span<float>(zp, zLen);
                 var ns = new ReadOnlySpan<float>(np, nLen);
                 for (int kh = KernelThreads.Split(Hkv, chunks, c); kh < KernelThreads.Split(Hkv, chunks, c + 1); kh++)
-                    Head(kh, qs, views[kh], ns, T, startPos, first, s, offsets, zs);
+                    Head(kh, qs, resolve == null ? views[kh] : resolve(kh, first, S), ns, T, startPos, first, s, offsets, zs);
             }
             if (chunks == 1) Heads(0);
             else KernelThreads.For(chunks, Heads);

@@ -19,8 +19,9 @@ public sealed class DenseAttention(Linear k, Linear v, Linear o, Buf kNorm, Atte
     public override long WeightBytes => K.WeightBytes + V.WeightBytes + O.WeightBytes;
     public override long Parameters => K.Parameters + V.Parameters + O.Parameters;
 
-    public override LayerCache CreateCache(Backend be, int capacity, CacheOptions options) =>
-        new DenseLayerCache(be, options.KvDType, _s.KvHeads, _s.HeadDim, capacity);
+    public override LayerCache CreateCache(Backend be, int capacity, CacheOptions options) => options.Kivi is { } kivi
+        ? new KiviLayerCache(be, kivi, _s.KvHeads, _s.HeadDim, capacity)
+        : new DenseLayerCache(be, options.KvDType, _s.KvHeads, _s.HeadDim, capacity);
 
     public override void Forward(Backend be, Buf xn, Buf q, StepRows[] steps, Buf output, int layer, Workspace ws, IActivationObserver? observer)
     {

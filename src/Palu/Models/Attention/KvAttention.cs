@@ -10,7 +10,8 @@ public readonly record struct StepRows(int Row, int T, int StartPos, LayerCache 
 
 /// <summary>Cache options chosen when a sequence is created (they do not change the checkpoint).</summary>
 /// <param name="KvDType">storage of dense keys and values: F32, BF16 or F16</param>
-public readonly record struct CacheOptions(DType KvDType);
+/// <param name="Kivi">the KIVI baseline's quantised dense cache instead (<c>--kv-quant</c>), or null</param>
+public readonly record struct CacheOptions(DType KvDType, KiviOptions? Kivi = null);
 
 /// <summary>
 /// The part of a layer's self-attention that touches the cache: from the normed input and the (RoPE'd) queries to the

@@ -25,6 +25,8 @@ public sealed class LatentAttention : KvAttention
     {
         if (k.KvHeads != shape.KvHeads || v.KvHeads != shape.KvHeads)
             throw new ArgumentException($"latent projections cover {k.KvHeads}/{v.KvHeads} KV heads, the model has {shape.KvHeads}");
+        if (k.Bits != v.Bits || k.QuantGroup != v.QuantGroup)
+            throw new ArgumentException($"K latents stored at {k.Bits} bits (group {k.QuantGroup}), V latents at {v.Bits} (group {v.QuantGroup}): one layout per layer is supported");
         K = k; V = v; O = o; KNorm = kNorm; _s = shape; FusedO = fusedO;
         _zOff = ZOffsets(v, shape);
         if (fusedO != null && fusedO.In != _zOff[^1]) throw new ArgumentException($"fused o_proj reads {fusedO.In} latents, z rows have {_zOff[^1]}");
@@ -42,10 +44,13 @@ public sealed class LatentAttention : KvAttention
 
     public override LayerCache CreateCache(Backend be, int capacity, CacheOptions options)
     {
+        if (options.Kivi != null) throw new ArgumentException("--kv-quant (KIVI) quantises dense keys and values; this Palu model caches latents (quantise them with palu compress --kv-bits)");
         int n = _s.KvHeads;
-        return new LatentLayerCache(be, capacity, K.Ranks, V.Ranks,
-            Enumerable.Range(0, n).Select(K.GroupOf).ToArray(), Enumerable.Range(0, n).Select(V.GroupOf).ToArray(),
-            Enumerable.Range(0, n).Select(K.HeadUp).ToArray(), Enumerable.Range(0, n).Select(K.HeadBias).ToArray());
+        int[] kg = Enumerable.Range(0, n).Select(K.GroupOf).ToArray(), vg = Enumerable.Range(0, n).Select(V.GroupOf).ToArray();
+        var up = Enumerable.Range(0, n).Select(K.HeadUp).ToArray();
+        var bias = Enumerable.Range(0, n).Select(K.HeadBias).ToArray();
+        if (K.Bits < 16) return new PackedLatentLayerCache(be, capacity, K.Bits, K.QuantGroup, K.Ranks, V.Ranks, kg, vg, up, bias);
+        return new LatentLayerCache(be, capacity, K.Ranks, V.Ranks, kg, vg, up, bias);
     }
 
     public override void Forward(Backend be, Buf xn, Buf q, StepRows[] steps, Buf output, int layer, Workspace ws, IActivationObserver? observer)

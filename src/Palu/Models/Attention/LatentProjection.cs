@@ -17,6 +17,10 @@ public sealed class LatentProjection
     public Linear Down { get; }                 // A [Σr, d] (no bias)
     public DeviceWeight[] Up { get; }           // [n_g]: B_g [s_g·d_h, r_g]
     public Buf[] UpBias { get; }                // [n_g]: b_g [s_g·d_h] or empty
+    /// <summary>Bits per cached latent value (16 = f32 latents; 2, 3, 4, 8 = packed, quantised per token).</summary>
+    public int Bits { get; init; } = 16;
+    /// <summary>Channels per quantisation scale (0 = each group's whole rank).</summary>
+    public int QuantGroup { get; init; }
     readonly int[] _group, _slot;               // [H_kv]: group and slot of each KV head
     readonly DeviceWeight[] _headUp;            // [H_kv]: B^K_{g,i} [d_h, r_g]
     readonly Buf[] _headBias;                   // [H_kv]: b_{g,i} [d_h] or empty

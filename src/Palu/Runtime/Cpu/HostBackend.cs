@@ -155,6 +155,66 @@ public abstract unsafe class HostBackend : Backend
         LatentAttention(S(q), views, S(kNorm), shape, zOffsets, S(z), c.T, c.StartPos);
     }
 
+    public override void QuantizeStore(Buf src, int rowStride, int column, PackedKvStore dst, int start, int T)
+    {
+        if (start < 0 || start + T > dst.Capacity) throw new ArgumentOutOfRangeException(nameof(T), $"positions [{start}, {start + T}) outside a cache of {dst.Capacity}");
+        var s = S(src);
+        var l = dst.Layout;
+        for (int t = 0; t < T; t++) LatentQuant.QuantizeRow(s.Slice(t * rowStride + column, l.Width), l, Rows(dst, start + t, 1));
+    }
+
+    public override void Dequantize(PackedKvStore src, int start, int n, Buf dst) => Dequantize(Rows(src, start, n), src.Layout, n, S(dst));
+
+    public override void KiviQuantize(KvStore k, KvStore v, int start, int count, int bits)
+    {
+        if (k.DType != DType.F32 || v.DType != DType.F32) throw new NotSupportedException("KIVI quantises f32 stores");
+        const int G = 32;
+        if (start % G != 0 || count % G != 0) throw new ArgumentException($"KIVI quantises whole blocks of {G} positions, got [{start}, {start + count})");
+        var ks = ((HostBuffer)k.Memory).Floats(0, k.Heads * k.Capacity * k.Width);   // [H_kv, capacity, d_h]
+        var keys = QuantLayout.Create(G, bits, 0);          // one channel over a block of 32 positions
+        var values = QuantLayout.Create(v.Width, bits, G);  // one position's d_h channels, groups of 32
+        var column = new float[G];                          // [32] one channel of one block
+        for (int h = 0; h < k.Heads; h++)
+            for (int b = start; b < start + count; b += G)
+                for (int c = 0; c < k.Width; c++)
+                {
+                    int at = (h * k.Capacity + b) * k.Width + c;
+                    for (int t = 0; t < G; t++) column[t] = ks[at + t * k.Width];
+                    LatentQuant.FakeQuantize(column, keys);
+                    for (int t = 0; t < G; t++) ks[at + t * k.Width] = column[t];
+                }
+        for (int h = 0; h < v.Heads; h++)
+            LatentQuant.FakeQuantize(((HostBuffer)v.Memory).Floats(((long)h * v.Capacity + start) * v.Width, count * v.Width), values);
+    }
+
+    /// <summary>Rows [start, start + n) of a packed store: [n, RowBytes] bytes.</summary>
+    static Span<byte> Rows(PackedKvStore store, int start, int n) =>
+        new(((HostBuffer)store.Memory).Pointer + (long)start * store.Layout.RowBytes, n * store.Layout.RowBytes);
+
+    /// <summary>The dequantisation kernel: rows [n, RowBytes] → x [n, Width].</summary>
+    protected abstract void Dequantize(ReadOnlySpan<byte> rows, in QuantLayout layout, int n, Span<float> x);
+
+    /// <summary>Latent attention over packed stores (<see cref="SimdBackend"/>: each KV head's groups dequantised on
+    /// the thread that attends with it; <see cref="ReferenceBackend"/>: every store dequantised first).</summary>
+    public override void PackedLatentAttention(Buf q, ReadOnlySpan<PackedLatentHead> heads, Buf kNorm, float normEps, RopeTable rope,
+        ReadOnlySpan<int> zOffsets, Buf z, in AttentionCall c) =>
+        PackedLatentAttention(S(q), heads.ToArray(), S(kNorm), new LatentAttentionShape(c.Heads, c.KvHeads, c.HeadDim, rope, normEps, c.Window),
+            zOffsets, S(z), c.T, c.StartPos);
+
+    protected abstract void PackedLatentAttention(ReadOnlySpan<float> q, PackedLatentHead[] heads, ReadOnlySpan<float> kNorm,
+        LatentAttentionShape shape, ReadOnlySpan<int> zOffsets, Span<float> z, int T, int startPos);
+
+    /// <summary>Head h's view with null latent pointers (ranks, up-projection and bias only).</summary>
+    internal static LatentHeadView View(in PackedLatentHead h, float* keys = null, float* values = null) =>
+        new(keys, h.KeyLatents.Width, W(h.KeyUp), h.KeyBias.IsEmpty ? null : (float*)((HostBuffer)h.KeyBias.Memory).Pointer + h.KeyBias.Offset,
+            values, h.ValueLatents.Width);
+
+    /// <summary>Rows [first, positions) of a packed store dequantised into <paramref name="dst"/> [positions, r] (rows
+    /// below first untouched).</summary>
+    internal void Dequantize(PackedKvStore store, int first, int positions, float* dst) =>
+        Dequantize(Rows(store, first, positions - first), store.Layout, positions - first,
+            new Span<float>(dst + (long)first * store.Width, (positions - first) * store.Width));
+
     /// <summary>The latent attention kernel over host views of the cache.</summary>
     protected abstract void LatentAttention(ReadOnlySpan<float> q, ReadOnlySpan<LatentHeadView> heads, ReadOnlySpan<float> kNorm,
         LatentAttentionShape shape, ReadOnlySpan<int> zOffsets, Span<float> z, int T, int startPos);

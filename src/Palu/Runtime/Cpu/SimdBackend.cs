@@ -28,6 +28,26 @@ public sealed class SimdBackend : HostBackend
         LatentAttentionShape shape, ReadOnlySpan<int> zOffsets, Span<float> z, int T, int startPos) =>
         LatentAttentionKernels.Fast(q, heads, kNorm, T, startPos, shape, zOffsets, z);
 
+    protected override void Dequantize(ReadOnlySpan<byte> rows, in QuantLayout layout, int n, Span<float> x) => LatentQuant.Dequantize(rows, layout, n, x);
+
+    /// <summary>Each KV head's key and value groups are dequantised on the thread that attends with it, into that
+    /// thread's scratch ([S, r^K] + [S, r^V] floats: never the layer's whole cache), then the f32 kernel runs: the same
+    /// numbers as an f32 cache of the dequantised latents.</summary>
+    protected override unsafe void PackedLatentAttention(ReadOnlySpan<float> q, PackedLatentHead[] heads, ReadOnlySpan<float> kNorm,
+        LatentAttentionShape shape, ReadOnlySpan<int> zOffsets, Span<float> z, int T, int startPos)
+    {
+        var views = heads.Select(h => View(h)).ToArray();   // [H_kv] ranks only
+        LatentAttentionKernels.Fast(q, views, kNorm, T, startPos, shape, zOffsets, z, (kh, first, positions) =>
+        {
+            var h = heads[kh];
+            float* k = ThreadScratch.Floats(ThreadScratch.Slot.PackedKeys, (long)positions * h.KeyLatents.Width);      // [S, r^K]
+            float* v = ThreadScratch.Floats(ThreadScratch.Slot.PackedValues, (long)positions * h.ValueLatents.Width);  // [S, r^V]
+            Dequantize(h.KeyLatents, first, positions, k);
+            Dequantize(h.ValueLatents, first, positions, v);
+            return View(h, k, v);
+        });
+    }
+
     /// <summary>Sequences of a batch on the kernel threads (each one's kernels then stay on its thread, which gives the
     /// same bits as running it alone).</summary>
     public override void ForEach(int count, Action<int> body)
@@ -62,4 +82,29 @@ public sealed class ReferenceBackend : HostBackend
     protected override void LatentAttention(ReadOnlySpan<float> q, ReadOnlySpan<LatentHeadView> heads, ReadOnlySpan<float> kNorm,
         LatentAttentionShape shape, ReadOnlySpan<int> zOffsets, Span<float> z, int T, int startPos) =>
         LatentAttentionKernels.Reference(q, heads, kNorm, T, startPos, shape, zOffsets, z);
+
+    protected override void Dequantize(ReadOnlySpan<byte> rows, in QuantLayout layout, int n, Span<float> x) => LatentQuant.DequantizeReference(rows, layout, n, x);
+
+    /// <summary>The specification: every store dequantised (positions [first, S)), then the reference latent kernel.</summary>
+    protected override unsafe void PackedLatentAttention(ReadOnlySpan<float> q, PackedLatentHead[] heads, ReadOnlySpan<float> kNorm,
+        LatentAttentionShape shape, ReadOnlySpan<int> zOffsets, Span<float> z, int T, int startPos)
+    {
+        int positions = startPos + T, first = shape.SlidingWindow is int w ? Math.Max(0, startPos - w + 1) : 0;
+        var floats = new Dictionary<PackedKvStore, Tensors.NativeBuffer>();   // each store once: [S, r]
+        try
+        {
+            float* Of(PackedKvStore st)
+            {
+                if (!floats.TryGetValue(st, out var b))
+                {
+                    floats[st] = b = Tensors.NativeBuffer.Allocate((long)positions * st.Width * sizeof(float));
+                    Dequantize(st, first, positions, (float*)b.Pointer);
+                }
+                return (float*)b.Pointer;
+            }
+            var views = heads.Select(h => View(h, Of(h.KeyLatents), Of(h.ValueLatents))).ToArray();
+            LatentAttentionKernels.Reference(q, views, kNorm, T, startPos, shape, zOffsets, z);
+        }
+        finally { foreach (var b in floats.Values) b.Dispose(); }
+    }
 }
