@@ -48,11 +48,14 @@ public static class CompressCommand
         { output, keep, group, alloc, calib, samples, seqLen, seed, decomposition, dtype, fisher, fisherSamples, fisherSeqLen, fisherObjective,
           fisherDeficit, fisherOrder, fisherCache, overwrite, json };
         model.AddTo(cmd);
+        var kvMethod = new KvMethodOptions();
+        kvMethod.AddTo(cmd);
         cmd.SetAction((p, ct) =>
         {
             string dir = model.Get(p), outDir = p.GetValue(output)!;
             var c = CommonOptions.Config(dir);
-            var allocation = RankAllocation.Parse(p.GetValue(alloc)!);
+            var recalkv = kvMethod.ReCalKV(p);   // null for --method palu
+            var allocation = recalkv != null && KvMethodOptions.Unset(p, alloc) ? RankAllocationMethod.FisherUniform : RankAllocation.Parse(p.GetValue(alloc)!);
             var method = p.GetValue(decomposition) == "svd" ? DecompositionMethod.Svd : DecompositionMethod.Whiten;
             bool usesFisher = allocation != RankAllocationMethod.Uniform;
             bool needsCalib = method == DecompositionMethod.Whiten || (usesFisher && p.GetValue(fisher) is null);
@@ -73,7 +76,8 @@ public static class CompressCommand
                 FisherSeqLen = CommonOptions.SeqLen(p.GetValue(fisherSeqLen), 1024, c, "--fisher-seq-len", min: 3),
                 FisherObjective = LabelObjectives.Parse(p.GetValue(fisherObjective)!),
                 FisherDeficit = p.GetValue(fisherDeficit) == "pass" ? DeficitMode.PaluPass : DeficitMode.StopAtZero,
-                FisherOrder = p.GetValue(fisherOrder) == "descending" ? RemainderOrder.Descending : RemainderOrder.Ascending,
+                FisherOrder = p.GetValue(fisherOrder) == "descending" || (recalkv != null && KvMethodOptions.Unset(p, fisherOrder)) ? RemainderOrder.Descending : RemainderOrder.Ascending,
+                Whitening = kvMethod.WhiteningKind(p),
                 FisherCacheDir = p.GetValue(fisherCache),
                 Overwrite = p.GetValue(overwrite),
             };
@@ -85,9 +89,12 @@ public static class CompressCommand
                 if (RankGranularity.Warning(o.KvKeep, RankAllocation.RealizedKeep(ranks, width), c, groupSize, uniform: true) is string w) Cli.Warn(w);
             }
             var la = LinearAlgebraProvider.Default;
+            if (recalkv != null) ReCalKVCompressor.Validate(c, o, recalkv);
             var plan = Cli.WithProgress("compress", progress =>
-                PaluCompressor.Compress(dir, outDir, o, la,
-                    new Cli.SyncProgress<CompressProgress>(s => progress.Report(Stage(s, usesFisher), s.Stage)), ct));
+            {
+                var report = new Cli.SyncProgress<CompressProgress>(s => progress.Report(Stage(s, usesFisher), s.Stage));
+                return recalkv != null ? ReCalKVCompressor.Compress(dir, outDir, o, recalkv, la, report, ct) : PaluCompressor.Compress(dir, outDir, o, la, report, ct);
+            });
             var kv = plan.Kv!;
             if (kv.Fisher is { } f)
             {
