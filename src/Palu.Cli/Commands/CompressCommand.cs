@@ -44,7 +44,7 @@ public static class CompressCommand
         var fisherCache = FisherCommand.CacheDirOption("--fisher-cache");
         var overwrite = new Option<bool>("--overwrite") { Description = "replace OUT if it exists" };
         var json = new Option<bool>("--json") { Description = "print palu.json on stdout" };
-        var cmd = new Command("compress", "Compress the KV cache with Palu: per head group, k_proj and v_proj become whitened-SVD factors; the cache holds the low-rank latents.")
+        var cmd = new Command("compress", "Compress the KV cache with Palu (per head group, k_proj and v_proj become whitened-SVD factors) or ReCalKV (--method recalkv); the cache holds the low-rank latents.")
         { output, keep, group, alloc, calib, samples, seqLen, seed, decomposition, dtype, fisher, fisherSamples, fisherSeqLen, fisherObjective,
           fisherDeficit, fisherOrder, fisherCache, overwrite, json };
         model.AddTo(cmd);
@@ -108,6 +108,7 @@ public static class CompressCommand
                     $"{f.AllocatedRank} allocated ({f.Deficit}, {f.RemainderOrder}), {f.RoundedRank} after rounding");
                 if (RankGranularity.Warning(o.KvKeep, kv.RealizedKeep, c, groupSize, uniform: false) is string w) Cli.Warn(w);
             }
+            if (kv.ReCalKV is { } rk && !p.GetValue(json)) Cli.Info(KvMethodOptions.Summary(rk));
             if (p.GetValue(json)) Console.Out.WriteLine(plan.ToJson());
             else
             {

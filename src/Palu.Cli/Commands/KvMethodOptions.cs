@@ -73,4 +73,17 @@ public sealed class KvMethodOptions
             FuseValues = p.GetValue(FuseValues),
         };
     }
+
+    /// <summary>One line on what ReCalKV did.</summary>
+    public static string Summary(IO.ReCalKVInfo r)
+    {
+        static double Mean(double[]? x) => x is { Length: > 0 } ? x.Average() : double.NaN;
+        string keys = r.HeadReordering
+            ? $"keys grouped by head similarity (mean within-group CKA {Mean(r.HsrGroupCka):F3} vs {Mean(r.HsrConsecutiveCka):F3} for consecutive heads)"
+            : "keys in consecutive head groups";
+        string values = r.ValueCalibration
+            ? $"values one joint group refitted on {r.OvcSamples} × {r.OvcSeqLen} tokens ({r.OvcActivations} activations, {r.OvcIterations} iteration(s)): mean relative error {Mean(r.OvcErrorBefore):F4} → {Mean(r.OvcErrorAfter):F4}"
+            : "values one joint group (no calibration)";
+        return $"[blue]recalkv[/] {r.Variant}: {keys}; {values}; HSR {r.HsrSeconds:F2} s, OVC {r.OvcSeconds:F1} s";
+    }
 }

@@ -1,5 +1,4 @@
 using Palu.Compression;
-using Palu.Evaluation;
 using Palu.IO;
 using Palu.Models;
 using Palu.Tests.CommandLine;
@@ -41,10 +40,7 @@ public class ReCalKVCompressorTests
         int[] ids = tok.Encode("Once upon a time, a little girl found a red ball in the park. She was very happy.", true);
         float rel = MaxRelDiff(LatentAttentionTests.Run(a, ids, false), LatentAttentionTests.Run(b, ids, true));
         Assert.True(rel < 1e-3, $"{variant}: logits rel diff {rel:E2}");
-        var stream = tok.Encode(File.ReadAllText(TestPaths.Data("tinystories/valid-slice.txt"))[..12000]);
-        var windows = Perplexity.Windows(stream, 256, PerplexityProtocol.BosWindows, tok.BosTokenId, 3);
-        double pa = Perplexity.Evaluate(a, windows).Ppl, pb = Perplexity.Evaluate(b, windows).Ppl;
-        Assert.True(Math.Abs(pb / pa - 1) < 1e-3, $"{variant}: ppl {pa} vs {pb}");
+        CompressorTests.AssertSamePerplexity(a, b, tok, "tinystories/valid-slice.txt", 12000, 3, variant.ToString());
     }
 
     /// <summary>

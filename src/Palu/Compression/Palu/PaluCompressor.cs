@@ -66,24 +66,34 @@ public static class PaluCompressor
         {
             OriginalArchitecture = c.Architecture,
             OriginalModelType = c.Family.ToString().ToLowerInvariant(),
-            Kv = new KvCompressionInfo
-            {
-                KvKeep = o.KvKeep,
-                GroupSize = o.GroupSize,
-                RankAllocation = RankAllocation.Name(o.RankAllocation),
-                Decomposition = DecompositionName(o),
-                RankMultiple = RankAllocation.Multiple(width),
-                RealizedKeep = RankAllocation.RealizedKeep(ranks, width),
-                FactorDType = DTypes.Name(o.FactorDType),
-                Fisher = fisherInfo,
-            },
+            Kv = KvInfo(o, ranks, width, fisherInfo),
             Calibration = calib,
             WhiteningJitter = grams != null ? jitter : null,
             Seconds = Math.Round(sw.Elapsed.TotalSeconds, 2),
             Modules = modules.ToArray(),
         };
+        return Write(md, outDir, factors, modules, plan, o.Overwrite, progress);
+    }
+
+    /// <summary>The KV record of palu.json for these options and ranks (method palu).</summary>
+    internal static KvCompressionInfo KvInfo(PaluOptions o, LayerRanks[] ranks, int width, FisherAllocationInfo? fisher) => new()
+    {
+        KvKeep = o.KvKeep,
+        GroupSize = o.GroupSize,
+        RankAllocation = RankAllocation.Name(o.RankAllocation),
+        Decomposition = DecompositionName(o),
+        RankMultiple = RankAllocation.Multiple(width),
+        RealizedKeep = RankAllocation.RealizedKeep(ranks, width),
+        FactorDType = DTypes.Name(o.FactorDType),
+        Fisher = fisher,
+    };
+
+    /// <summary>Writes the checkpoint (progress stage "writing") and returns its plan.</summary>
+    internal static CompressionPlan Write(ModelDirectory md, string outDir, List<TensorToWrite> factors, List<ModulePlan> modules,
+        CompressionPlan plan, bool overwrite, IProgress<CompressProgress>? progress)
+    {
         progress?.Report(new("writing", 0));
-        CheckpointWriter.Write(md, outDir, factors, modules.Select(m => m.Name), plan, o.Overwrite);
+        CheckpointWriter.Write(md, outDir, factors, modules.Select(m => m.Name), plan, overwrite);
         progress?.Report(new("writing", 1));
         return plan;
     }

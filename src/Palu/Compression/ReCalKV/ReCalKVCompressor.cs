@@ -103,17 +103,9 @@ public static class ReCalKVCompressor
         {
             OriginalArchitecture = c.Architecture,
             OriginalModelType = c.Family.ToString().ToLowerInvariant(),
-            Kv = new KvCompressionInfo
+            Kv = PaluCompressor.KvInfo(o, ranks, width, fisherInfo) with
             {
                 Method = "recalkv",
-                KvKeep = o.KvKeep,
-                GroupSize = o.GroupSize,
-                RankAllocation = RankAllocation.Name(o.RankAllocation),
-                Decomposition = PaluCompressor.DecompositionName(o),
-                RankMultiple = RankAllocation.Multiple(width),
-                RealizedKeep = RankAllocation.RealizedKeep(ranks, width),
-                FactorDType = DTypes.Name(o.FactorDType),
-                Fisher = fisherInfo,
                 FuseValues = rc.FuseValues,
                 ReCalKV = new ReCalKVInfo
                 {
@@ -131,10 +123,7 @@ public static class ReCalKVCompressor
             Seconds = Math.Round(sw.Elapsed.TotalSeconds, 2),
             Modules = modules.ToArray(),
         };
-        progress?.Report(new("writing", 0));
-        CheckpointWriter.Write(md, outDir, factors, modules.Select(m => m.Name), plan, o.Overwrite);
-        progress?.Report(new("writing", 1));
-        return plan;
+        return PaluCompressor.Write(md, outDir, factors, modules, plan, o.Overwrite, progress);
     }
 
     static double Round(double x) => Math.Round(x, 6);
