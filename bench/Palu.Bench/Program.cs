@@ -34,7 +34,7 @@ public static class Program
         usage: dotnet run -c Release --project bench/Palu.Bench -- <command> [options]
           kernels [matmul|elementwise|attention ...] [--quick] [--threads N] [--dtypes F32,BF16,F16]
                   Stopwatch harness: reference vs SIMD kernels side by side (GFLOP/s, GB/s, speedup).
-          tokens --model DIR [--model DIR2 ...] [--prompt 512] [--gen 128] [--reps 3] [--fuse-values]
+          tokens --model DIR [--model DIR2 ...] [--prompt 512] [--gen 128] [--reps 3] [--fuse-values | --compare-fusion]
                   End-to-end prefill and decode tokens/s (llama-bench pp/tg) and implied weight bandwidth.
           attention-block [--contexts 1024,4096,16384] [--hidden 4096] [--heads 32] [--kv-heads 32] [--head-dim 128] [--keep 0.5] [--group-size 4]
                   Decode latency of one attention block: dense KV cache vs Palu latent cache (rebuilt / fused values).

@@ -12,7 +12,7 @@ namespace Palu.Cli;
 public static partial class Cli
 {
     public const string Description =
-        "palu: low-rank compression of the KV cache of Hugging Face Llama-family models (Palu), with its own inference " +
+        "palu: low-rank compression of the KV cache of Hugging Face Llama-family models (Palu, ReCalKV), with its own inference " +
         "engine (CPU SIMD, NVIDIA CUDA) and evaluation harness. Options can also come from a file: palu compress MODEL @options.txt (written as on the command line; # starts a comment).";
 
     /// <summary>The root command with every subcommand, the global <c>--threads</c> and <c>palu help</c>.</summary>

@@ -47,15 +47,18 @@ public static class CompressCommand
         var kvBits = new Option<int>("--kv-bits") { Description = "bits per cached latent value: 16 (float latents) | 8 | 4 | 3 | 2 (quantised per token, asymmetric, stored bit-packed with f16 scales and zero-points)", DefaultValueFactory = _ => 16, HelpName = "B" };
         var hadamard = new Option<bool>("--hadamard") { Description = "fuse a Hadamard rotation into each group's factors (A ← M·A, B ← B·Mᵀ): exact at full precision, spreads the latent outliers before quantisation" };
         var quantGroup = new Option<int>("--quant-group") { Description = "latent channels per quantisation scale and zero-point: 0 = each head group's whole latent (default) | 32 | 64 | 128 …; must divide every rank", DefaultValueFactory = _ => 0, HelpName = "N" };
-        var cmd = new Command("compress", "Compress the KV cache with Palu: per head group, k_proj and v_proj become whitened-SVD factors; the cache holds the low-rank latents.")
+        var cmd = new Command("compress", "Compress the KV cache with Palu (per head group, k_proj and v_proj become whitened-SVD factors) or ReCalKV (--method recalkv); the cache holds the low-rank latents.")
         { output, keep, group, alloc, calib, samples, seqLen, seed, decomposition, dtype, fisher, fisherSamples, fisherSeqLen, fisherObjective,
           fisherDeficit, fisherOrder, fisherCache, overwrite, json, kvBits, hadamard, quantGroup };
         model.AddTo(cmd);
+        var kvMethod = new KvMethodOptions();
+        kvMethod.AddTo(cmd);
         cmd.SetAction((p, ct) =>
         {
             string dir = model.Get(p), outDir = p.GetValue(output)!;
             var c = CommonOptions.Config(dir);
-            var allocation = RankAllocation.Parse(p.GetValue(alloc)!);
+            var recalkv = kvMethod.ReCalKV(p);   // null for --method palu
+            var allocation = recalkv != null && KvMethodOptions.Unset(p, alloc) ? RankAllocationMethod.FisherUniform : RankAllocation.Parse(p.GetValue(alloc)!);
             var method = p.GetValue(decomposition) == "svd" ? DecompositionMethod.Svd : DecompositionMethod.Whiten;
             bool usesFisher = allocation != RankAllocationMethod.Uniform;
             bool needsCalib = method == DecompositionMethod.Whiten || (usesFisher && p.GetValue(fisher) is null);
@@ -76,7 +79,8 @@ public static class CompressCommand
                 FisherSeqLen = CommonOptions.SeqLen(p.GetValue(fisherSeqLen), 1024, c, "--fisher-seq-len", min: 3),
                 FisherObjective = LabelObjectives.Parse(p.GetValue(fisherObjective)!),
                 FisherDeficit = p.GetValue(fisherDeficit) == "pass" ? DeficitMode.PaluPass : DeficitMode.StopAtZero,
-                FisherOrder = p.GetValue(fisherOrder) == "descending" ? RemainderOrder.Descending : RemainderOrder.Ascending,
+                FisherOrder = p.GetValue(fisherOrder) == "descending" || (recalkv != null && KvMethodOptions.Unset(p, fisherOrder)) ? RemainderOrder.Descending : RemainderOrder.Ascending,
+                Whitening = kvMethod.WhiteningKind(p),
                 FisherCacheDir = p.GetValue(fisherCache),
                 Overwrite = p.GetValue(overwrite),
                 KvBits = p.GetValue(kvBits),
@@ -95,9 +99,12 @@ public static class CompressCommand
                 if (RankGranularity.Warning(o.KvKeep, RankAllocation.RealizedKeep(ranks, width), c, groupSize, uniform: true) is string w) Cli.Warn(w);
             }
             var la = LinearAlgebraProvider.Default;
+            if (recalkv != null) ReCalKVCompressor.Validate(c, o, recalkv);
             var plan = Cli.WithProgress("compress", progress =>
-                PaluCompressor.Compress(dir, outDir, o, la,
-                    new Cli.SyncProgress<CompressProgress>(s => progress.Report(Stage(s, usesFisher), s.Stage)), ct));
+            {
+                var report = new Cli.SyncProgress<CompressProgress>(s => progress.Report(Stage(s, usesFisher), s.Stage));
+                return recalkv != null ? ReCalKVCompressor.Compress(dir, outDir, o, recalkv, la, report, ct) : PaluCompressor.Compress(dir, outDir, o, la, report, ct);
+            });
             var kv = plan.Kv!;
             if (kv.Fisher is { } f)
             {
@@ -111,6 +118,7 @@ public static class CompressCommand
                     $"{f.AllocatedRank} allocated ({f.Deficit}, {f.RemainderOrder}), {f.RoundedRank} after rounding");
                 if (RankGranularity.Warning(o.KvKeep, kv.RealizedKeep, c, groupSize, uniform: false) is string w) Cli.Warn(w);
             }
+            if (kv.ReCalKV is { } rk && !p.GetValue(json)) Cli.Info(KvMethodOptions.Summary(rk));
             if (p.GetValue(json)) Console.Out.WriteLine(plan.ToJson());
             else
             {

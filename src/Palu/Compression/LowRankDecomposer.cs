@@ -14,7 +14,20 @@ public static class LowRankDecomposer
 {
     /// <param name="w">[m, d] row-major.</param>
     /// <param name="s">[d, d] lower-triangular whitening factor with S·Sᵀ = XᵀX, or null.</param>
-    public static LowRankFactors Decompose(ILinearAlgebra la, double[] w, int m, int d, double[]? s, int rank)
+    public static LowRankFactors Decompose(ILinearAlgebra la, double[] w, int m, int d, double[]? s, int rank) =>
+        Decompose(la, w, m, d, s, rank, y => { if (s != null) la.SolveTriangular(s, d, lower: true, transpose: false, left: false, y, rank); return y; });
+
+    /// <summary>
+    /// As above with any whitening factor (null = plain SVD): a dense (symmetric square-root) S is undone by its
+    /// inverse (A = Y·S⁻¹), a lower-triangular one by a triangular solve.
+    /// </summary>
+    public static LowRankFactors Decompose(ILinearAlgebra la, double[] w, int m, int d, Whitening? wh, int rank) =>
+        wh == null || wh.Factor.IsLowerTriangular
+            ? Decompose(la, w, m, d, wh?.Factor.S, rank)
+            : Decompose(la, w, m, d, wh.Factor.S, rank, y => la.MatMul(y, wh.Inverse, rank, d, d));
+
+    /// <param name="unwhiten">Y [r, d] = Σ_r^½ V_rᵀ → A [r, d] (may work in place).</param>
+    static LowRankFactors Decompose(ILinearAlgebra la, double[] w, int m, int d, double[]? s, int rank, Func<double[], double[]> unwhiten)
     {
         if (rank < 1 || rank > Math.Min(m, d)) throw new ArgumentOutOfRangeException(nameof(rank), $"rank {rank} outside [1, {Math.Min(m, d)}]");
         double[] ws = s == null ? w : la.MatMul(w, s, m, d, d);    // [m, d]
@@ -25,11 +38,26 @@ public static class LowRankDecomposer
         var y = new double[rank * d];                               // [r, d] = Σ_r^½ V_rᵀ
         for (int i = 0; i < rank; i++)
             for (int j = 0; j < d; j++) y[i * d + j] = sq[i] * svd.Vt[i * d + j];
-        if (s != null) la.SolveTriangular(s, d, lower: true, transpose: false, left: false, y, rank);   // A·S = Y
-        var a = Dense.ToSingle(y);                                  // [r, d]
+        var a = Dense.ToSingle(unwhiten(y));                        // [r, d]
         var b = new float[m * rank];                                // [m, r] = U_r Σ_r^½
         for (int i = 0; i < m; i++)
             for (int j = 0; j < rank; j++) b[i * rank + j] = (float)(svd.U[i * k + j] * sq[j]);
         return new LowRankFactors(a, b, m, d, rank, svd.S);
     }
+}
+
+/// <summary>How the Gram is factorised (ALGORITHMS.md §1.3): Cholesky (Palu, SVD-LLM) or the symmetric square root (ReCalKV).</summary>
+public enum WhiteningKind { Cholesky, Sqrt }
+
+/// <summary>A whitening factor S (S·Sᵀ = G) and its inverse [d, d] (computed once per layer, used by every block).</summary>
+public sealed record Whitening(WhiteningFactorResult Factor, double[] Inverse)
+{
+    /// <summary>S of the Gram <paramref name="gram"/> [d, d] by <paramref name="kind"/>; Cholesky with Palu's jitter fallback ε.</summary>
+    public static Whitening Of(ILinearAlgebra la, double[] gram, int d, WhiteningKind kind, double epsilon)
+    {
+        var f = kind == WhiteningKind.Cholesky ? la.WhiteningFactor(gram, d, epsilon) : la.SymmetricSqrtFactor(gram, d);
+        return new Whitening(f, la.InverseFactor(f));
+    }
+
+    public static string Name(WhiteningKind k) => k == WhiteningKind.Cholesky ? "cholesky" : "sqrt";
 }

@@ -42,7 +42,7 @@ public sealed record FisherAllocationInfo
 /// <summary>What was done to the KV cache as a whole (the per-module detail is in <see cref="CompressionPlan.Modules"/>).</summary>
 public sealed record KvCompressionInfo
 {
-    /// <summary>palu (ReCalKV joins later).</summary>
+    /// <summary>palu or recalkv.</summary>
     [JsonPropertyName("method")] public string Method { get; init; } = "palu";
     [JsonPropertyName("kv_keep")] public required double KvKeep { get; init; }
     /// <summary>KV heads per group when all groups are equal; the modules' group maps are what counts.</summary>
@@ -53,6 +53,10 @@ public sealed record KvCompressionInfo
     [JsonPropertyName("realized_keep")] public required double RealizedKeep { get; init; }
     [JsonPropertyName("factor_dtype")] public required string FactorDType { get; init; }
     [JsonPropertyName("fisher")] public FisherAllocationInfo? Fisher { get; init; }
+    /// <summary>ReCalKV's settings and calibration record (method recalkv), or null.</summary>
+    [JsonPropertyName("recalkv")] public ReCalKVInfo? ReCalKV { get; init; }
+    /// <summary>Load with the value up-projection folded into o_proj (compress --fuse-values), unless told otherwise.</summary>
+    [JsonPropertyName("fuse_values")] public bool FuseValues { get; init; }
 }
 
 /// <summary>One head group of a latent K or V projection: its KV heads in slot order and its factor B_g.</summary>

@@ -84,7 +84,7 @@ public static class ModelLoader
                 var K = PlanErrors.Blame(planPath, ke!.Name, () => LoadLatent(md, be, ke!, c, planPath));
                 var V = PlanErrors.Blame(planPath, ve!.Name, () => LoadLatent(md, be, ve!, c, planPath));
                 Linear? fused = null;
-                if (options.FuseValues)
+                if (options.FuseValues || plan?.Kv?.FuseValues == true)
                 {
                     if (f.Entry(Mod(LinearKind.O)) != null) throw new ArgumentException($"--fuse-values needs a dense o_proj; layer {i}'s is compressed");
                     fused = FusedOutput.Build(md, be, Mod(LinearKind.O), c, ve!, V, shape);

@@ -33,4 +33,35 @@ public static class CalibrationData
         }
         return result;
     }
+
+    /// <summary>
+    /// The second sampler of §1.1 (ReCalKV's value calibration data): the whole text tokenized once (no special tokens),
+    /// cut into non-overlapping windows of seq_len − 1 tokens, <paramref name="samples"/> of them drawn without
+    /// replacement (seeded), each prefixed with BOS when the tokenizer has one. Throws, naming
+    /// <paramref name="option"/>, when the text holds fewer windows than asked for.
+    /// </summary>
+    public static List<int[]> TokenWindows(string path, Tokenizer tokenizer, int samples, int seqLen, int seed, string option)
+    {
+        if (samples <= 0) throw new ArgumentException($"{option} must be positive, got {samples}");
+        if (seqLen < 2) throw new ArgumentException($"the sequence length must be at least 2, got {seqLen}");
+        if (!File.Exists(path)) throw new ModelFormatException(path, "calibration text not found");
+        var ids = tokenizer.Encode(File.ReadAllText(path), addSpecialTokens: false);
+        int body = seqLen - 1, available = ids.Length / body;
+        if (samples > available)
+            throw new ArgumentException($"{option} {samples} is beyond the calibration text: {Path.GetFileName(path)} has {ids.Length:N0} tokens, " +
+                $"enough for {available} windows of {seqLen} tokens; ask for at most {available}, use a shorter sequence length or a longer text");
+        var order = Enumerable.Range(0, available).ToArray();
+        var rng = new SeededRandom((ulong)seed);
+        for (int i = 0; i < samples; i++)   // partial Fisher–Yates: the first `samples` entries are the draw
+        {
+            int j = rng.Next(i, available);
+            (order[i], order[j]) = (order[j], order[i]);
+        }
+        int? bos = tokenizer.BosTokenId;
+        return order.Take(samples).Select(w =>
+        {
+            var window = ids.AsSpan(w * body, body);
+            return bos is int b ? [b, .. window] : window.ToArray();
+        }).ToList();
+    }
 }

@@ -39,11 +39,17 @@ public class CompressorTests
             Assert.True(rel < 1e-3, $"{model} s={group} fuse={fuse}: logits rel diff {rel:E2}");
         }
         // perplexity on the first windows of WikiText-2 within 0.1 %
-        var tok = Tokenizer.FromDirectory(src);
-        var stream = tok.Encode(File.ReadAllText(TestPaths.Data("wikitext-2-raw/wiki.test.raw"))[..20000]);
-        var windows = Perplexity.Windows(stream, 256, PerplexityProtocol.BosWindows, tok.BosTokenId, 4);
-        double pa = Perplexity.Evaluate(a, windows).Ppl, pb = Perplexity.Evaluate(b, windows).Ppl;
-        Assert.True(Math.Abs(pb / pa - 1) < 1e-3, $"{model}: ppl {pa} vs {pb}");
+        AssertSamePerplexity(a, b, Tokenizer.FromDirectory(src), "wikitext-2-raw/wiki.test.raw", 20000, 4, model);
+    }
+
+    /// <summary>Perplexities of <paramref name="a"/> and <paramref name="b"/> within 0.1 % on the first <paramref name="windows"/>
+    /// 256-token windows of the first <paramref name="chars"/> characters of a shared data file.</summary>
+    internal static void AssertSamePerplexity(CausalLM a, CausalLM b, Tokenizer tok, string data, int chars, int windows, string what)
+    {
+        var stream = tok.Encode(File.ReadAllText(TestPaths.Data(data))[..chars]);
+        var w = Perplexity.Windows(stream, 256, PerplexityProtocol.BosWindows, tok.BosTokenId, windows);
+        double pa = Perplexity.Evaluate(a, w).Ppl, pb = Perplexity.Evaluate(b, w).Ppl;
+        Assert.True(Math.Abs(pb / pa - 1) < 1e-3, $"{what}: ppl {pa} vs {pb}");
     }
 
     [Fact]

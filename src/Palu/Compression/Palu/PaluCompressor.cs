@@ -39,28 +39,7 @@ public static class PaluCompressor
         LatentQuantOptions.CheckRanks(o, ranks);
 
         // 2. calibration Grams (whitening only)
-        CalibrationInfo? calib = null;
-        GramCollector? grams = null;
-        if (o.Decomposition == DecompositionMethod.Whiten)
-        {
-            if (o.CalibrationFile == null) throw new ArgumentException("whitened decomposition needs calibration text: pass --calib FILE (or --decomposition svd)");
-            var tok = Tok();
-            if (o.CalibrationSeqLen > c.MaxPositionEmbeddings)
-                throw new ArgumentException($"--calib-seq-len {o.CalibrationSeqLen} exceeds the model's max_position_embeddings {c.MaxPositionEmbeddings}");
-            var samples = CalibrationData.Sample(o.CalibrationFile, tok, o.CalibrationSamples, o.CalibrationSeqLen, o.Seed);
-            grams = new GramCollector(c.NumLayers, d, LinearInput.Attention, la);
-            var hidden = new float[o.CalibrationSeqLen * d];
-            using var seq = lm.NewSequence(o.CalibrationSeqLen);
-            for (int i = 0; i < samples.Count; i++)
-            {
-                ct.ThrowIfCancellationRequested();
-                seq.RewindTo(0);
-                lm.Forward(samples[i], seq, hidden, grams);
-                progress?.Report(new("calibrating", (i + 1.0) / samples.Count));
-            }
-            calib = new CalibrationInfo(Path.GetFileName(o.CalibrationFile), ModelHash.FileSha256(o.CalibrationFile), o.CalibrationSamples,
-                o.CalibrationSeqLen, o.Seed, grams.Tokens);
-        }
+        var (grams, calib) = o.Decomposition == DecompositionMethod.Whiten ? Calibrate(lm, Tok, o, la, progress, ct) : (null, null);
 
         // 3. factorise each layer's K and V per group (weights read from the checkpoint)
         using var md = ModelDirectory.Open(modelDir);
@@ -71,17 +50,8 @@ public static class PaluCompressor
         for (int l = 0; l < c.NumLayers; l++)
         {
             ct.ThrowIfCancellationRequested();
-            double[]? s = null;
-            if (grams != null)
-            {
-                WhiteningFactorResult wf;
-                try { wf = la.WhiteningFactor(grams.Gram(l), d, o.WhiteningEpsilon); }
-                catch (LinearAlgebraException e)
-                {
-                    throw new LinearAlgebraException($"layer {l}: the calibration Gram of the k/v_proj input could not be factorised even with the eigenvalue-shift jitter ({e.Message}); use more calibration tokens (--calib-samples) or --decomposition svd");
-                }
-                s = wf.S; jitter[l] = wf.Jitter;
-            }
+            Whitening? s = null;
+            if (grams != null) { s = LayerWhitening(la, grams, l, d, o); jitter[l] = s.Factor.Jitter; }
             foreach (var (kind, r) in new[] { (LinearKind.K, ranks[l].KRanks), (LinearKind.V, ranks[l].VRanks) })
             {
                 string module = LinearKinds.Module(l, kind);
@@ -99,24 +69,34 @@ public static class PaluCompressor
         {
             OriginalArchitecture = c.Architecture,
             OriginalModelType = c.Family.ToString().ToLowerInvariant(),
-            Kv = new KvCompressionInfo
-            {
-                KvKeep = o.KvKeep,
-                GroupSize = o.GroupSize,
-                RankAllocation = RankAllocation.Name(o.RankAllocation),
-                Decomposition = o.Decomposition == DecompositionMethod.Whiten ? "whiten" : "svd",
-                RankMultiple = RankAllocation.Multiple(width),
-                RealizedKeep = RankAllocation.RealizedKeep(ranks, width),
-                FactorDType = DTypes.Name(o.FactorDType),
-                Fisher = fisherInfo,
-            },
+            Kv = KvInfo(o, ranks, width, fisherInfo),
             Calibration = calib,
             WhiteningJitter = grams != null ? jitter : null,
             Seconds = Math.Round(sw.Elapsed.TotalSeconds, 2),
             Modules = modules.ToArray(),
         };
+        return Write(md, outDir, factors, modules, plan, o.Overwrite, progress, ct);
+    }
+
+    /// <summary>The KV record of palu.json for these options and ranks (method palu).</summary>
+    internal static KvCompressionInfo KvInfo(PaluOptions o, LayerRanks[] ranks, int width, FisherAllocationInfo? fisher) => new()
+    {
+        KvKeep = o.KvKeep,
+        GroupSize = o.GroupSize,
+        RankAllocation = RankAllocation.Name(o.RankAllocation),
+        Decomposition = DecompositionName(o),
+        RankMultiple = RankAllocation.Multiple(width),
+        RealizedKeep = RankAllocation.RealizedKeep(ranks, width),
+        FactorDType = DTypes.Name(o.FactorDType),
+        Fisher = fisher,
+    };
+
+    /// <summary>Writes the checkpoint (progress stage "writing") and returns its plan.</summary>
+    internal static CompressionPlan Write(ModelDirectory md, string outDir, List<TensorToWrite> factors, List<ModulePlan> modules,
+        CompressionPlan plan, bool overwrite, IProgress<CompressProgress>? progress, CancellationToken ct = default)
+    {
         progress?.Report(new("writing", 0));
-        CheckpointWriter.Write(md, outDir, factors, modules.Select(m => m.Name), plan, o.Overwrite, ct);
+        CheckpointWriter.Write(md, outDir, factors, modules.Select(m => m.Name), plan, overwrite, ct);
         progress?.Report(new("writing", 1));
         return plan;
     }
@@ -125,7 +105,7 @@ public static class PaluCompressor
     /// fisher / fisher_uniform ranks (§4.3) from the Fisher file given (--fisher), else the cached Fisher file for these
     /// calibration settings, else a Fisher pass now (then cached).
     /// </summary>
-    static (LayerRanks[], FisherAllocationInfo) FisherRanks(string modelDir, CausalLM lm, Func<Tokenizer> tokenizer, PaluOptions o,
+    internal static (LayerRanks[], FisherAllocationInfo) FisherRanks(string modelDir, CausalLM lm, Func<Tokenizer> tokenizer, PaluOptions o,
         int groups, int width, IProgress<CompressProgress>? progress, CancellationToken ct)
     {
         var c = lm.Config;
@@ -156,13 +136,53 @@ public static class PaluCompressor
         });
     }
 
+    /// <summary>whiten (Cholesky), whiten_sqrt or svd.</summary>
+    internal static string DecompositionName(PaluOptions o) =>
+        o.Decomposition == DecompositionMethod.Svd ? "svd" : o.Whitening == WhiteningKind.Sqrt ? "whiten_sqrt" : "whiten";
+
     /// <summary>IProgress that reports on the calling thread.</summary>
     sealed class Progress(Action<double> report) : IProgress<double>
     {
         public void Report(double value) => report(value);
     }
 
-    static void Validate(ModelConfig c, PaluOptions o)
+    /// <summary>
+    /// Grams of every layer's k/v_proj input over <see cref="PaluOptions.CalibrationSamples"/> sequences of the
+    /// calibration text, on <paramref name="lm"/> as it is (uncompressed for Palu).
+    /// </summary>
+    internal static (GramCollector, CalibrationInfo) Calibrate(CausalLM lm, Func<Tokenizer> tok, PaluOptions o, ILinearAlgebra la,
+        IProgress<CompressProgress>? progress, CancellationToken ct)
+    {
+        var c = lm.Config;
+        if (o.CalibrationFile == null) throw new ArgumentException("whitened decomposition needs calibration text: pass --calib FILE (or --decomposition svd)");
+        if (o.CalibrationSeqLen > c.MaxPositionEmbeddings)
+            throw new ArgumentException($"--calib-seq-len {o.CalibrationSeqLen} exceeds the model's max_position_embeddings {c.MaxPositionEmbeddings}");
+        var samples = CalibrationData.Sample(o.CalibrationFile, tok(), o.CalibrationSamples, o.CalibrationSeqLen, o.Seed);
+        var grams = new GramCollector(c.NumLayers, c.HiddenSize, LinearInput.Attention, la);
+        var hidden = new float[o.CalibrationSeqLen * c.HiddenSize];
+        using var seq = lm.NewSequence(o.CalibrationSeqLen);
+        for (int i = 0; i < samples.Count; i++)
+        {
+            ct.ThrowIfCancellationRequested();
+            seq.RewindTo(0);
+            lm.Forward(samples[i], seq, hidden, grams);
+            progress?.Report(new("calibrating", (i + 1.0) / samples.Count));
+        }
+        return (grams, new CalibrationInfo(Path.GetFileName(o.CalibrationFile), ModelHash.FileSha256(o.CalibrationFile), o.CalibrationSamples,
+            o.CalibrationSeqLen, o.Seed, grams.Tokens));
+    }
+
+    /// <summary>S of layer <paramref name="l"/>'s Gram (Cholesky or square root, per the options), with a clear error.</summary>
+    internal static Whitening LayerWhitening(ILinearAlgebra la, GramCollector grams, int l, int d, PaluOptions o)
+    {
+        try { return Whitening.Of(la, grams.Gram(l), d, o.Whitening, o.WhiteningEpsilon); }
+        catch (LinearAlgebraException e)
+        {
+            throw new LinearAlgebraException($"layer {l}: the calibration Gram of the k/v_proj input could not be factorised even with the eigenvalue-shift jitter ({e.Message}); use more calibration tokens (--calib-samples) or --decomposition svd");
+        }
+    }
+
+    internal static void Validate(ModelConfig c, PaluOptions o)
     {
         if (!(o.KvKeep > 0 && o.KvKeep <= 1))
             throw new ArgumentException($"--kv-keep must be in (0, 1] (the fraction of KV rank kept; 0.5 = \"50% compression\"), got {o.KvKeep}");
@@ -177,7 +197,7 @@ public static class PaluCompressor
 
     /// <summary>Factors of one K or V projection w [H_kv·d_h, d] (+ bias) per group of <paramref name="width"/> rows.</summary>
     static IEnumerable<TensorToWrite> FactorProjection(ILinearAlgebra la, int layer, LinearKind kv, float[] w, float[]? bias, int[] ranks,
-        int groups, int width, int d, double[]? s, DType dtype, string?[]? rotations)
+        int groups, int width, int d, Whitening? s, DType dtype, string?[]? rotations)
     {
         int total = ranks.Sum();
         var down = new float[total * d];                // [Σr, d]

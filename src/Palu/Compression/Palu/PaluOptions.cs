@@ -12,6 +12,8 @@ public sealed record PaluOptions
     public int GroupSize { get; init; } = 4;
     public RankAllocationMethod RankAllocation { get; init; } = RankAllocationMethod.Uniform;
     public DecompositionMethod Decomposition { get; init; } = DecompositionMethod.Whiten;
+    /// <summary>How the Gram is factorised for whitening: Cholesky (Palu) or symmetric square root (ReCalKV).</summary>
+    public WhiteningKind Whitening { get; init; } = WhiteningKind.Cholesky;
     public string? CalibrationFile { get; init; }
     public int CalibrationSamples { get; init; } = 256;
     public int CalibrationSeqLen { get; init; } = 2048;
