@@ -44,10 +44,12 @@ public static class CompressCommand
         var fisherCache = FisherCommand.CacheDirOption("--fisher-cache");
         var overwrite = new Option<bool>("--overwrite") { Description = "replace OUT if it exists" };
         var json = new Option<bool>("--json") { Description = "print palu.json on stdout" };
-        var cmd = new Command("compress", "Compress the KV cache with Palu: per head group, k_proj and v_proj become whitened-SVD factors; the cache holds the low-rank latents.")
+        var weights = new WeightsCompression();
+        var cmd = new Command("compress", "Compress the KV cache with Palu (per head group, k_proj and v_proj become whitened-SVD factors; the cache holds the low-rank latents) and/or the weights with SVD-LLM or SkipCat (--weights-keep).")
         { output, keep, group, alloc, calib, samples, seqLen, seed, decomposition, dtype, fisher, fisherSamples, fisherSeqLen, fisherObjective,
           fisherDeficit, fisherOrder, fisherCache, overwrite, json };
         model.AddTo(cmd);
+        weights.AddTo(cmd);
         cmd.SetAction((p, ct) =>
         {
             string dir = model.Get(p), outDir = p.GetValue(output)!;
@@ -77,6 +79,13 @@ public static class CompressCommand
                 FisherCacheDir = p.GetValue(fisherCache),
                 Overwrite = p.GetValue(overwrite),
             };
+            if (weights.Requested(p))   // weights alone, or --kv-keep given too: KV and weights in one model and one plan
+            {
+                bool kvToo = p.GetResult(keep) is { Implicit: false };
+                var wplan = weights.Run(p, dir, outDir, kvToo ? o : null, o.CalibrationSeqLen, o.Seed, o.Overwrite, ct);
+                if (p.GetValue(json)) Console.Out.WriteLine(wplan.ToJson());
+                return Task.FromResult(0);
+            }
             // uniform ranks are known before any work: say now (not after hours of calibration) when they miss the request
             if (!usesFisher && groupSize >= 1 && c.NumKvHeads % groupSize == 0 && o.KvKeep is > 0 and <= 1)
             {
