@@ -23,10 +23,12 @@ public sealed class LinearFactory(ModelDirectory md, CompressionPlan? plan, Back
         if (e.Kind != ModulePlan.LowRank)
             throw new ModelFormatException(PlanPath, $"module {module} is of kind {e.Kind}, which is not a linear layer here");
         int r = e.Rank ?? throw new ModelFormatException(PlanPath, $"module {module}: a lowrank entry needs \"rank\"");
-        if (r < 1 || r > Math.Min(outputs, inputs)) throw new ModelFormatException(PlanPath, $"module {module}: rank {r} outside [1, {Math.Min(outputs, inputs)}]");
+        int most = e.Shared != null ? inputs : Math.Min(outputs, inputs);   // a shared rank may exceed one member's rows (GQA k/v)
+        if (r < 1 || r > most) throw new ModelFormatException(PlanPath, $"module {module}: rank {r} outside [1, {most}]");
         var bBias = (bias || e.Bias != null) ? Vector(e.Bias ?? module + ".bias", outputs) : default;
         var B = backend.Load(md.Matrix(e.B!, outputs, r));
-        bool first = !_projections.TryGetValue(e.A!, out var projection);
+        _projections.TryGetValue(e.A!, out var projection);
+        bool first = plan!.Modules.First(m => m.Kind == ModulePlan.LowRank && m.A == e.A).Name == module;   // counts A (plan order)
         if (projection is null)
         {
             int members = plan!.Modules.Count(m => m.Kind == ModulePlan.LowRank && m.A == e.A);
