@@ -27,13 +27,14 @@ public sealed class WeightsCompression
     readonly Option<string?> _calib = new("--weights-calib") { Description = "calibration text for the weight Grams " + DataPaths.Help(DataPaths.CalibrationFile), HelpName = "FILE" };
     readonly Option<int> _samples = new("--weights-calib-samples") { Description = "calibration sequences for the weight Grams (--calib-seq-len tokens each)", DefaultValueFactory = _ => 512, HelpName = "N" };
     readonly Option<bool> _sequential = new("--sequential") { Description = "calibrate each layer through the layers already compressed (SVD-LLM's sequential mode) instead of on the dense model" };
+    readonly Option<string?> _gramCache = new("--weights-gram-cache") { Description = "keep the dense model's calibration Grams in this folder and reuse them (several compressions of one model calibrate once)", HelpName = "DIR" };
     readonly Option<double> _maxCond = new("--max-block-condition") { Description = "skipcat: largest condition number of an identity block accepted after column pivoting", DefaultValueFactory = _ => 1e6, HelpName = "X" };
 
     public WeightsCompression() => _method.AcceptOnlyFromAmong("svdllm", "skipcat");
 
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { _keep, _method, _noCat, _noSkip, _calib, _samples, _sequential, _maxCond }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { _keep, _method, _noCat, _noSkip, _calib, _samples, _sequential, _gramCache, _maxCond }) cmd.Options.Add(o);
     }
 
     /// <summary>Whether --weights-keep was given.</summary>
@@ -54,7 +55,7 @@ public sealed class WeightsCompression
             Cat = !p.GetValue(_noCat), Skip = !p.GetValue(_noSkip), Sequential = p.GetValue(_sequential),
             CalibrationFile = DataPaths.FileOrDefault(p.GetValue(_calib), DataPaths.CalibrationFile, "--weights-calib"),
             CalibrationSamples = p.GetValue(_samples), CalibrationSeqLen = seqLen, Seed = seed,
-            MaxBlockCondition = p.GetValue(_maxCond), Overwrite = overwrite,
+            MaxBlockCondition = p.GetValue(_maxCond), Overwrite = overwrite, GramCacheDir = p.GetValue(_gramCache),
         };
         if (!(o.Keep > 0 && o.Keep <= 1))
             throw new ArgumentException($"--weights-keep must be in (0, 1] (the fraction of the compressed linears' parameters kept; 0.8 = \"20% compression\"), got {o.Keep}");

@@ -40,6 +40,28 @@ public sealed class WeightCalibration : IActivationObserver
         if (_only == layer && which == LinearInput.MlpDown) throw new Done();
     }
 
+    /// <summary>Writes every Gram (float64, layer by layer, the four inputs in order) to <paramref name="path"/>.</summary>
+    public void Save(string path, int layers)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        string tmp = path + ".tmp";
+        using (var f = File.Create(tmp))
+            for (int l = 0; l < layers; l++)
+                foreach (var g in _grams) f.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(g.Gram(l).AsSpan()));
+        File.Move(tmp, path, overwrite: true);
+    }
+
+    /// <summary>Reads Grams written by <see cref="Save"/>; false when the file does not hold this model's shapes.</summary>
+    public bool TryLoad(string path, int layers)
+    {
+        if (!File.Exists(path)) return false;
+        using var f = File.OpenRead(path);
+        if (f.Length != _grams.Sum(g => (long)g.Dim * g.Dim) * layers * sizeof(double)) return false;
+        for (int l = 0; l < layers; l++)
+            foreach (var g in _grams) f.ReadExactly(System.Runtime.InteropServices.MemoryMarshal.AsBytes(g.Gram(l).AsSpan()));
+        return true;
+    }
+
     /// <summary>Runs every sample through <paramref name="lm"/> (from position 0), collecting the Grams.</summary>
     public void Run(CausalLM lm, IReadOnlyList<int[]> samples, Action<int>? progress, CancellationToken ct)
     {

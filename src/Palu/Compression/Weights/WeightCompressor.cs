@@ -37,7 +37,13 @@ public static class WeightCompressor
         if (!o.Sequential)
         {
             grams = new WeightCalibration(c, la);
-            grams.Run(lm, samples, i => progress?.Report(new("calibrating", (double)i / samples.Count)), ct);
+            string? cached = o.GramCacheDir is null ? null
+                : Path.Combine(o.GramCacheDir, $"{ModelHash.Compute(modelDir)[..16]}-{calib.Sha256[..12]}-{samples.Count}x{o.CalibrationSeqLen}-seed{o.Seed}.grams");
+            if (cached is null || !grams.TryLoad(cached, c.NumLayers))
+            {
+                grams.Run(lm, samples, i => progress?.Report(new("calibrating", (double)i / samples.Count)), ct);
+                if (cached != null) grams.Save(cached, c.NumLayers);
+            }
         }
 
         // 2. factorise each group, layer by layer

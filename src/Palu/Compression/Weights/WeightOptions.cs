@@ -27,6 +27,9 @@ public sealed record WeightOptions
     /// <summary>Storage of the factors; null = the dtype of the model's own linear weights.</summary>
     public Tensors.DType? FactorDType { get; init; }
     public bool Overwrite { get; init; }
+    /// <summary>Folder where the dense model's calibration Grams are kept, keyed by model, calibration text and
+    /// settings, so that several compressions of one model calibrate once; null = no cache.</summary>
+    public string? GramCacheDir { get; init; }
 
     public bool UsesCat => Method == WeightMethod.SkipCat && Cat;
     public bool UsesSkip => Method == WeightMethod.SkipCat && Skip;
