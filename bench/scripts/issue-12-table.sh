@@ -7,7 +7,7 @@
 #   --calib-seq-len N          --calib-seq-len (default 2048)
 #   --max-windows N            score only the first N WikiText-2 windows (default: all)
 #   --zs-limit N               score only the first N items of each zero-shot task (default: all)
-#   --tasks "piqa arc-easy …"  zero-shot tasks (default: piqa arc-easy arc-challenge openbookqa hellaswag boolq)
+#   --tasks "piqa arc-easy …"  zero-shot tasks (default: piqa arc-easy arc-challenge openbookqa hellaswag boolq; "" = none)
 # Writes WORKDIR/results.tsv (one line per model) and prints a markdown table; compressed models are deleted after
 # their evaluation. Grams are computed once per model and cached in WORKDIR/grams (--weights-gram-cache).
 set -euo pipefail
@@ -26,14 +26,14 @@ mkdir -p "$WORK"; OUT="$WORK/results.tsv"
 evaluate() {   # name method keep realized dir compress_seconds
   local ppl zs
   ppl=$($PALU eval ppl "$5" $MAXW --json 2>/dev/null | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["ppl"], 3))')
-  zs=$(for t in $TASKS; do $PALU eval zeroshot "$5" --task "$t" $ZSL --json 2>/dev/null; done | python3 -c '
+  if [ -z "$TASKS" ]; then zs="-	-"; else zs=$(for t in $TASKS; do $PALU eval zeroshot "$5" --task "$t" $ZSL --json 2>/dev/null; done | python3 -c '
 import json, sys
 dec = json.JSONDecoder(); s = sys.stdin.read(); i = 0; accs = []
 while i < len(s):
     while i < len(s) and s[i].isspace(): i += 1
     if i >= len(s): break
     o, i = dec.raw_decode(s, i); accs.append((o["task"], o[o["metric"]]))
-print(f"{100 * sum(a for _, a in accs) / len(accs):.2f}\t" + " ".join(f"{t}={100 * a:.1f}" for t, a in accs))')
+print(f"{100 * sum(a for _, a in accs) / len(accs):.2f}\t" + " ".join(f"{t}={100 * a:.1f}" for t, a in accs))'); fi
   printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$1" "$2" "$3" "$4" "$ppl" "$zs" "$6" >> "$OUT"
   echo "$(date -u +%H:%M:%S) $1 $2 keep $3: ppl $ppl zs ${zs%%	*}" >&2
 }
