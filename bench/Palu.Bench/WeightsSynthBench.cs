@@ -13,8 +13,9 @@ namespace Palu.Bench;
 /// <see cref="WeightBudget"/>, Cat groups, identity blocks with a random channel split). The source is a real model
 /// (--source DIR) or a random-weight Llama-2-7B-shaped one (--llama7b-layers N: hidden 4096, 32 heads, ffn 11008,
 /// BF16, vocab --vocab so that the layers, not the LM head, dominate). Then measure with <c>tokens --model …</c>.
-/// usage: weights-synth (--source DIR | --llama7b-layers 2 [--vocab 1024]) --out DIR [--keeps 0.8,0.6,0.4]
-/// writes OUT/dense (when generated), OUT/svdllm-KEEP, OUT/skipcat-KEEP; prints the directories.
+/// usage: weights-synth (--source DIR | --llama7b-layers 2 [--vocab 1024]) --out DIR [--keeps 0.8,0.6,0.4] [--noskip] [--no-dense]
+/// writes OUT/dense (when generated), OUT/svdllm-KEEP, OUT/skipcat-KEEP (and with --noskip OUT/skipcat-noskip-KEEP:
+/// SkipCat's ranks without the identity blocks); prints the directories.
 /// </summary>
 public static class WeightsSynthBench
 {
@@ -23,20 +24,23 @@ public static class WeightsSynthBench
         var a = new Args(argv);
         string outDir = a.Get("--out") ?? throw new ArgumentException("weights-synth: --out DIR required");
         string source = a.Get("--source") ?? Path.Combine(outDir, "dense");
-        if (a.Get("--source") == null) WriteLlama7bShape(source, a.Int("--llama7b-layers", 2), a.Int("--vocab", 1024));
+        if (a.Get("--source") == null && !a.Flag("--no-dense")) WriteLlama7bShape(source, a.Int("--llama7b-layers", 2), a.Int("--vocab", 1024));
         Console.WriteLine(source);
         var keeps = a.Str("--keeps", "0.8,0.6,0.4").Split(',').Select(s => double.Parse(s, System.Globalization.CultureInfo.InvariantCulture));
         foreach (var keep in keeps)
-            foreach (var skipcat in new[] { false, true })
+            foreach (var (name, skipcat, skip) in new[] { ("svdllm", false, false), ("skipcat", true, true), ("skipcat-noskip", true, false) })
             {
-                string dir = Path.Combine(outDir, $"{(skipcat ? "skipcat" : "svdllm")}-{keep}");
-                WriteCompressed(source, dir, keep, skipcat);
+                if (name == "skipcat-noskip" ? !a.Flag("--noskip") : a.Flag("--only-noskip")) continue;
+                string dir = Path.Combine(outDir, $"{name}-{keep}");
+                WriteCompressed(source, dir, keep, skipcat, skip);
                 Console.WriteLine(dir);
             }
         return 0;
     }
 
-    static void WriteCompressed(string source, string dir, double keep, bool skipcat)
+    /// <summary>skipcat with <paramref name="skip"/> false: SkipCat's ranks and shared projections but full A (no
+    /// identity block) — the same model without the skipped r×r blocks, to time what skipping them saves.</summary>
+    static void WriteCompressed(string source, string dir, double keep, bool skipcat, bool skip)
     {
         using var md = ModelDirectory.Open(source);
         var c = md.Config;
@@ -47,9 +51,9 @@ public static class WeightsSynthBench
         foreach (var g in groups)
         {
             int r = WeightBudget.Rank(g.Out, g.In, keep, skipcat);
-            int cols = skipcat ? g.In - r : g.In;
+            int cols = skip ? g.In - r : g.In;
             int[]? J = null, rest = null;
-            if (skipcat)
+            if (skip)
             {
                 var perm = Enumerable.Range(0, g.In).OrderBy(_ => rng.Next()).ToArray();
                 (J, rest) = (perm[..r], perm[r..]);
@@ -57,14 +61,14 @@ public static class WeightsSynthBench
             factors.Add(new GroupFactors(g, r, rng.Floats(r * cols, 0.02f), cols, g.Outs.Select(o => rng.Floats(o * r, 0.02f)).ToArray(),
                 new float[]?[g.Members.Length], J, rest, null));
         }
-        long stored = groups.Zip(factors).Sum(x => WeightBudget.Parameters(x.First.Out, x.First.In, x.Second.Rank, skipcat)), dense = groups.Sum(g => g.DenseParameters);
+        long stored = groups.Zip(factors).Sum(x => WeightBudget.Parameters(x.First.Out, x.First.In, x.Second.Rank, skip)), dense = groups.Sum(g => g.DenseParameters);
         var modules = factors.SelectMany(f => f.Modules()).ToArray();
         var plan = new CompressionPlan
         {
             OriginalArchitecture = c.Architecture, OriginalModelType = c.Family.ToString().ToLowerInvariant(),
             Weights = new WeightCompressionInfo
             {
-                Method = skipcat ? "skipcat" : "svdllm", WeightsKeep = keep, Cat = skipcat, Skip = skipcat, Sequential = false,
+                Method = skipcat ? "skipcat" : "svdllm", WeightsKeep = keep, Cat = skipcat, Skip = skip, Sequential = false,
                 ParametersDense = dense, ParametersStored = stored, RealizedKeep = (double)stored / dense, FactorDType = DTypes.Name(dtype),
             },
             Modules = modules,
