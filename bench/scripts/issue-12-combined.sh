@@ -4,6 +4,8 @@
 # usage: bench/scripts/issue-12-combined.sh MODEL WORKDIR [--kv-keep 0.5] [--weights-keep 0.8] [--calib-samples 64]
 #        [--calib-seq-len 1024] [--max-windows N] [--kv-bits B]   (PALU / BENCH override the commands)
 set -euo pipefail
+# one OpenBLAS thread per process: on a loaded machine its spinning worker threads made the decompositions ~5x slower
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 MODEL=$1; WORK=$2; shift 2
 KV=0.5; WK=0.8; SAMPLES=64; SEQ=1024; MAXW=""; BITS=""
 while [ $# -gt 0 ]; do

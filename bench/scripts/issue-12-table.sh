@@ -11,6 +11,8 @@
 # Writes WORKDIR/results.tsv (one line per model) and prints a markdown table; compressed models are deleted after
 # their evaluation. Grams are computed once per model and cached in WORKDIR/grams (--weights-gram-cache).
 set -euo pipefail
+# one OpenBLAS thread per process: on a loaded machine its spinning worker threads made the decompositions ~5x slower
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 MODEL=$1; WORK=$2; shift 2
 KEEPS="0.8 0.7 0.6"; SAMPLES=512; SEQ=2048; MAXW=""; ZSL=""; TASKS="piqa arc-easy arc-challenge openbookqa hellaswag boolq"
 while [ $# -gt 0 ]; do
