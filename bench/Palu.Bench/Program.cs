@@ -16,6 +16,7 @@ public static class Program
         {
             case "kernels": return KernelBench.Run(rest);
             case "tokens": return TokensBench.Run(rest);
+            case "weights-synth": return WeightsSynthBench.Run(rest);
             case "attention-block": return AttentionBlockBench.Run(rest);
             case "kv-memory": return KvMemoryBench.Run(rest);
             case "latent-quant": return LatentQuantBench.Run(rest);
@@ -36,6 +37,8 @@ public static class Program
                   Stopwatch harness: reference vs SIMD kernels side by side (GFLOP/s, GB/s, speedup).
           tokens --model DIR [--model DIR2 ...] [--prompt 512] [--gen 128] [--reps 3] [--fuse-values | --compare-fusion]
                   End-to-end prefill and decode tokens/s (llama-bench pp/tg) and implied weight bandwidth.
+          weights-synth (--source DIR | --llama7b-layers 2 [--vocab 1024]) --out DIR [--keeps 0.8,0.6,0.4]
+                  SVD-LLM and SkipCat models of the shapes the compressor makes per budget, random factor values (for tokens).
           attention-block [--contexts 1024,4096,16384] [--hidden 4096] [--heads 32] [--kv-heads 32] [--head-dim 128] [--keep 0.5] [--group-size 4]
                   Decode latency of one attention block: dense KV cache vs Palu latent cache (rebuilt / fused values).
           kv-memory --model DIR [--model DIR2 ...] [--tokens 1024]

@@ -47,12 +47,14 @@ public static class CompressCommand
         var kvBits = new Option<int>("--kv-bits") { Description = "bits per cached latent value: 16 (float latents) | 8 | 4 | 3 | 2 (quantised per token, asymmetric, stored bit-packed with f16 scales and zero-points)", DefaultValueFactory = _ => 16, HelpName = "B" };
         var hadamard = new Option<bool>("--hadamard") { Description = "fuse a Hadamard rotation into each group's factors (A ← M·A, B ← B·Mᵀ): exact at full precision, spreads the latent outliers before quantisation" };
         var quantGroup = new Option<int>("--quant-group") { Description = "latent channels per quantisation scale and zero-point: 0 = each head group's whole latent (default) | 32 | 64 | 128 …; must divide every rank", DefaultValueFactory = _ => 0, HelpName = "N" };
-        var cmd = new Command("compress", "Compress the KV cache with Palu (per head group, k_proj and v_proj become whitened-SVD factors) or ReCalKV (--method recalkv); the cache holds the low-rank latents.")
+        var weights = new WeightsCompression();
+        var cmd = new Command("compress", "Compress the KV cache with Palu (per head group, k_proj and v_proj become whitened-SVD factors) or ReCalKV (--method recalkv), the cache holding the low-rank latents, and/or the weights with SVD-LLM or SkipCat (--weights-keep).")
         { output, keep, group, alloc, calib, samples, seqLen, seed, decomposition, dtype, fisher, fisherSamples, fisherSeqLen, fisherObjective,
           fisherDeficit, fisherOrder, fisherCache, overwrite, json, kvBits, hadamard, quantGroup };
         model.AddTo(cmd);
         var kvMethod = new KvMethodOptions();
         kvMethod.AddTo(cmd);
+        weights.AddTo(cmd);
         cmd.SetAction((p, ct) =>
         {
             string dir = model.Get(p), outDir = p.GetValue(output)!;
@@ -91,6 +93,15 @@ public static class CompressCommand
             LatentQuantOptions.Validate(o);
             if (o.Hadamard && o.KvBits == 16)
                 Cli.Info("--hadamard with --kv-bits 16: the rotation is exact at full precision, so the model's outputs do not change (it only matters for quantised latents)");
+            if (weights.Requested(p))   // weights alone, or --kv-keep given too: KV and weights in one model and one plan
+            {
+                bool kvToo = p.GetResult(keep) is { Implicit: false };
+                if (recalkv != null)
+                    throw new ArgumentException("--method recalkv cannot be combined with --weights-keep yet: compress the weights with Palu's KV compression (--method palu, the default) or run ReCalKV without --weights-keep");
+                var wplan = weights.Run(p, dir, outDir, kvToo ? o : null, o.CalibrationSeqLen, o.Seed, o.Overwrite, ct);
+                if (p.GetValue(json)) Console.Out.WriteLine(wplan.ToJson());
+                return Task.FromResult(0);
+            }
             // uniform ranks are known before any work: say now (not after hours of calibration) when they miss the request
             if (!usesFisher && groupSize >= 1 && c.NumKvHeads % groupSize == 0 && o.KvKeep is > 0 and <= 1)
             {

@@ -71,11 +71,11 @@ public static class InspectCommand
             ["bos_token_id"] = c.BosTokenId,
             ["eos_token_ids"] = c.EosTokenIds,
         };
+        InspectWeights.Add(o, md, lm);   // parameters (as stored), parameters_dense, weight bytes, per-module detail
         if (lm.Plan is { } m)
         {
             o["plan_version"] = m.Version;
             o["linear_parameters"] = lm.LinearParameters;
-            o["modules"] = m.Modules.Select(e => new Dictionary<string, object?> { ["name"] = e.Name, ["kind"] = e.Kind }).ToArray();
             KvAccounting.Add(o, m, kvBytes, kvValuesDense * 2);
             if (m.Kv is { } kv)
                 o["palu"] = new Dictionary<string, object?>
@@ -103,7 +103,7 @@ public static class InspectCommand
         var table = new Table().AddColumn("property").AddColumn("value");
         foreach (var (k, v) in info)
         {
-            if (k is "palu" or "modules") continue;
+            if (k is "palu" or "modules" or "weights") continue;
             string s = v switch
             {
                 null => "-",

@@ -46,7 +46,8 @@ public static class CheckpointWriter
     {
         var o = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
         o["architectures"] = new JsonArray("Palu" + m.OriginalArchitecture);
-        o["model_type"] = "palu_" + (o["model_type"]?.GetValue<string>() ?? m.OriginalModelType);
+        string type = o["model_type"]?.GetValue<string>() ?? m.OriginalModelType;
+        o["model_type"] = type.StartsWith("palu_", StringComparison.Ordinal) ? type : "palu_" + type;   // a compressed source keeps one prefix
         o["palu"] = new JsonObject
         {
             ["original_architecture"] = m.OriginalArchitecture,

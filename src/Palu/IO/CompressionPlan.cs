@@ -112,6 +112,32 @@ public sealed record ModulePlan
     [JsonPropertyName("rest")] public string? Rest { get; init; }
     /// <summary>Rank used at run time when below the stored rank (a prefix of the factors), or null.</summary>
     [JsonPropertyName("active_rank")] public int? ActiveRank { get; init; }
+    /// <summary>Name of the projection group whose A (and identity block) this module shares with the other modules
+    /// that name it (SkipCat's Cat, e.g. <c>model.layers.0.self_attn.qkv</c>); they list the same a/identity/rest
+    /// tensors, and h = A·x is computed once for all of them. Null = not shared.</summary>
+    [JsonPropertyName("shared")] public string? Shared { get; init; }
+}
+
+/// <summary>What was done to the weights as a whole (SVD-LLM / SkipCat); per-module detail in <see cref="CompressionPlan.Modules"/>.</summary>
+public sealed record WeightCompressionInfo
+{
+    /// <summary>svdllm or skipcat.</summary>
+    [JsonPropertyName("method")] public required string Method { get; init; }
+    /// <summary>Requested fraction of the compressed linears' parameters kept.</summary>
+    [JsonPropertyName("weights_keep")] public required double WeightsKeep { get; init; }
+    [JsonPropertyName("cat")] public required bool Cat { get; init; }
+    [JsonPropertyName("skip")] public required bool Skip { get; init; }
+    [JsonPropertyName("sequential")] public required bool Sequential { get; init; }
+    /// <summary>Dense parameters of the linears that were compressed (weights, no biases).</summary>
+    [JsonPropertyName("parameters_dense")] public required long ParametersDense { get; init; }
+    /// <summary>Their parameters as stored now (factors, without indices or biases).</summary>
+    [JsonPropertyName("parameters_stored")] public required long ParametersStored { get; init; }
+    /// <summary>parameters_stored / parameters_dense.</summary>
+    [JsonPropertyName("realized_keep")] public required double RealizedKeep { get; init; }
+    /// <summary>Largest condition number of an identity block A_J (Skip), after column pivoting.</summary>
+    [JsonPropertyName("max_block_condition")] public double? MaxBlockCondition { get; init; }
+    [JsonPropertyName("factor_dtype")] public required string FactorDType { get; init; }
+    [JsonPropertyName("calibration")] public CalibrationInfo? Calibration { get; init; }
 }
 
 /// <summary>
@@ -133,6 +159,7 @@ public sealed record CompressionPlan
     [JsonPropertyName("original_architecture")] public required string OriginalArchitecture { get; init; }
     [JsonPropertyName("original_model_type")] public required string OriginalModelType { get; init; }
     [JsonPropertyName("kv")] public KvCompressionInfo? Kv { get; init; }
+    [JsonPropertyName("weights")] public WeightCompressionInfo? Weights { get; init; }
     [JsonPropertyName("calibration")] public CalibrationInfo? Calibration { get; init; }
     [JsonPropertyName("whitening_jitter")] public double[]? WhiteningJitter { get; init; }
     [JsonPropertyName("seconds")] public double Seconds { get; init; }
@@ -199,6 +226,8 @@ public sealed record CompressionPlan
                 case ModulePlan.LowRank:
                     if (m.A is null || m.B is null) throw new ModelFormatException(path, $"module {m.Name}: kind lowrank needs \"a\" and \"b\"");
                     if ((m.Identity is null) != (m.Rest is null)) throw new ModelFormatException(path, $"module {m.Name}: an identity block needs both \"identity\" and \"rest\"");
+                    if (Modules.FirstOrDefault(o => o.Kind == ModulePlan.LowRank && o.A == m.A && (o.Shared != m.Shared || o.Identity != m.Identity || o.Rank != m.Rank)) is { } other)
+                        throw new ModelFormatException(path, $"modules {other.Name} and {m.Name} read the same tensor {m.A} but differ in \"shared\", \"identity\" or \"rank\"");
                     break;
                 default:
                     throw new ModelFormatException(path, $"module {m.Name}: unknown kind '{m.Kind}' (this version knows {ModulePlan.KvLatent}, {ModulePlan.LowRank}); upgrade palu");

@@ -9,6 +9,7 @@ public enum Slot
     K, V, Attn,                     // dense attention: [N, H_kv·d_h] ×2, [N, H·d_h]
     Hk, Hv, Z, Vals, HeadZ, HeadVals, // latent attention: [N, Σr^K], [N, Σr^V], [N, Σ_h r^V(h)], [N, H·d_h], [N, r], [N, d_h]
     LowRankMid, LowRankGather,      // low-rank linear: [N, r], [N, in − r]
+    SharedMid,                      // a low-rank projection shared by several linears (SkipCat's Cat): [N, r]
     Count,
 }
 
@@ -22,6 +23,11 @@ public sealed class Workspace(Backend backend) : IDisposable
     float[] _staging = [];
 
     public Backend Backend { get; } = backend;
+
+    /// <summary>Which shared low-rank projection <see cref="Slot.SharedMid"/> holds, for which input, and how many
+    /// members may still reuse it (see <see cref="LowRankProjection.Project"/>).</summary>
+    public record struct ProjectionMemo(LowRankProjection? Owner, Buf X, int T, int Left);
+    internal ProjectionMemo SharedProjection;
 
     /// <summary>The first <paramref name="floats"/> floats of the buffer of <paramref name="slot"/>.</summary>
     public Buf Get(Slot slot, int floats)

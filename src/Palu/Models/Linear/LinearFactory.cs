@@ -28,20 +28,35 @@ public sealed class LinearFactory(ModelDirectory md, CompressionPlan? plan, Back
         if (e.Kind != ModulePlan.LowRank)
             throw new ModelFormatException(PlanPath, $"module {module} is of kind {e.Kind}, which is not a linear layer here");
         int r = e.Rank ?? throw new ModelFormatException(PlanPath, $"module {module}: a lowrank entry needs \"rank\"");
-        if (r < 1 || r > Math.Min(outputs, inputs)) throw new ModelFormatException(PlanPath, $"module {module}: rank {r} outside [1, {Math.Min(outputs, inputs)}]");
+        int most = e.Shared != null ? inputs : Math.Min(outputs, inputs);   // a shared rank may exceed one member's rows (GQA k/v)
+        if (r < 1 || r > most) throw new ModelFormatException(PlanPath, $"module {module}: rank {r} outside [1, {most}]");
         var bBias = (bias || e.Bias != null) ? Vector(e.Bias ?? module + ".bias", outputs) : default;
         var B = backend.Load(md.Matrix(e.B!, outputs, r));
-        LowRankLinear lin;
-        if (e.Identity is null) lin = new LowRankLinear(backend.Load(md.Matrix(e.A!, r, inputs)), B, bBias, inputs: inputs);
-        else
+        _projections.TryGetValue(e.A!, out var projection);
+        bool first = plan!.Modules.First(m => m.Kind == ModulePlan.LowRank && m.A == e.A).Name == module;   // counts A (plan order)
+        if (projection is null)
         {
-            var J = md.Indices(e.Identity, r, inputs);
-            var rest = md.Indices(e.Rest!, inputs - r, inputs);
-            if (J.Concat(rest).Distinct().Count() != inputs)
-                throw new ModelFormatException(PlanPath, $"module {module}: identity and rest channels must together name every input channel once");
-            lin = new LowRankLinear(backend.Load(md.Matrix(e.A!, r, inputs - r)), B, bBias, backend.Load(J), backend.Load(rest), inputs);
+            int members = plan!.Modules.Count(m => m.Kind == ModulePlan.LowRank && m.A == e.A);
+            projection = Projection(module, e, r, inputs, members);
+            _projections[e.A!] = projection;
         }
+        else if (projection.In != inputs)
+            throw new ModelFormatException(PlanPath, $"module {module}: shares projection {e.A} with a module of {projection.In} inputs, but has {inputs}");
+        var lin = new LowRankLinear(projection, B, bBias, countsProjection: first);
         return e.ActiveRank is int k ? lin.WithActiveRank(k) : lin;
+    }
+
+    /// <summary>Projections by their A tensor: the modules of a Cat group name the same one and share it.</summary>
+    readonly Dictionary<string, LowRankProjection> _projections = new(StringComparer.Ordinal);
+
+    LowRankProjection Projection(string module, ModulePlan e, int r, int inputs, int members)
+    {
+        if (e.Identity is null) return new LowRankProjection(backend.Load(md.Matrix(e.A!, r, inputs)), inputs: inputs, members: members);
+        var J = md.Indices(e.Identity, r, inputs);
+        var rest = md.Indices(e.Rest!, inputs - r, inputs);
+        if (J.Concat(rest).Distinct().Count() != inputs)
+            throw new ModelFormatException(PlanPath, $"module {module}: identity and rest channels must together name every input channel once");
+        return new LowRankProjection(backend.Load(md.Matrix(e.A!, r, inputs - r)), backend.Load(J), backend.Load(rest), inputs, members);
     }
 
     /// <summary>A dense linear from tensor <paramref name="weight"/> [out, in] and optional bias tensor [out].</summary>
