@@ -7,9 +7,9 @@ namespace Palu.Runtime.Cuda;
 /// <summary>The ops of <see cref="CudaBackend"/>: each enqueues kernels on the stream under the backend's lock.</summary>
 public sealed unsafe partial class CudaBackend
 {
-    /// <summary>Row blocks up to this many rows use the GEMV kernel (memory-bound); longer ones go to cuBLAS, which reads
-    /// W once for all rows (the GEMV kernel re-reads x from L2 for every output row: slow beyond one row).</summary>
-    const int GemvMaxRows = 1;
+    /// <summary>Row blocks up to this many rows (decode steps of up to 8 sequences) use the GEMV kernels, which stream W
+    /// once for all rows; longer ones go to cuBLAS. PALU_CUDA_GEMV_ROWS lowers it (to compare with cuBLAS).</summary>
+    static readonly int GemvMaxRows = int.TryParse(Environment.GetEnvironmentVariable("PALU_CUDA_GEMV_ROWS"), out int g) ? Math.Clamp(g, 1, 8) : 8;
 
     /// <summary>Attention over at most this many query rows (decode) uses the split-key kernel: a block per 128 keys.</summary>
     const int SplitAttentionMaxRows = 4;
@@ -24,6 +24,13 @@ public sealed unsafe partial class CudaBackend
     {
         var w = Wt(table);
         using var _ = Enter();
+        if (_capturing)
+        {
+            // a recorded step reads its ids from the step block, written before each replay
+            if (ids.Length != _captureIds) NotInGraph("an embedding of other ids than the step's");
+            Launch("embed_" + Suffix(w.DType), ((uint)ids.Length, 1), 256, w.Pointer, StepBlock().Pointer + 8, Ptr(x), ids.Length, w.Cols);
+            return;
+        }
         var idBuf = Scratch("ids", (long)ids.Length * 4);
         fixed (int* p = ids) Check(cuMemcpyHtoDAsync(idBuf.Pointer, p, (nuint)(ids.Length * 4), _stream), "cuMemcpyHtoDAsync");
         Launch("embed_" + Suffix(w.DType), ((uint)ids.Length, 1), 256, w.Pointer, idBuf.Pointer, Ptr(x), ids.Length, w.Cols);
@@ -45,15 +52,23 @@ public sealed unsafe partial class CudaBackend
         if (T == 0 || m == 0) return;
         if (T <= GemvMaxRows || w.DType != DType.BF16)
         {
-            for (int t0 = 0; t0 < T; t0 += GemvMaxRows)
+            if (w.DType == DType.BF16 && n % 8 == 0 && w.Stride % 8 == 0 && w.Pointer % 16 == 0 && x % 16 == 0)
             {
-                int rows = Math.Min(GemvMaxRows, T - t0);
+                // 8 output rows per block for one row of x, 16 for several
+                int perBlock = T == 1 ? 8 : 16;
+                Launch(T == 1 ? "gemv1_bf16" : "gemv8_bf16", ((uint)((m + perBlock - 1) / perBlock), 1), 128, w.Pointer, w.Stride, x, y, T, n, m);
+                return;
+            }
+            for (int t0 = 0; t0 < T; t0 += 8)
+            {
+                int rows = Math.Min(8, T - t0);
                 ulong xt = x + (ulong)((long)t0 * n * 4), yt = y + (ulong)((long)t0 * m * 4);
                 int vec = n % 8 == 0 && w.Stride % 8 == 0 && w.Pointer % 16 == 0 && xt % 16 == 0 ? 1 : 0;
                 Launch("gemv_" + Suffix(w.DType), ((uint)((m + 7) / 8), 1), 256, w.Pointer, w.Stride, xt, yt, rows, n, m, vec);
             }
             return;
         }
+        NotInGraph("cuBLAS");
         long count = (long)T * n;
         var xb = Scratch("gemm-x", count * 2);                                  // [T, n] bf16
         Launch("cast_bf16", (Blocks(count), 1), 256, x, xb.Pointer, count);
@@ -71,6 +86,7 @@ public sealed unsafe partial class CudaBackend
         var wt = Wt(w);
         int n = wt.Cols, m = wt.Rows;
         using var _ = Enter();
+        NotInGraph("a product with host operands");
         var xd = Scratch("host-x", (long)T * n * 4);
         var yd = Scratch("host-y", (long)T * m * 4);
         fixed (float* p = x) Check(cuMemcpyHtoDAsync(xd.Pointer, p, (nuint)((long)T * n * 4), _stream), "cuMemcpyHtoDAsync");
@@ -127,8 +143,10 @@ public sealed unsafe partial class CudaBackend
     {
         if (startPos + T > table.MaxPositions) throw new ArgumentOutOfRangeException(nameof(T), $"RoPE positions up to {startPos + T} beyond the table's {table.MaxPositions}");
         string key = RopeKey(table);
+        Headroom(table.MaxPositions - (startPos + T));
         if (!_ropes.TryGetValue(key, out var t))
         {
+            BreakCapture();   // the table is uploaded eagerly first
             var cos = AllocateLocked((long)table.Cos.Length * 4, null);
             var sin = AllocateLocked((long)table.Sin.Length * 4, null);
             fixed (float* c = table.Cos, s = table.Sin)
@@ -139,7 +157,7 @@ public sealed unsafe partial class CudaBackend
             Check(cuStreamSynchronize(_stream), "cuStreamSynchronize");
             _ropes[key] = t = (cos, sin);
         }
-        Launch("rope", ((uint)(T * heads), 1), (uint)Math.Clamp(table.HeadDim / 2, 32, 256), x, t.Cos.Pointer, t.Sin.Pointer, T, heads, table.HeadDim, startPos);
+        Launch("rope", ((uint)(T * heads), 1), (uint)Math.Clamp(table.HeadDim / 2, 32, 256), x, t.Cos.Pointer, t.Sin.Pointer, T, heads, table.HeadDim, startPos, ShiftPointer);
     }
 
     /// <summary>A table's identity by content (head dim, positions, frequencies), so reloading a model reuses its copy.</summary>
@@ -157,8 +175,9 @@ public sealed unsafe partial class CudaBackend
         if (start < 0 || start + T > dst.Capacity) throw new ArgumentOutOfRangeException(nameof(T), $"positions [{start}, {start + T}) outside a cache of {dst.Capacity}");
         if (T == 0) return;
         using var _ = Enter();
+        Headroom(dst.Capacity - (start + T));
         Launch("store_" + Suffix(dst.DType), ((uint)T, (uint)dst.Heads), (uint)Math.Clamp(dst.Width, 32, 256),
-            Ptr(src), rowStride, column, Mem(dst.Memory).Pointer, dst.Heads, dst.Capacity, dst.Width, start, T);
+            Ptr(src), rowStride, column, Mem(dst.Memory).Pointer, dst.Heads, dst.Capacity, dst.Width, start, T, ShiftPointer);
     }
 
     public override void Attention(Buf q, KvStore k, KvStore v, Buf output, in AttentionCall c)
@@ -177,13 +196,29 @@ public sealed unsafe partial class CudaBackend
         float scale = 1f / MathF.Sqrt(c.HeadDim);
         if (c.T <= SplitAttentionMaxRows)
         {
-            // decode: a block per (row, head, 128 keys), then the merge
-            int n = (S + 127) / 128;
-            ulong partials = Scratch("attn-part", (long)items * n * (2 + dv) * 4).Pointer;
-            int vec = c.HeadDim % 8 == 0 && k % 16 == 0 ? 1 : 0;
-            Launch("attn_split_" + Suffix(dtype), ((uint)items, (uint)n), 128,
-                q, k, v, partials, c.T, c.StartPos, c.Heads, c.KvHeads, c.HeadDim, dv, cap, c.Window ?? 0, n, scale, vec);
+            // decode: a block per (row, head, 128 keys), then the merge. A recorded step's grid covers its bucket of
+            // positions (splits past a row's position come out empty); the partials are sized for any step of this
+            // cache, so that decoding allocates nothing.
+            int n = _capturing ? GraphSplits(S) : (S + 127) / 128;
+            ulong partials = Scratch("attn-part", (long)items * Math.Max(n, GraphSplits(cap)) * (2 + dv) * 4).Pointer;
+            if (dtype == DType.BF16 && dv == c.HeadDim && dv is 64 or 128 && (q | k | v) % 16 == 0)
+                Launch($"attn_decode{dv}_bf16", ((uint)items, (uint)n), 128,
+                    q, k, v, partials, ShiftPointer, c.T, c.StartPos, c.Heads, c.KvHeads, cap, c.Window ?? 0, n, scale);
+            else
+            {
+                int vec = c.HeadDim % 8 == 0 && k % 16 == 0 ? 1 : 0;
+                Launch("attn_split_" + Suffix(dtype), ((uint)items, (uint)n), 128,
+                    q, k, v, partials, c.T, c.StartPos, c.Heads, c.KvHeads, c.HeadDim, dv, cap, c.Window ?? 0, n, scale, vec, ShiftPointer);
+            }
             Launch("attn_combine", ((uint)((items + 3) / 4), 1), 128, partials, o, items, n, dv);
+            return;
+        }
+        NotInGraph("prefill attention");
+        if (dtype == DType.BF16 && dv == c.HeadDim && dv is 32 or 64 or 128)
+        {
+            // prefill on the tensor cores: a block per (64 query rows, head)
+            Launch($"flash{dv}_bf16", ((uint)((c.T + 63) / 64), (uint)c.Heads), 128,
+                q, k, v, o, c.T, c.StartPos, c.Heads, c.KvHeads, cap, c.Window ?? 0, scale);
             return;
         }
         int splits = 1, splitLen = S;
@@ -211,6 +246,7 @@ public sealed unsafe partial class CudaBackend
         int H = c.Heads, Hkv = c.KvHeads, G = H / Hkv, dh = c.HeadDim, T = c.T, S = c.StartPos + T, zDim = zOffsets[H];
         int first = c.Window is int w ? Math.Max(0, c.StartPos - w + 1) : 0, n = S - first;
         using var _ = Enter();
+        NotInGraph("latent attention");
         var keys = Scratch("lat-keys", (long)S * dh * 4).Pointer;                    // [S, d_h], rows [first, S)
         var qh = Scratch("lat-q", (long)T * G * dh * 4).Pointer;                     // [T, G, d_h]
         int maxRv = 0;

@@ -77,12 +77,14 @@ public sealed unsafe partial class CudaBackend : Backend
         Cublas.Check(Cublas.cublasSetStream(_cublas, _stream), "cublasSetStream");
     }
 
-    static string KernelSource()
+    /// <summary>The kernels: palu.cu (helpers, elementwise ops, the general kernels), then decode.cu and flash.cu, which
+    /// use its helpers; one module.</summary>
+    static string KernelSource() => string.Concat(new[] { "palu.cu", "decode.cu", "flash.cu" }.Select(name =>
     {
-        using var s = typeof(CudaBackend).Assembly.GetManifestResourceStream("Palu.Runtime.Cuda.Kernels.palu.cu")
-                      ?? throw new InvalidOperationException("the CUDA kernel source palu.cu is not embedded in Palu.dll");
-        return new StreamReader(s).ReadToEnd();
-    }
+        using var s = typeof(CudaBackend).Assembly.GetManifestResourceStream("Palu.Runtime.Cuda.Kernels." + name)
+                      ?? throw new InvalidOperationException($"the CUDA kernel source {name} is not embedded in Palu.dll");
+        return new StreamReader(s).ReadToEnd() + "\n";
+    }));
 
     public override string Name => "cuda";
     public override DType ComputeDType => DType.BF16;
@@ -192,6 +194,8 @@ public sealed unsafe partial class CudaBackend : Backend
 
     CudaBuffer AllocateLocked(long bytes, object? owner)
     {
+        BreakCapture();
+        _epoch++;
         int r = cuMemAlloc(out ulong ptr, (nuint)Math.Max(bytes, 16));
         if (r == CUDA_ERROR_OUT_OF_MEMORY)
         {
@@ -213,6 +217,12 @@ public sealed unsafe partial class CudaBackend : Backend
     internal void Free(ulong ptr, long bytes)
     {
         using var _ = Enter();
+        _epoch++;
+        if (_capturing)
+        {
+            _deferredFrees.Add((ptr, bytes));   // freed when the recording has ended (it breaks off)
+            BreakCapture();
+        }
         Check(cuStreamSynchronize(_stream), "cuStreamSynchronize");
         Check(cuMemFree(ptr), "cuMemFree");
     }
@@ -232,6 +242,7 @@ public sealed unsafe partial class CudaBackend : Backend
     public void TrimScratch()
     {
         using var _ = Enter();
+        ForgetGraphs();
         foreach (var b in _scratch.Values) b.Dispose();
         _scratch.Clear();
         foreach (var (c, s) in _ropes.Values) { c.Dispose(); s.Dispose(); }
@@ -245,6 +256,7 @@ public sealed unsafe partial class CudaBackend : Backend
     public override DeviceWeight Load(in WeightMatrix host)
     {
         using var _ = Enter();
+        NotInGraph("weight upload");
         long bytes = (long)host.Rows * host.Cols * 2;
         var mem = AllocateLocked(bytes, t_owner);
         UploadBf16(host, mem.Pointer);
@@ -282,6 +294,7 @@ public sealed unsafe partial class CudaBackend : Backend
     public override DeviceIndices Load(ReadOnlySpan<int> indices)
     {
         using var _ = Enter();
+        NotInGraph("index upload");
         var mem = AllocateLocked((long)indices.Length * 4, t_owner);
         fixed (int* p = indices) Check(cuMemcpyHtoDAsync(mem.Pointer, p, (nuint)(indices.Length * 4), _stream), "cuMemcpyHtoDAsync");
         Check(cuStreamSynchronize(_stream), "cuStreamSynchronize");
@@ -292,6 +305,7 @@ public sealed unsafe partial class CudaBackend : Backend
     {
         if (src.Length > dst.Length) throw new ArgumentException($"upload of {src.Length} floats into a buffer of {dst.Length}");
         using var _ = Enter();
+        NotInGraph("upload");
         fixed (float* p = src) Check(cuMemcpyHtoDAsync(Ptr(dst), p, (nuint)(src.Length * 4), _stream), "cuMemcpyHtoDAsync");
         Check(cuStreamSynchronize(_stream), "cuStreamSynchronize");
     }
@@ -300,6 +314,7 @@ public sealed unsafe partial class CudaBackend : Backend
     {
         int n = Math.Min(src.Length, dst.Length);
         using var _ = Enter();
+        NotInGraph("download");
         fixed (float* p = dst) Check(cuMemcpyDtoHAsync(p, Ptr(src), (nuint)(n * 4), _stream), "cuMemcpyDtoHAsync");
         Check(cuStreamSynchronize(_stream), "cuStreamSynchronize (a kernel before this copy may have failed)");
     }

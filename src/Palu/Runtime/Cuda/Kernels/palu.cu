@@ -113,11 +113,12 @@ extern "C" __global__ void rmsnorm(const float* x, const float* w, float* y, int
     for (int i = threadIdx.x; i < n; i += blockDim.x) y[r * n + i] = w[i] * (xr[i] * inv);
 }
 
-// in-place rotate-half RoPE. x [T, heads, d]; row t at position start + t; cos, sin [positions, d/2]
-extern "C" __global__ void rope(float* x, const float* cs, const float* sn, int T, int heads, int d, int start)
+// in-place rotate-half RoPE. x [T, heads, d]; row t at position start + *shift + t; cos, sin [positions, d/2].
+// shift: a device int, 0 except in a replayed decode graph (the steps since the graph was recorded)
+extern "C" __global__ void rope(float* x, const float* cs, const float* sn, int T, int heads, int d, int start, const int* shift)
 {
     int t = blockIdx.x / heads, h = blockIdx.x % heads, half = d / 2;
-    long p = start + t;
+    long p = start + *shift + t;
     float* xr = x + ((long)t * heads + h) * d;
     for (int j = threadIdx.x; j < half; j += blockDim.x)
     {
@@ -153,7 +154,8 @@ extern "C" __global__ void copy_block(const float* src, int srcStride, int srcCo
     }
 }
 
-// cache store [heads, cap, width] (DT) rows [start, start + T) = src [T, rowStride] at column + h·width
+// cache store [heads, cap, width] (DT) rows [start, start + T) = src [T, rowStride] at column + h·width (start
+// moved by *shift, as in rope)
 template <int DT> __device__ void store_rows(const float* src, int rowStride, int column, void* dst, int heads, int cap, int width, int start, int T)
 {
     int t = blockIdx.x, h = blockIdx.y;
@@ -161,9 +163,9 @@ template <int DT> __device__ void store_rows(const float* src, int rowStride, in
     long base = ((long)h * cap + start + t) * width;
     for (int i = threadIdx.x; i < width; i += blockDim.x) store<DT>(dst, base + i, s[i]);
 }
-extern "C" __global__ void store_f32(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T) { store_rows<0>(s, rs, c, d, h, cap, w, st, T); }
-extern "C" __global__ void store_bf16(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T) { store_rows<1>(s, rs, c, d, h, cap, w, st, T); }
-extern "C" __global__ void store_f16(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T) { store_rows<2>(s, rs, c, d, h, cap, w, st, T); }
+extern "C" __global__ void store_f32(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T, const int* sh) { store_rows<0>(s, rs, c, d, h, cap, w, st + *sh, T); }
+extern "C" __global__ void store_bf16(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T, const int* sh) { store_rows<1>(s, rs, c, d, h, cap, w, st + *sh, T); }
+extern "C" __global__ void store_f16(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T, const int* sh) { store_rows<2>(s, rs, c, d, h, cap, w, st + *sh, T); }
 
 // ---- matrix-vector: y [T, m] = x [T, n] · Wᵀ, W [m, n] with rows `stride` elements apart, T ≤ 8 ----------------
 // One warp per output row, 8 warps per block. The vector path reads W in 16-byte pieces (8 bf16/f16 or 4 f32 per
@@ -362,6 +364,13 @@ extern "C" __global__ void attn_combine(const float* part, float* out, int items
 template <int DT> __device__ void attention_split(const float* q, const void* k, const void* v, float* part,
     int T, int start, int H, int Hkv, int d, int dv, int cap, int window, int splits, float scale, int vec)
 {
+    // a split wholly past the query's position (a replayed graph's grid covers a bucket of positions) is empty
+    if (blockIdx.y * 128 > start + (int)(blockIdx.x / H))
+    {
+        float* pe = part + ((long)blockIdx.x * splits + blockIdx.y) * (2 + dv);
+        for (int i = threadIdx.x; i < 2 + dv; i += blockDim.x) pe[i] = i == 0 ? NEG_INF : 0.0f;
+        return;
+    }
     __shared__ float qs[256];
     __shared__ float ps[128];
     __shared__ float red[4];
@@ -413,9 +422,9 @@ template <int DT> __device__ void attention_split(const float* q, const void* k,
         pr[2 + i] = acc;
     }
 }
-extern "C" __global__ void attn_split_f32(const float* q, const void* k, const void* v, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, float sc, int vec)
-{ attention_split<0>(q, k, v, part, T, st, H, Hkv, d, dv, cap, win, sp, sc, vec); }
-extern "C" __global__ void attn_split_bf16(const float* q, const void* k, const void* v, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, float sc, int vec)
-{ attention_split<1>(q, k, v, part, T, st, H, Hkv, d, dv, cap, win, sp, sc, vec); }
-extern "C" __global__ void attn_split_f16(const float* q, const void* k, const void* v, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, float sc, int vec)
-{ attention_split<2>(q, k, v, part, T, st, H, Hkv, d, dv, cap, win, sp, sc, vec); }
+extern "C" __global__ void attn_split_f32(const float* q, const void* k, const void* v, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, float sc, int vec, const int* sh)
+{ attention_split<0>(q, k, v, part, T, st + *sh, H, Hkv, d, dv, cap, win, sp, sc, vec); }
+extern "C" __global__ void attn_split_bf16(const float* q, const void* k, const void* v, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, float sc, int vec, const int* sh)
+{ attention_split<1>(q, k, v, part, T, st + *sh, H, Hkv, d, dv, cap, win, sp, sc, vec); }
+extern "C" __global__ void attn_split_f16(const float* q, const void* k, const void* v, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, float sc, int vec, const int* sh)
+{ attention_split<2>(q, k, v, part, T, st + *sh, H, Hkv, d, dv, cap, win, sp, sc, vec); }

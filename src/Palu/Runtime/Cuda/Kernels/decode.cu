@@ -1,0 +1,174 @@
+// Decode kernels (appended to palu.cu by the backend, so its helpers are in scope): the bf16 matrix-vector product
+// and the split-key attention of one query row per sequence, both written to keep many 16-byte loads in flight.
+
+// one 16-byte read that skips L1 (streamed weights and cache rows are read once per step)
+__device__ __forceinline__ uint4 ld_stream(const void* p)
+{
+    uint4 v;
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+    return v;
+}
+
+__device__ __forceinline__ uint4 zero4() { uint4 z; z.x = z.y = z.z = z.w = 0u; return z; }
+
+// Σ 8 bf16 (w) × 8 f32 (a, b)
+__device__ __forceinline__ float dot8(uint4 w, float4 a, float4 b)
+{
+    return __uint_as_float(w.x << 16) * a.x + __uint_as_float(w.x & 0xffff0000u) * a.y
+         + __uint_as_float(w.y << 16) * a.z + __uint_as_float(w.y & 0xffff0000u) * a.w
+         + __uint_as_float(w.z << 16) * b.x + __uint_as_float(w.z & 0xffff0000u) * b.y
+         + __uint_as_float(w.w << 16) * b.z + __uint_as_float(w.w & 0xffff0000u) * b.w;
+}
+
+// ---- y [T, m] = x [T, n] · Wᵀ, W bf16 [m, n] rows `stride` apart; T ≤ 8, n % 8 == 0, rows 16-byte aligned --------
+// R rows per warp, 4 warps per block. Each lane reads 16-byte pieces (8 weights) of its R rows, U pieces of each row
+// issued before any is used (R·U loads in flight per lane); x is read once per piece for all R rows.
+template <int R, int U> __device__ void gemv_rows(const u16* w, int stride, const float* x, float* y, int T, int n, int m)
+{
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int o0 = (blockIdx.x * (blockDim.x >> 5) + warp) * R;
+    if (o0 >= m) return;
+    float acc[R][8];
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int t = 0; t < 8; t++) acc[r][t] = 0.0f;
+    const u16* rows[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) rows[r] = w + (long)imin(o0 + r, m - 1) * stride;   // past m: row m−1 again, not written
+    for (int i0 = lane * 8; i0 < n; i0 += 256 * U)
+    {
+        uint4 wv[R][U];
+#pragma unroll
+        for (int u = 0; u < U; u++)
+        {
+            int i = i0 + u * 256;
+#pragma unroll
+            for (int r = 0; r < R; r++) wv[r][u] = i < n ? ld_stream(rows[r] + i) : zero4();
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++)
+        {
+            int i = i0 + u * 256;
+#pragma unroll
+            for (int t = 0; t < 8; t++)
+            {
+                if (t < T && i < n)
+                {
+                    const float4* xp = (const float4*)(x + (long)t * n + i);
+                    float4 a = xp[0], b = xp[1];
+#pragma unroll
+                    for (int r = 0; r < R; r++) acc[r][t] += dot8(wv[r][u], a, b);
+                }
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int t = 0; t < 8; t++)
+        {
+            if (t < T)
+            {
+                float s = warp_sum(acc[r][t]);
+                if (lane == 0 && o0 + r < m) y[(long)t * m + o0 + r] = s;
+            }
+        }
+}
+// one row of x: 2 rows per warp, 8 pieces of each in flight; 2..8 rows of x: 4 rows per warp, 2 pieces each
+extern "C" __global__ void gemv1_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { gemv_rows<2, 8>(w, s, x, y, T, n, m); }
+extern "C" __global__ void gemv8_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { gemv_rows<4, 2>(w, s, x, y, T, n, m); }
+
+// ---- decode attention over a bf16 cache, head width D (64 or 128) for keys and values -----------------------------
+// One block of 4 warps per (query row t, head h, split s of 128 keys). A key row is D/8 lanes × 16 bytes, so a warp
+// covers 32/(D/8) keys per load; each warp loads all K rows of its 32 keys before using them (then the same for V).
+// q [T, H, D]; k, v [Hkv, cap, D]; query t at position p = start + *shift + t sees keys [first, p] (first from the
+// window). Writes (max, sum, acc[D]) of the split to part [T·H, splits, 2 + D] for attn_combine; a split past p is
+// written empty (max −inf), so a replayed graph may cover more splits than its step needs.
+template <int D> __device__ void attn_decode(const float* q, const u16* k, const u16* v, float* part, const int* shift,
+    int T, int start, int H, int Hkv, int cap, int window, int splits, float scale)
+{
+    constexpr int LPK = D / 8, KPW = 32 / LPK, NIT = 32 / KPW;   // lanes per key, keys per warp load, loads per warp
+    __shared__ float ps[128];
+    __shared__ float red[4];
+    __shared__ float accs[4][D];
+    int item = blockIdx.x, s = blockIdx.y, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    int t = item / H, h = item % H, kvh = h / (H / Hkv), p = start + *shift + t;
+    int first = window > 0 ? imax(0, p - window + 1) : 0;
+    float* pr = part + ((long)item * splits + s) * (2 + D);
+    if (s * 128 > p || s * 128 + 127 < first)
+    {
+        for (int i = tid; i < 2 + D; i += blockDim.x) pr[i] = i == 0 ? NEG_INF : 0.0f;
+        return;
+    }
+    int sub = lane / LPK, col = (lane % LPK) * 8;   // this lane's key within a warp load, its 8 columns
+    const float4* qp = (const float4*)(q + (long)item * D + col);
+    float4 qa = qp[0], qb = qp[1];
+    qa.x *= scale; qa.y *= scale; qa.z *= scale; qa.w *= scale; qb.x *= scale; qb.y *= scale; qb.z *= scale; qb.w *= scale;
+    int kb = s * 128 + warp * 32;                    // this warp's first key
+    const u16* kbase = k + (long)kvh * cap * D + col;
+    const u16* vbase = v + (long)kvh * cap * D + col;
+    uint4 rv[NIT];
+#pragma unroll
+    for (int it = 0; it < NIT; it++)
+    {
+        int j = kb + it * KPW + sub;
+        rv[it] = j >= first && j <= p ? ld_stream(kbase + (long)j * D) : zero4();
+    }
+#pragma unroll
+    for (int it = 0; it < NIT; it++)
+    {
+        float a = dot8(rv[it], qa, qb);
+#pragma unroll
+        for (int o = LPK / 2; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
+        int j = kb + it * KPW + sub;
+        if (lane % LPK == 0) ps[warp * 32 + it * KPW + sub] = j >= first && j <= p ? a : NEG_INF;
+    }
+    __syncthreads();
+    float sc = ps[tid];
+    float m = warp_max(sc);
+    if (lane == 0) red[warp] = m;
+    __syncthreads();
+    m = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));   // finite: the split holds at least one visible key
+    __syncthreads();
+    float pj = sc == NEG_INF ? 0.0f : __expf(sc - m);
+    ps[tid] = pj;
+    float l = warp_sum(pj);
+    if (lane == 0) red[warp] = l;
+    __syncwarp();
+    // values: the same keys, 8 columns per lane, weights from ps (this warp's own 32 entries)
+#pragma unroll
+    for (int it = 0; it < NIT; it++)
+    {
+        int j = kb + it * KPW + sub;
+        rv[it] = j >= first && j <= p ? ld_stream(vbase + (long)j * D) : zero4();
+    }
+    float acc[8];
+#pragma unroll
+    for (int e = 0; e < 8; e++) acc[e] = 0.0f;
+#pragma unroll
+    for (int it = 0; it < NIT; it++)
+    {
+        float w = ps[warp * 32 + it * KPW + sub];
+        uint4 r = rv[it];
+        acc[0] += w * __uint_as_float(r.x << 16); acc[1] += w * __uint_as_float(r.x & 0xffff0000u);
+        acc[2] += w * __uint_as_float(r.y << 16); acc[3] += w * __uint_as_float(r.y & 0xffff0000u);
+        acc[4] += w * __uint_as_float(r.z << 16); acc[5] += w * __uint_as_float(r.z & 0xffff0000u);
+        acc[6] += w * __uint_as_float(r.w << 16); acc[7] += w * __uint_as_float(r.w & 0xffff0000u);
+    }
+    // sum over the warp's keys (lanes of equal col), then over the 4 warps
+#pragma unroll
+    for (int e = 0; e < 8; e++)
+#pragma unroll
+        for (int o = LPK; o < 32; o <<= 1) acc[e] += __shfl_xor_sync(0xffffffffu, acc[e], o);
+    if (sub == 0)
+#pragma unroll
+        for (int e = 0; e < 8; e++) accs[warp][col + e] = acc[e];
+    __syncthreads();
+    if (tid == 0) { pr[0] = m; pr[1] = red[0] + red[1] + red[2] + red[3]; }
+    for (int i = tid; i < D; i += blockDim.x) pr[2 + i] = accs[0][i] + accs[1][i] + accs[2][i] + accs[3][i];
+}
+extern "C" __global__ void attn_decode64_bf16(const float* q, const u16* k, const u16* v, float* part, const int* sh, int T, int st, int H, int Hkv, int cap, int win, int sp, float sc)
+{ attn_decode<64>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
+extern "C" __global__ void attn_decode128_bf16(const float* q, const u16* k, const u16* v, float* part, const int* sh, int T, int st, int H, int Hkv, int cap, int win, int sp, float sc)
+{ attn_decode<128>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }

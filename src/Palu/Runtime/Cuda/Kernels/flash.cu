@@ -1,0 +1,163 @@
+// Prefill attention on the tensor cores (appended to palu.cu by the backend): flash-attention style, bf16 operands
+// with f32 accumulation through mma.sync m16n8k16, no T×T matrix anywhere.
+//
+// Fragment layout of mma.m16n8k16 (g = lane / 4, c = lane % 4; a register holds two bf16, the lower column first):
+//   A [16 × 16] row-major: a0 (row g, cols 2c..2c+1), a1 (row g+8, same), a2 (row g, cols 2c+8..), a3 (row g+8, cols 2c+8..)
+//   B [16 × 8] (k × n):    b0 (k 2c..2c+1, col g), b1 (k 2c+8..2c+9, col g)
+//   C [16 × 8] f32:        c0, c1 (row g, cols 2c, 2c+1), c2, c3 (row g+8, same cols)
+
+__device__ __forceinline__ void mma_bf16(float* c, const u32* a, u32 b0, u32 b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ u32 pack_bf16(float lo, float hi) { return (u32)f32_to_bf16(lo) | ((u32)f32_to_bf16(hi) << 16); }
+
+// q [T, H, D] f32 (RoPE applied); k, v [Hkv, cap, D] bf16 (the cache, positions [0, start + T) filled); out [T, H, D].
+// Query t sits at position p = start + t and sees keys [first, p], first = max(0, p − window + 1) with a window.
+// Block: 4 warps × 16 query rows of one head (grid: ⌈T/64⌉ × H); key tiles of 64 pass through shared memory (K as
+// [key][dim], V transposed to [dim][key] so that both B operands are read as 32-bit pairs). Scores are kept in the
+// base-2 domain (q pre-scaled by scale·log2 e). D = 32, 64 or 128.
+template <int D> __device__ void flash_prefill(const float* q, const u16* k, const u16* v, float* out,
+    int T, int start, int H, int Hkv, int cap, int window, float scale)
+{
+    constexpr int BK = 64, KP = D + 8, VP = BK + 2;   // row pitches (u16) chosen against bank conflicts
+    __shared__ __attribute__((aligned(16))) u16 ks[BK * KP];         // [key][dim]
+    __shared__ __attribute__((aligned(16))) u16 vts[D * VP];         // [dim][key]
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+    int h = blockIdx.y, kvh = h / (H / Hkv);
+    int tb = blockIdx.x * 64, t0 = tb + warp * 16;
+    const float qs = scale * 1.4426950408889634f;
+    // this warp's Q fragments, rows t0 + g and t0 + g + 8 (clamped to T − 1 for the loads; such rows are not written)
+    u32 qf[D / 16][4];
+    {
+        const float* r0 = q + ((long)imin(t0 + g, T - 1) * H + h) * D;
+        const float* r1 = q + ((long)imin(t0 + g + 8, T - 1) * H + h) * D;
+#pragma unroll
+        for (int kc = 0; kc < D / 16; kc++)
+        {
+            int col = kc * 16 + 2 * c;
+            qf[kc][0] = pack_bf16(r0[col] * qs, r0[col + 1] * qs);
+            qf[kc][1] = pack_bf16(r1[col] * qs, r1[col + 1] * qs);
+            qf[kc][2] = pack_bf16(r0[col + 8] * qs, r0[col + 9] * qs);
+            qf[kc][3] = pack_bf16(r1[col + 8] * qs, r1[col + 9] * qs);
+        }
+    }
+    float o[D / 8][4];
+#pragma unroll
+    for (int n = 0; n < D / 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+    float mrow[2] = { NEG_INF, NEG_INF }, lrow[2] = { 0.0f, 0.0f };
+    int p0 = start + t0 + g, p1 = p0 + 8;                         // positions of this lane's two rows
+    int last = start + imin(tb + 63, T - 1);                      // the block's last visible key
+    int firstKey = window > 0 ? imax(0, start + tb - window + 1) : 0;
+    const u16* kh = k + (long)kvh * cap * D;
+    const u16* vh = v + (long)kvh * cap * D;
+    for (int j0 = firstKey; j0 <= last; j0 += BK)
+    {
+        __syncthreads();   // the previous tile is no longer read
+        for (int i = threadIdx.x; i < BK * D / 8; i += blockDim.x)
+        {
+            int r = i / (D / 8), col = (i % (D / 8)) * 8, j = j0 + r;
+            uint4 kv = zero4(), vv = zero4();
+            if (j <= last) { kv = *(const uint4*)(kh + (long)j * D + col); vv = *(const uint4*)(vh + (long)j * D + col); }
+            *(uint4*)(ks + r * KP + col) = kv;
+            u32 w[4] = { vv.x, vv.y, vv.z, vv.w };
+#pragma unroll
+            for (int e = 0; e < 4; e++)
+            {
+                vts[(col + 2 * e) * VP + r] = (u16)(w[e] & 0xffffu);
+                vts[(col + 2 * e + 1) * VP + r] = (u16)(w[e] >> 16);
+            }
+        }
+        __syncthreads();
+        if (t0 >= T || j0 > start + imin(t0 + 15, T - 1)) continue;   // no row of this warp sees the tile (warp-uniform)
+        // S = Q·Kᵀ for this warp's 16 rows × 64 keys
+        float sc[BK / 8][4];
+#pragma unroll
+        for (int n = 0; n < BK / 8; n++)
+        {
+            sc[n][0] = sc[n][1] = sc[n][2] = sc[n][3] = 0.0f;
+            const u16* kr = ks + (n * 8 + g) * KP + 2 * c;
+#pragma unroll
+            for (int kc = 0; kc < D / 16; kc++)
+                mma_bf16(sc[n], qf[kc], *(const u32*)(kr + kc * 16), *(const u32*)(kr + kc * 16 + 8));
+        }
+        // mask, then the online softmax of rows p0 (values 0, 1) and p1 (values 2, 3)
+        float mx[2] = { NEG_INF, NEG_INF };
+#pragma unroll
+        for (int n = 0; n < BK / 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++)
+            {
+                int j = j0 + n * 8 + 2 * c + (e & 1), p = e < 2 ? p0 : p1;
+                bool visible = j <= p && (window <= 0 || j > p - window);
+                sc[n][e] = visible ? sc[n][e] : NEG_INF;
+                mx[e >> 1] = fmaxf(mx[e >> 1], sc[n][e]);
+            }
+        float corr[2], mnew[2];
+#pragma unroll
+        for (int r = 0; r < 2; r++)
+        {
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+            mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+            mnew[r] = fmaxf(mrow[r], mx[r]);
+            corr[r] = mnew[r] == NEG_INF ? 1.0f : exp2f(mrow[r] - mnew[r]);
+            mrow[r] = mnew[r];
+            lrow[r] *= corr[r];
+        }
+#pragma unroll
+        for (int n = 0; n < BK / 8; n++)
+#pragma unroll
+            for (int e = 0; e < 4; e++)
+            {
+                float m = mnew[e >> 1];
+                float pv = sc[n][e] == NEG_INF ? 0.0f : exp2f(sc[n][e] - m);
+                sc[n][e] = pv;
+                lrow[e >> 1] += pv;
+            }
+#pragma unroll
+        for (int n = 0; n < D / 8; n++) { o[n][0] *= corr[0]; o[n][1] *= corr[0]; o[n][2] *= corr[1]; o[n][3] *= corr[1]; }
+        // O += P·V: P [16 × 64] from the score registers (two n-tiles make one k-chunk of 16 keys)
+#pragma unroll
+        for (int kc = 0; kc < BK / 16; kc++)
+        {
+            u32 a[4] = { pack_bf16(sc[2 * kc][0], sc[2 * kc][1]), pack_bf16(sc[2 * kc][2], sc[2 * kc][3]),
+                         pack_bf16(sc[2 * kc + 1][0], sc[2 * kc + 1][1]), pack_bf16(sc[2 * kc + 1][2], sc[2 * kc + 1][3]) };
+#pragma unroll
+            for (int n = 0; n < D / 8; n++)
+            {
+                const u16* vr = vts + (n * 8 + g) * VP + kc * 16 + 2 * c;
+                mma_bf16(o[n], a, *(const u32*)vr, *(const u32*)(vr + 8));
+            }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++)
+    {
+        lrow[r] += __shfl_xor_sync(0xffffffffu, lrow[r], 1);
+        lrow[r] += __shfl_xor_sync(0xffffffffu, lrow[r], 2);
+    }
+    int rows[2] = { t0 + g, t0 + g + 8 };
+#pragma unroll
+    for (int r = 0; r < 2; r++)
+    {
+        if (rows[r] >= T) continue;
+        float inv = lrow[r] > 0 ? 1.0f / lrow[r] : 0.0f;
+        float* orow = out + ((long)rows[r] * H + h) * D;
+#pragma unroll
+        for (int n = 0; n < D / 8; n++)
+        {
+            int col = n * 8 + 2 * c;
+            orow[col] = o[n][2 * r] * inv;
+            orow[col + 1] = o[n][2 * r + 1] * inv;
+        }
+    }
+}
+extern "C" __global__ void flash32_bf16(const float* q, const u16* k, const u16* v, float* o, int T, int st, int H, int Hkv, int cap, int win, float sc)
+{ flash_prefill<32>(q, k, v, o, T, st, H, Hkv, cap, win, sc); }
+extern "C" __global__ void flash64_bf16(const float* q, const u16* k, const u16* v, float* o, int T, int st, int H, int Hkv, int cap, int win, float sc)
+{ flash_prefill<64>(q, k, v, o, T, st, H, Hkv, cap, win, sc); }
+extern "C" __global__ void flash128_bf16(const float* q, const u16* k, const u16* v, float* o, int T, int st, int H, int Hkv, int cap, int win, float sc)
+{ flash_prefill<128>(q, k, v, o, T, st, H, Hkv, cap, win, sc); }
