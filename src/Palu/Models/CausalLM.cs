@@ -103,7 +103,7 @@ public sealed class CausalLM : IDisposable
 
     /// <summary>
     /// Runs <paramref name="tokens"/> at positions [seq.Length, seq.Length + T) and appends them to the sequence's
-    /// cache, in chunks of <see cref="PrefillChunk"/>. hidden [T, d] receives the final-normed hidden states (feed them
+    /// cache, in chunks of the backend's <see cref="Backend.PrefillChunk"/> rows. hidden [T, d] receives the final-normed hidden states (feed them
     /// to <see cref="Logits"/>).
     /// </summary>
     public void Forward(ReadOnlySpan<int> tokens, SequenceState seq, Span<float> hidden, IActivationObserver? observer = null)
@@ -115,9 +115,10 @@ public sealed class CausalLM : IDisposable
         Workspace? lent = null;
         try
         {
-            for (int s = 0; s < T; s += PrefillChunk)
+            int chunk = Backend.PrefillChunk;
+            for (int s = 0; s < T; s += chunk)
             {
-                int n = Math.Min(PrefillChunk, T - s);
+                int n = Math.Min(chunk, T - s);
                 var ws = n <= SequenceBufferRows ? seq.Workspace : (lent ??= _prefillBuffers.TryTake(out var w) ? w : NewWorkspace());
                 ForwardRows([new SequenceStep(seq, buffer.AsMemory(s, n))], hidden.Slice(s * d, n * d), ws, observer);
             }

@@ -30,6 +30,9 @@ public abstract class Backend : IDisposable
     /// <summary>Name on the command line (<c>--device</c>): cpu, cpu-reference, cuda.</summary>
     public abstract string Name { get; }
 
+    /// <summary>Rows of one prefill step (a long prompt goes through the model in pieces of this many tokens).</summary>
+    public virtual int PrefillChunk => 512;
+
     /// <summary>The dtype activations are computed in (the dense KV cache defaults to it).</summary>
     public virtual DType ComputeDType => DType.F32;
 

@@ -41,7 +41,7 @@ public static class OpCases
     public static IEnumerable<OpCase> All()
     {
         foreach (var dt in new[] { DType.F32, DType.BF16, DType.F16 })
-            foreach (var (T, n, m) in new[] { (1, 17, 5), (3, 64, 33), (13, 130, 96), (40, 64, 7), (5, 256, 128) })
+            foreach (var (T, n, m) in new[] { (1, 17, 5), (3, 64, 33), (13, 130, 96), (40, 64, 7), (5, 256, 128), (1, 128, 40), (8, 192, 70) })
                 yield return new("MatMul", $"{DTypes.Name(dt)} T={T} [{m}, {n}]", be =>
                 {
                     var w = be.Load(Weight(m, n, dt, (ulong)(n * m)));

@@ -54,9 +54,8 @@ public sealed unsafe partial class CudaBackend
         {
             if (w.DType == DType.BF16 && n % 8 == 0 && w.Stride % 8 == 0 && w.Pointer % 16 == 0 && x % 16 == 0)
             {
-                // 8 output rows per block for one row of x, 16 for several
-                int perBlock = T == 1 ? 8 : 16;
-                Launch(T == 1 ? "gemv1_bf16" : "gemv8_bf16", ((uint)((m + perBlock - 1) / perBlock), 1), 128, w.Pointer, w.Stride, x, y, T, n, m);
+                var (kernel, perBlock) = GemvKernel(T, n);
+                Launch(kernel, ((uint)((m + perBlock - 1) / perBlock), 1), 128, w.Pointer, w.Stride, x, y, T, n, m);
                 return;
             }
             for (int t0 = 0; t0 < T; t0 += 8)
@@ -80,6 +79,32 @@ public sealed unsafe partial class CudaBackend
             Cublas.CUBLAS_COMPUTE_32F, Cublas.CUBLAS_GEMM_DEFAULT), "cublasGemmEx");
         if (_profile != null) Profiled("cublasGemmEx", started);
     }
+
+    /// <summary>The bf16 GEMV kernels (decode.cu) by name: output rows per block of 128 threads, whether n must be a
+    /// multiple of 64. gemv1/gemv8: warps of their own rows (2, 4 per warp); gemvs2/gemvs4: 4 warps share 2 or 4 rows
+    /// and split the columns; gemvm2/gemvm4: tensor cores, 16 rows per block (x rounded to bf16).</summary>
+    static readonly Dictionary<string, (int Rows, bool By64)> s_gemvs = new()
+    {
+        ["gemv1"] = (8, false), ["gemv8"] = (16, false), ["gemvs2"] = (2, false), ["gemvs4"] = (4, false),
+        ["gemvm2"] = (16, true), ["gemvm4"] = (16, true),
+    };
+
+    /// <summary>The GEMV for one row of x (PALU_CUDA_GEMV1, default gemv1: f32 x) and for 2..8 rows (PALU_CUDA_GEMV8,
+    /// default gemvm4); a tensor-core choice falls back when n is not a multiple of 64.</summary>
+    static readonly string s_gemv1 = Environment.GetEnvironmentVariable("PALU_CUDA_GEMV1") is string a && s_gemvs.ContainsKey(a) ? a : "gemv1";
+    static readonly string s_gemv8 = Environment.GetEnvironmentVariable("PALU_CUDA_GEMV8") is string b && s_gemvs.ContainsKey(b) ? b : "gemvm4";
+
+    static (string Kernel, int RowsPerBlock) GemvKernel(int T, int n)
+    {
+        string name = T == 1 ? s_gemv1 : s_gemv8;
+        if (s_gemvs[name].By64 && n % 64 != 0) name = T == 1 ? "gemv1" : "gemv8";
+        return (name + "_bf16", s_gemvs[name].Rows);
+    }
+
+    /// <summary>Decode attention loads V with K (PALU_CUDA_ATTN=late: after the softmax); prefill attention prefetches
+    /// the next key tile (PALU_CUDA_FLASH=plain: no prefetch).</summary>
+    static readonly string s_attnDecode = Environment.GetEnvironmentVariable("PALU_CUDA_ATTN") == "late" ? "" : "e";
+    static readonly string s_flash = Environment.GetEnvironmentVariable("PALU_CUDA_FLASH") == "plain" ? "" : "p";
 
     public override void MatMul(ReadOnlySpan<float> x, DeviceWeight w, Span<float> y, int T)
     {
@@ -202,7 +227,7 @@ public sealed unsafe partial class CudaBackend
             int n = _capturing ? GraphSplits(S) : (S + 127) / 128;
             ulong partials = Scratch("attn-part", (long)items * Math.Max(n, GraphSplits(cap)) * (2 + dv) * 4).Pointer;
             if (dtype == DType.BF16 && dv == c.HeadDim && dv is 64 or 128 && (q | k | v) % 16 == 0)
-                Launch($"attn_decode{dv}_bf16", ((uint)items, (uint)n), 128,
+                Launch($"attn_decode{dv}{s_attnDecode}_bf16", ((uint)items, (uint)n), 128,
                     q, k, v, partials, ShiftPointer, c.T, c.StartPos, c.Heads, c.KvHeads, cap, c.Window ?? 0, n, scale);
             else
             {
@@ -217,7 +242,7 @@ public sealed unsafe partial class CudaBackend
         if (dtype == DType.BF16 && dv == c.HeadDim && dv is 32 or 64 or 128)
         {
             // prefill on the tensor cores: a block per (64 query rows, head)
-            Launch($"flash{dv}_bf16", ((uint)((c.T + 63) / 64), (uint)c.Heads), 128,
+            Launch($"flash{dv}{s_flash}_bf16", ((uint)((c.T + 63) / 64), (uint)c.Heads), 128,
                 q, k, v, o, c.T, c.StartPos, c.Heads, c.KvHeads, cap, c.Window ?? 0, scale);
             return;
         }

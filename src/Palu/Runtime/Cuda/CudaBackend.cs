@@ -87,6 +87,10 @@ public sealed unsafe partial class CudaBackend : Backend
     }));
 
     public override string Name => "cuda";
+
+    /// <summary>Long prompts go through in pieces of 4096 tokens (PALU_CUDA_PREFILL_CHUNK): large GEMMs and many
+    /// attention tiles per launch.</summary>
+    public override int PrefillChunk { get; } = int.TryParse(Environment.GetEnvironmentVariable("PALU_CUDA_PREFILL_CHUNK"), out int c) && c >= 16 ? c : 4096;
     public override DType ComputeDType => DType.BF16;
 
     /// <summary>Free and total device memory now.</summary>

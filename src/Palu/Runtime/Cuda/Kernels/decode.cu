@@ -11,6 +11,16 @@ __device__ __forceinline__ uint4 ld_stream(const void* p)
 
 __device__ __forceinline__ uint4 zero4() { uint4 z; z.x = z.y = z.z = z.w = 0u; return z; }
 
+// c [16 × 8] f32 += a [16 × 16] · b [16 × 8], bf16 operands (fragment layout: see flash.cu)
+__device__ __forceinline__ void mma_bf16(float* c, const u32* a, u32 b0, u32 b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ u32 pack_bf16(float lo, float hi) { return (u32)f32_to_bf16(lo) | ((u32)f32_to_bf16(hi) << 16); }
+
 // Σ 8 bf16 (w) × 8 f32 (a, b)
 __device__ __forceinline__ float dot8(uint4 w, float4 a, float4 b)
 {
@@ -85,7 +95,8 @@ extern "C" __global__ void gemv8_bf16(const u16* w, int s, const float* x, float
 // q [T, H, D]; k, v [Hkv, cap, D]; query t at position p = start + *shift + t sees keys [first, p] (first from the
 // window). Writes (max, sum, acc[D]) of the split to part [T·H, splits, 2 + D] for attn_combine; a split past p is
 // written empty (max −inf), so a replayed graph may cover more splits than its step needs.
-template <int D> __device__ void attn_decode(const float* q, const u16* k, const u16* v, float* part, const int* shift,
+// EARLY: the V rows are loaded together with the K rows (twice the loads in flight, one memory round trip)
+template <int D, bool EARLY> __device__ void attn_decode(const float* q, const u16* k, const u16* v, float* part, const int* shift,
     int T, int start, int H, int Hkv, int cap, int window, int splits, float scale)
 {
     constexpr int LPK = D / 8, KPW = 32 / LPK, NIT = 32 / KPW;   // lanes per key, keys per warp load, loads per warp
@@ -108,17 +119,24 @@ template <int D> __device__ void attn_decode(const float* q, const u16* k, const
     int kb = s * 128 + warp * 32;                    // this warp's first key
     const u16* kbase = k + (long)kvh * cap * D + col;
     const u16* vbase = v + (long)kvh * cap * D + col;
-    uint4 rv[NIT];
+    uint4 rk[NIT], rv[NIT];
 #pragma unroll
     for (int it = 0; it < NIT; it++)
     {
         int j = kb + it * KPW + sub;
-        rv[it] = j >= first && j <= p ? ld_stream(kbase + (long)j * D) : zero4();
+        rk[it] = j >= first && j <= p ? ld_stream(kbase + (long)j * D) : zero4();
     }
+    if (EARLY)
+#pragma unroll
+        for (int it = 0; it < NIT; it++)
+        {
+            int j = kb + it * KPW + sub;
+            rv[it] = j >= first && j <= p ? ld_stream(vbase + (long)j * D) : zero4();
+        }
 #pragma unroll
     for (int it = 0; it < NIT; it++)
     {
-        float a = dot8(rv[it], qa, qb);
+        float a = dot8(rk[it], qa, qb);
 #pragma unroll
         for (int o = LPK / 2; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
         int j = kb + it * KPW + sub;
@@ -137,6 +155,7 @@ template <int D> __device__ void attn_decode(const float* q, const u16* k, const
     if (lane == 0) red[warp] = l;
     __syncwarp();
     // values: the same keys, 8 columns per lane, weights from ps (this warp's own 32 entries)
+    if (!EARLY)
 #pragma unroll
     for (int it = 0; it < NIT; it++)
     {
@@ -169,6 +188,132 @@ template <int D> __device__ void attn_decode(const float* q, const u16* k, const
     for (int i = tid; i < D; i += blockDim.x) pr[2 + i] = accs[0][i] + accs[1][i] + accs[2][i] + accs[3][i];
 }
 extern "C" __global__ void attn_decode64_bf16(const float* q, const u16* k, const u16* v, float* part, const int* sh, int T, int st, int H, int Hkv, int cap, int win, int sp, float sc)
-{ attn_decode<64>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
+{ attn_decode<64, false>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
 extern "C" __global__ void attn_decode128_bf16(const float* q, const u16* k, const u16* v, float* part, const int* sh, int T, int st, int H, int Hkv, int cap, int win, int sp, float sc)
-{ attn_decode<128>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
+{ attn_decode<128, false>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
+extern "C" __global__ void attn_decode64e_bf16(const float* q, const u16* k, const u16* v, float* part, const int* sh, int T, int st, int H, int Hkv, int cap, int win, int sp, float sc)
+{ attn_decode<64, true>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
+extern "C" __global__ void attn_decode128e_bf16(const float* q, const u16* k, const u16* v, float* part, const int* sh, int T, int st, int H, int Hkv, int cap, int win, int sp, float sc)
+{ attn_decode<128, true>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
+
+// ---- the same product with the 4 warps of a block sharing R rows and splitting the columns (more warps per row) ----
+template <int R, int U> __device__ void gemv_split(const u16* w, int stride, const float* x, float* y, int T, int n, int m)
+{
+    __shared__ float red[4][R][8];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int o0 = blockIdx.x * R;
+    float acc[R][8];
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int t = 0; t < 8; t++) acc[r][t] = 0.0f;
+    const u16* rows[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) rows[r] = w + (long)imin(o0 + r, m - 1) * stride;
+    for (int i0 = (warp * 32 + lane) * 8; i0 < n; i0 += 1024 * U)
+    {
+        uint4 wv[R][U];
+#pragma unroll
+        for (int u = 0; u < U; u++)
+        {
+            int i = i0 + u * 1024;
+#pragma unroll
+            for (int r = 0; r < R; r++) wv[r][u] = i < n ? ld_stream(rows[r] + i) : zero4();
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++)
+        {
+            int i = i0 + u * 1024;
+#pragma unroll
+            for (int t = 0; t < 8; t++)
+                if (t < T && i < n)
+                {
+                    const float4* xp = (const float4*)(x + (long)t * n + i);
+                    float4 a = xp[0], b = xp[1];
+#pragma unroll
+                    for (int r = 0; r < R; r++) acc[r][t] += dot8(wv[r][u], a, b);
+                }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int t = 0; t < 8; t++)
+            if (t < T)
+            {
+                float s = warp_sum(acc[r][t]);
+                if (lane == 0) red[warp][r][t] = s;
+            }
+    __syncthreads();
+    int tid = threadIdx.x;
+    if (tid < R * 8)
+    {
+        int r = tid / 8, t = tid % 8;
+        if (t < T && o0 + r < m) y[(long)t * m + o0 + r] = red[0][r][t] + red[1][r][t] + red[2][r][t] + red[3][r][t];
+    }
+}
+extern "C" __global__ void gemvs2_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { gemv_split<2, 4>(w, s, x, y, T, n, m); }
+extern "C" __global__ void gemvs4_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { gemv_split<4, 4>(w, s, x, y, T, n, m); }
+
+// ---- y [T, m] = x [T, n] · Wᵀ on the tensor cores (mma.m16n8k16, helpers in flash.cu), T ≤ 8, n % 64 == 0 -----------
+// The mma's 8 columns are the rows of x (zero past T), x rounded to bf16 as cuBLAS does. Block: 4 warps, 16 rows of
+// W; warp w takes the 64-column blocks w, w + 4, ..., U of them in flight. In a 64-column block, lane (g, c) reads the
+// 16 contiguous columns [16c, 16c + 16) of W rows g and g + 8 and of x row g (two 16-byte loads per row). The k order
+// inside the block is permuted alike for W and x, which leaves the sums unchanged: mma j takes columns
+// 16c + 4j + {0, 1} as k = 2c, 2c + 1 and 16c + 4j + {2, 3} as k = 2c + 8, 2c + 9.
+template <int U> __device__ void gemv_mma(const u16* w, int stride, const float* x, float* y, int T, int n, int m)
+{
+    __shared__ float red[4][16][8];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+    int r0 = blockIdx.x * 16, nb = n / 64;
+    const u16* w0 = w + (long)imin(r0 + g, m - 1) * stride + 16 * c;
+    const u16* w1 = w + (long)imin(r0 + g + 8, m - 1) * stride + 16 * c;
+    const float* xr = x + (long)imin(g, T - 1) * n + 16 * c;
+    float acc[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+    for (int b0 = warp; b0 < nb; b0 += 4 * U)
+    {
+        uint4 wa[U][2], wb[U][2];
+#pragma unroll
+        for (int u = 0; u < U; u++)
+        {
+            int b = b0 + 4 * u;
+            bool in = b < nb;
+            wa[u][0] = in ? ld_stream(w0 + b * 64) : zero4();
+            wa[u][1] = in ? ld_stream(w0 + b * 64 + 8) : zero4();
+            wb[u][0] = in ? ld_stream(w1 + b * 64) : zero4();
+            wb[u][1] = in ? ld_stream(w1 + b * 64 + 8) : zero4();
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++)
+        {
+            int b = b0 + 4 * u;
+            if (b >= nb) continue;   // warp-uniform
+            u32 xb[8];
+            const float4* xp = (const float4*)(xr + b * 64);
+#pragma unroll
+            for (int q = 0; q < 4; q++)
+            {
+                float4 f;
+                if (g < T) f = xp[q];
+                else f.x = f.y = f.z = f.w = 0.0f;
+                xb[2 * q] = pack_bf16(f.x, f.y);
+                xb[2 * q + 1] = pack_bf16(f.z, f.w);
+            }
+            u32 pa[8] = { wa[u][0].x, wa[u][0].y, wa[u][0].z, wa[u][0].w, wa[u][1].x, wa[u][1].y, wa[u][1].z, wa[u][1].w };
+            u32 pb[8] = { wb[u][0].x, wb[u][0].y, wb[u][0].z, wb[u][0].w, wb[u][1].x, wb[u][1].y, wb[u][1].z, wb[u][1].w };
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+            {
+                u32 a[4] = { pa[2 * j], pb[2 * j], pa[2 * j + 1], pb[2 * j + 1] };
+                mma_bf16(acc, a, xb[2 * j], xb[2 * j + 1]);
+            }
+        }
+    }
+    red[warp][g][2 * c] = acc[0]; red[warp][g][2 * c + 1] = acc[1];
+    red[warp][g + 8][2 * c] = acc[2]; red[warp][g + 8][2 * c + 1] = acc[3];
+    __syncthreads();
+    int row = threadIdx.x / 8, t = threadIdx.x % 8;
+    if (t < T && r0 + row < m) y[(long)t * m + r0 + row] = red[0][row][t] + red[1][row][t] + red[2][row][t] + red[3][row][t];
+}
+extern "C" __global__ void gemvm2_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { gemv_mma<2>(w, s, x, y, T, n, m); }
+extern "C" __global__ void gemvm4_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { gemv_mma<4>(w, s, x, y, T, n, m); }

@@ -5,25 +5,19 @@
 //   A [16 × 16] row-major: a0 (row g, cols 2c..2c+1), a1 (row g+8, same), a2 (row g, cols 2c+8..), a3 (row g+8, cols 2c+8..)
 //   B [16 × 8] (k × n):    b0 (k 2c..2c+1, col g), b1 (k 2c+8..2c+9, col g)
 //   C [16 × 8] f32:        c0, c1 (row g, cols 2c, 2c+1), c2, c3 (row g+8, same cols)
-
-__device__ __forceinline__ void mma_bf16(float* c, const u32* a, u32 b0, u32 b1)
-{
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-__device__ __forceinline__ u32 pack_bf16(float lo, float hi) { return (u32)f32_to_bf16(lo) | ((u32)f32_to_bf16(hi) << 16); }
+// (mma_bf16 and pack_bf16 are in decode.cu)
 
 // q [T, H, D] f32 (RoPE applied); k, v [Hkv, cap, D] bf16 (the cache, positions [0, start + T) filled); out [T, H, D].
 // Query t sits at position p = start + t and sees keys [first, p], first = max(0, p − window + 1) with a window.
 // Block: 4 warps × 16 query rows of one head (grid: ⌈T/64⌉ × H); key tiles of 64 pass through shared memory (K as
 // [key][dim], V transposed to [dim][key] so that both B operands are read as 32-bit pairs). Scores are kept in the
 // base-2 domain (q pre-scaled by scale·log2 e). D = 32, 64 or 128.
-template <int D> __device__ void flash_prefill(const float* q, const u16* k, const u16* v, float* out,
+// PF: the next tile's K and V pieces are loaded into registers while this tile is computed.
+template <int D, bool PF> __device__ void flash_prefill(const float* q, const u16* k, const u16* v, float* out,
     int T, int start, int H, int Hkv, int cap, int window, float scale)
 {
     constexpr int BK = 64, KP = D + 8, VP = BK + 2;   // row pitches (u16) chosen against bank conflicts
+    constexpr int PER = BK * D / 8 / 128;             // 16-byte pieces of a tile per thread, for K and for V
     __shared__ __attribute__((aligned(16))) u16 ks[BK * KP];         // [key][dim]
     __shared__ __attribute__((aligned(16))) u16 vts[D * VP];         // [dim][key]
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
@@ -54,24 +48,37 @@ template <int D> __device__ void flash_prefill(const float* q, const u16* k, con
     int firstKey = window > 0 ? imax(0, start + tb - window + 1) : 0;
     const u16* kh = k + (long)kvh * cap * D;
     const u16* vh = v + (long)kvh * cap * D;
+    uint4 kreg[PER], vreg[PER];   // piece i of a tile: key i / (D/8), columns (i % (D/8))·8, i = tid + 128·e
+    auto fetch = [&](int j0)
+    {
+#pragma unroll
+        for (int e = 0; e < PER; e++)
+        {
+            int i = threadIdx.x + 128 * e, j = j0 + i / (D / 8), col = (i % (D / 8)) * 8;
+            kreg[e] = j <= last ? *(const uint4*)(kh + (long)j * D + col) : zero4();
+            vreg[e] = j <= last ? *(const uint4*)(vh + (long)j * D + col) : zero4();
+        }
+    };
+    if (PF) fetch(firstKey);
     for (int j0 = firstKey; j0 <= last; j0 += BK)
     {
+        if (!PF) fetch(j0);
         __syncthreads();   // the previous tile is no longer read
-        for (int i = threadIdx.x; i < BK * D / 8; i += blockDim.x)
-        {
-            int r = i / (D / 8), col = (i % (D / 8)) * 8, j = j0 + r;
-            uint4 kv = zero4(), vv = zero4();
-            if (j <= last) { kv = *(const uint4*)(kh + (long)j * D + col); vv = *(const uint4*)(vh + (long)j * D + col); }
-            *(uint4*)(ks + r * KP + col) = kv;
-            u32 w[4] = { vv.x, vv.y, vv.z, vv.w };
 #pragma unroll
-            for (int e = 0; e < 4; e++)
+        for (int e = 0; e < PER; e++)
+        {
+            int i = threadIdx.x + 128 * e, r = i / (D / 8), col = (i % (D / 8)) * 8;
+            *(uint4*)(ks + r * KP + col) = kreg[e];
+            u32 w[4] = { vreg[e].x, vreg[e].y, vreg[e].z, vreg[e].w };
+#pragma unroll
+            for (int x = 0; x < 4; x++)
             {
-                vts[(col + 2 * e) * VP + r] = (u16)(w[e] & 0xffffu);
-                vts[(col + 2 * e + 1) * VP + r] = (u16)(w[e] >> 16);
+                vts[(col + 2 * x) * VP + r] = (u16)(w[x] & 0xffffu);
+                vts[(col + 2 * x + 1) * VP + r] = (u16)(w[x] >> 16);
             }
         }
         __syncthreads();
+        if (PF && j0 + BK <= last) fetch(j0 + BK);
         if (t0 >= T || j0 > start + imin(t0 + 15, T - 1)) continue;   // no row of this warp sees the tile (warp-uniform)
         // S = Q·Kᵀ for this warp's 16 rows × 64 keys
         float sc[BK / 8][4];
@@ -156,8 +163,14 @@ template <int D> __device__ void flash_prefill(const float* q, const u16* k, con
     }
 }
 extern "C" __global__ void flash32_bf16(const float* q, const u16* k, const u16* v, float* o, int T, int st, int H, int Hkv, int cap, int win, float sc)
-{ flash_prefill<32>(q, k, v, o, T, st, H, Hkv, cap, win, sc); }
+{ flash_prefill<32, false>(q, k, v, o, T, st, H, Hkv, cap, win, sc); }
+extern "C" __global__ void flash32p_bf16(const float* q, const u16* k, const u16* v, float* o, int T, int st, int H, int Hkv, int cap, int win, float sc)
+{ flash_prefill<32, true>(q, k, v, o, T, st, H, Hkv, cap, win, sc); }
 extern "C" __global__ void flash64_bf16(const float* q, const u16* k, const u16* v, float* o, int T, int st, int H, int Hkv, int cap, int win, float sc)
-{ flash_prefill<64>(q, k, v, o, T, st, H, Hkv, cap, win, sc); }
+{ flash_prefill<64, false>(q, k, v, o, T, st, H, Hkv, cap, win, sc); }
+extern "C" __global__ void flash64p_bf16(const float* q, const u16* k, const u16* v, float* o, int T, int st, int H, int Hkv, int cap, int win, float sc)
+{ flash_prefill<64, true>(q, k, v, o, T, st, H, Hkv, cap, win, sc); }
 extern "C" __global__ void flash128_bf16(const float* q, const u16* k, const u16* v, float* o, int T, int st, int H, int Hkv, int cap, int win, float sc)
-{ flash_prefill<128>(q, k, v, o, T, st, H, Hkv, cap, win, sc); }
+{ flash_prefill<128, false>(q, k, v, o, T, st, H, Hkv, cap, win, sc); }
+extern "C" __global__ void flash128p_bf16(const float* q, const u16* k, const u16* v, float* o, int T, int st, int H, int Hkv, int cap, int win, float sc)
+{ flash_prefill<128, true>(q, k, v, o, T, st, H, Hkv, cap, win, sc); }
