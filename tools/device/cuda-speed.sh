@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 [ "${TESTS:-1}" = 1 ] && bash tools/device/cuda-check.sh 2>&1 | grep -vE "OUTPUT\] (MatMul|Embed|Add|Rms|Rope|Swi|Gather|Copy|Attention|Latent)"
 source tools/device/env.sh
 python3 tools/device/floors.py > $OUT/floors.json 2>/dev/null; cat $OUT/floors.json
-python3 tools/device/make_llama7b.py $W 2>&1 | grep -E "model" | tail -2
+[ -d $W/llama7b-palu ] || python3 tools/device/make_llama7b.py $W 2>&1 | grep -E "model" | tail -2
 CTX=${CTX:-1024,16384,65536}
 palu bench decode --model $W/llama7b --device cuda --context $CTX --batch 1,8 --steps 16 --json > $OUT/palu-decode.json 2>$OUT/palu-decode.err; grep -E "context|rror" $OUT/palu-decode.err
 PALU_CUDA_GRAPHS=0 palu bench decode --model $W/llama7b --device cuda --context 1024 --batch 1,8 --steps 16 --json > $OUT/palu-decode-nographs.json 2>$OUT/palu-decode-nographs.err; sed 's/^/no graphs: /' $OUT/palu-decode-nographs.err | grep context

@@ -68,6 +68,7 @@ public sealed unsafe partial class CudaBackend
             return;
         }
         NotInGraph("cuBLAS");
+        FlushAttention();
         long count = (long)T * n;
         var xb = Scratch("gemm-x", count * 2);                                  // [T, n] bf16
         Launch("cast_bf16", (Blocks(count), 1), 256, x, xb.Pointer, count);
@@ -81,18 +82,20 @@ public sealed unsafe partial class CudaBackend
     }
 
     /// <summary>The bf16 GEMV kernels (decode.cu) by name: output rows per block of 128 threads, whether n must be a
-    /// multiple of 64. gemv1/gemv8: warps of their own rows (2, 4 per warp); gemvs2/gemvs4: 4 warps share 2 or 4 rows
-    /// and split the columns; gemvm2/gemvm4: tensor cores, 16 rows per block (x rounded to bf16).</summary>
+    /// multiple of 64. gemv1/gemv8: warps of their own rows (2, 4 per warp); gemvs1/gemvs2/gemvs4: 4 warps share 1, 2
+    /// or 4 rows and split the columns (gemvs2w: twice the loads in flight); gemvm2/gemvm4: tensor cores, 16 rows per
+    /// block, 2 or 4 column blocks in flight (x rounded to bf16).</summary>
     static readonly Dictionary<string, (int Rows, bool By64)> s_gemvs = new()
     {
-        ["gemv1"] = (8, false), ["gemv8"] = (16, false), ["gemvs2"] = (2, false), ["gemvs4"] = (4, false),
+        ["gemv1"] = (8, false), ["gemv8"] = (16, false), ["gemvs1"] = (1, false), ["gemvs2"] = (2, false), ["gemvs2w"] = (2, false), ["gemvs4"] = (4, false),
         ["gemvm2"] = (16, true), ["gemvm4"] = (16, true),
     };
 
-    /// <summary>The GEMV for one row of x (PALU_CUDA_GEMV1, default gemv1: f32 x) and for 2..8 rows (PALU_CUDA_GEMV8,
-    /// default gemvm4); a tensor-core choice falls back when n is not a multiple of 64.</summary>
-    static readonly string s_gemv1 = Environment.GetEnvironmentVariable("PALU_CUDA_GEMV1") is string a && s_gemvs.ContainsKey(a) ? a : "gemv1";
-    static readonly string s_gemv8 = Environment.GetEnvironmentVariable("PALU_CUDA_GEMV8") is string b && s_gemvs.ContainsKey(b) ? b : "gemvm4";
+    /// <summary>The GEMV for one row of x (PALU_CUDA_GEMV1, default gemvs2: f32 x) and for 2..8 rows (PALU_CUDA_GEMV8,
+    /// default gemvm2), the fastest on the 7B shapes on an H200; a tensor-core choice falls back when n is not a
+    /// multiple of 64.</summary>
+    static readonly string s_gemv1 = Environment.GetEnvironmentVariable("PALU_CUDA_GEMV1") is string a && s_gemvs.ContainsKey(a) ? a : "gemvs2";
+    static readonly string s_gemv8 = Environment.GetEnvironmentVariable("PALU_CUDA_GEMV8") is string b && s_gemvs.ContainsKey(b) ? b : "gemvm2";
 
     static (string Kernel, int RowsPerBlock) GemvKernel(int T, int n)
     {
@@ -101,10 +104,10 @@ public sealed unsafe partial class CudaBackend
         return (name + "_bf16", s_gemvs[name].Rows);
     }
 
-    /// <summary>Decode attention loads V with K (PALU_CUDA_ATTN=late: after the softmax); prefill attention prefetches
-    /// the next key tile (PALU_CUDA_FLASH=plain: no prefetch).</summary>
+    /// <summary>Decode attention loads V with K (PALU_CUDA_ATTN=late: after the softmax); prefill attention reads its
+    /// operands with ldmatrix (PALU_CUDA_FLASH=plain: element-wise, =prefetch: element-wise with the next tile prefetched).</summary>
     static readonly string s_attnDecode = Environment.GetEnvironmentVariable("PALU_CUDA_ATTN") == "late" ? "" : "e";
-    static readonly string s_flash = Environment.GetEnvironmentVariable("PALU_CUDA_FLASH") == "plain" ? "" : "p";
+    static readonly string s_flash = Environment.GetEnvironmentVariable("PALU_CUDA_FLASH") switch { "plain" => "", "prefetch" => "p", _ => "x" };
 
     public override void MatMul(ReadOnlySpan<float> x, DeviceWeight w, Span<float> y, int T)
     {
@@ -112,6 +115,7 @@ public sealed unsafe partial class CudaBackend
         int n = wt.Cols, m = wt.Rows;
         using var _ = Enter();
         NotInGraph("a product with host operands");
+        FlushAttention();
         var xd = Scratch("host-x", (long)T * n * 4);
         var yd = Scratch("host-y", (long)T * m * 4);
         fixed (float* p = x) Check(cuMemcpyHtoDAsync(xd.Pointer, p, (nuint)((long)T * n * 4), _stream), "cuMemcpyHtoDAsync");
@@ -210,6 +214,7 @@ public sealed unsafe partial class CudaBackend
         if (k.DType != v.DType) throw new NotSupportedException($"keys in {DTypes.Name(k.DType)} and values in {DTypes.Name(v.DType)}: the CUDA attention needs one dtype");
         if (k.Capacity != v.Capacity) throw new ArgumentException("key and value stores of different capacities");
         using var _ = Enter();
+        if (Queue(new QueuedAttention(Ptr(q), Mem(k.Memory).Pointer, Mem(v.Memory).Pointer, Ptr(output), k.DType, c, v.Width, k.Capacity))) return;
         AttentionLocked(Ptr(q), Mem(k.Memory).Pointer, Mem(v.Memory).Pointer, Ptr(output), k.DType, c, v.Width, k.Capacity);
     }
 

@@ -66,6 +66,7 @@ public sealed unsafe partial class CudaBackend : Backend
         Check(cuDeviceGetAttribute(out int sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, _device), "cuDeviceGetAttribute");
         Check(cuDeviceTotalMem(out var total, _device), "cuDeviceTotalMem");
         ComputeCapability = major * 10 + minor; Multiprocessors = sms; TotalMemory = (long)total;
+        _pdl = ComputeCapability >= 90 && Environment.GetEnvironmentVariable("PALU_CUDA_PDL") != "0";
         Check(cuDevicePrimaryCtxRetain(out _context, _device), "cuDevicePrimaryCtxRetain");
         Check(cuCtxSetCurrent(_context), "cuCtxSetCurrent");
         Check(cuStreamCreate(out _stream, 1), "cuStreamCreate");
@@ -127,9 +128,15 @@ public sealed unsafe partial class CudaBackend : Backend
 
     /// <summary>Launches kernel <paramref name="name"/> on the stream; arguments are device pointers (ulong), int,
     /// long or float, in the kernel's parameter order.</summary>
-    void Launch(string name, (uint x, uint y) grid, uint block, params object[] args)
+    void Launch(string name, (uint x, uint y) grid, uint block, params object[] args) =>
+        Launch(name, (grid.x, grid.y, 1u), block, args);
+
+    /// <summary>As above with a grid z; an argument may also be a <see cref="SeqTable"/> (passed by value).</summary>
+    void Launch(string name, (uint x, uint y, uint z) grid, uint block, params object[] args)
     {
+        if (_pending is { Count: > 0 }) FlushAttention();   // queued attention runs before anything after it
         var slots = stackalloc ulong[args.Length];
+        SeqTable table = default;
         var ptrs = stackalloc nint[args.Length];
         for (int i = 0; i < args.Length; i++)
         {
@@ -139,14 +146,30 @@ public sealed unsafe partial class CudaBackend : Backend
                 case long l: *(long*)&slots[i] = l; break;
                 case int v: slots[i] = 0; *(int*)&slots[i] = v; break;
                 case float f: slots[i] = 0; *(float*)&slots[i] = f; break;
+                case SeqTable t: table = t; ptrs[i] = (nint)(&table); continue;
                 default: throw new ArgumentException($"kernel argument of type {args[i].GetType().Name}");
             }
             ptrs[i] = (nint)(&slots[i]);
         }
         long t0 = _profile != null ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
-        Check(cuLaunchKernel(Fn(name), Math.Max(1, grid.x), Math.Max(1, grid.y), 1, block, 1, 1, 0, _stream, (void**)ptrs, null), $"launch {name}");
+        if (_pdl)
+        {
+            // programmatic dependent launch: the kernel may start while the previous one runs (it waits in PALU_GRID_START)
+            var attr = new LaunchAttribute { Id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION, Value = 1 };
+            var config = new LaunchConfig
+            {
+                GridX = Math.Max(1, grid.x), GridY = Math.Max(1, grid.y), GridZ = Math.Max(1, grid.z), BlockX = block, BlockY = 1, BlockZ = 1,
+                Stream = _stream, Attrs = &attr, NumAttrs = 1,
+            };
+            Check(cuLaunchKernelEx(&config, Fn(name), (void**)ptrs, null), $"launch {name}");
+        }
+        else Check(cuLaunchKernel(Fn(name), Math.Max(1, grid.x), Math.Max(1, grid.y), Math.Max(1, grid.z), block, 1, 1, 0, _stream, (void**)ptrs, null), $"launch {name}");
         if (_profile != null) Profiled(name, t0);
     }
+
+    /// <summary>Kernels are launched as programmatic dependents of the one before (Hopper and later; PALU_CUDA_PDL=0 turns
+    /// it off): the next kernel's blocks start as the last wave of the previous one runs.</summary>
+    bool _pdl;
 
     /// <summary>PALU_CUDA_PROFILE=1: every launch is waited for and its wall time added to its kernel's total
     /// (slows everything down; for finding where the time goes, not for speed numbers).</summary>
@@ -310,6 +333,7 @@ public sealed unsafe partial class CudaBackend : Backend
         if (src.Length > dst.Length) throw new ArgumentException($"upload of {src.Length} floats into a buffer of {dst.Length}");
         using var _ = Enter();
         NotInGraph("upload");
+        FlushAttention();
         fixed (float* p = src) Check(cuMemcpyHtoDAsync(Ptr(dst), p, (nuint)(src.Length * 4), _stream), "cuMemcpyHtoDAsync");
         Check(cuStreamSynchronize(_stream), "cuStreamSynchronize");
     }
@@ -319,6 +343,7 @@ public sealed unsafe partial class CudaBackend : Backend
         int n = Math.Min(src.Length, dst.Length);
         using var _ = Enter();
         NotInGraph("download");
+        FlushAttention();
         fixed (float* p = dst) Check(cuMemcpyDtoHAsync(p, Ptr(src), (nuint)(n * 4), _stream), "cuMemcpyDtoHAsync");
         Check(cuStreamSynchronize(_stream), "cuStreamSynchronize (a kernel before this copy may have failed)");
     }

@@ -86,8 +86,8 @@ template <int R, int U> __device__ void gemv_rows(const u16* w, int stride, cons
         }
 }
 // one row of x: 2 rows per warp, 8 pieces of each in flight; 2..8 rows of x: 4 rows per warp, 2 pieces each
-extern "C" __global__ void gemv1_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { gemv_rows<2, 8>(w, s, x, y, T, n, m); }
-extern "C" __global__ void gemv8_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { gemv_rows<4, 2>(w, s, x, y, T, n, m); }
+extern "C" __global__ void gemv1_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { PALU_GRID_START gemv_rows<2, 8>(w, s, x, y, T, n, m); }
+extern "C" __global__ void gemv8_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { PALU_GRID_START gemv_rows<4, 2>(w, s, x, y, T, n, m); }
 
 // ---- decode attention over a bf16 cache, head width D (64 or 128) for keys and values -----------------------------
 // One block of 4 warps per (query row t, head h, split s of 128 keys). A key row is D/8 lanes × 16 bytes, so a warp
@@ -188,13 +188,13 @@ template <int D, bool EARLY> __device__ void attn_decode(const float* q, const u
     for (int i = tid; i < D; i += blockDim.x) pr[2 + i] = accs[0][i] + accs[1][i] + accs[2][i] + accs[3][i];
 }
 extern "C" __global__ void attn_decode64_bf16(const float* q, const u16* k, const u16* v, float* part, const int* sh, int T, int st, int H, int Hkv, int cap, int win, int sp, float sc)
-{ attn_decode<64, false>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
+{ PALU_GRID_START attn_decode<64, false>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
 extern "C" __global__ void attn_decode128_bf16(const float* q, const u16* k, const u16* v, float* part, const int* sh, int T, int st, int H, int Hkv, int cap, int win, int sp, float sc)
-{ attn_decode<128, false>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
+{ PALU_GRID_START attn_decode<128, false>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
 extern "C" __global__ void attn_decode64e_bf16(const float* q, const u16* k, const u16* v, float* part, const int* sh, int T, int st, int H, int Hkv, int cap, int win, int sp, float sc)
-{ attn_decode<64, true>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
+{ PALU_GRID_START attn_decode<64, true>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
 extern "C" __global__ void attn_decode128e_bf16(const float* q, const u16* k, const u16* v, float* part, const int* sh, int T, int st, int H, int Hkv, int cap, int win, int sp, float sc)
-{ attn_decode<128, true>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
+{ PALU_GRID_START attn_decode<128, true>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
 
 // ---- the same product with the 4 warps of a block sharing R rows and splitting the columns (more warps per row) ----
 template <int R, int U> __device__ void gemv_split(const u16* w, int stride, const float* x, float* y, int T, int n, int m)
@@ -252,8 +252,10 @@ template <int R, int U> __device__ void gemv_split(const u16* w, int stride, con
         if (t < T && o0 + r < m) y[(long)t * m + o0 + r] = red[0][r][t] + red[1][r][t] + red[2][r][t] + red[3][r][t];
     }
 }
-extern "C" __global__ void gemvs2_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { gemv_split<2, 4>(w, s, x, y, T, n, m); }
-extern "C" __global__ void gemvs4_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { gemv_split<4, 4>(w, s, x, y, T, n, m); }
+extern "C" __global__ void gemvs2_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { PALU_GRID_START gemv_split<2, 4>(w, s, x, y, T, n, m); }
+extern "C" __global__ void gemvs1_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { PALU_GRID_START gemv_split<1, 8>(w, s, x, y, T, n, m); }
+extern "C" __global__ void gemvs2w_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { PALU_GRID_START gemv_split<2, 8>(w, s, x, y, T, n, m); }
+extern "C" __global__ void gemvs4_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { PALU_GRID_START gemv_split<4, 4>(w, s, x, y, T, n, m); }
 
 // ---- y [T, m] = x [T, n] · Wᵀ on the tensor cores (mma.m16n8k16, helpers in flash.cu), T ≤ 8, n % 64 == 0 -----------
 // The mma's 8 columns are the rows of x (zero past T), x rounded to bf16 as cuBLAS does. Block: 4 warps, 16 rows of
@@ -315,5 +317,30 @@ template <int U> __device__ void gemv_mma(const u16* w, int stride, const float*
     int row = threadIdx.x / 8, t = threadIdx.x % 8;
     if (t < T && r0 + row < m) y[(long)t * m + r0 + row] = red[0][row][t] + red[1][row][t] + red[2][row][t] + red[3][row][t];
 }
-extern "C" __global__ void gemvm2_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { gemv_mma<2>(w, s, x, y, T, n, m); }
-extern "C" __global__ void gemvm4_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { gemv_mma<4>(w, s, x, y, T, n, m); }
+extern "C" __global__ void gemvm2_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { PALU_GRID_START gemv_mma<2>(w, s, x, y, T, n, m); }
+extern "C" __global__ void gemvm4_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { PALU_GRID_START gemv_mma<4>(w, s, x, y, T, n, m); }
+
+// ---- decode attention of up to 8 sequences in one launch (grid z = sequence) -------------------------------------
+// Sequence b has one query row: q [B, H, D] and the output rows are consecutive, its cache at tab.k[b], tab.v[b]
+// (capacity tab.cap[b]), position tab.start[b] + *shift; its partials start at part + b·H·splits·(2 + D), so that
+// attn_combine merges all B·H items at once.
+struct SeqTable { const u16* k[8]; const u16* v[8]; int start[8]; int cap[8]; };
+
+template <int D> __device__ void attn_decode_multi(const float* q, float* part, const int* shift, const SeqTable& tab,
+    int H, int Hkv, int window, int splits, float scale)
+{
+    int b = blockIdx.z;
+    const u16* k = tab.k[0]; const u16* v = tab.v[0]; int st = tab.start[0], cap = tab.cap[0];
+    switch (b)   // constant indices only: the table stays in the parameter space
+    {
+#define PALU_SEQ(i) case i: k = tab.k[i]; v = tab.v[i]; st = tab.start[i]; cap = tab.cap[i]; break;
+        PALU_SEQ(1) PALU_SEQ(2) PALU_SEQ(3) PALU_SEQ(4) PALU_SEQ(5) PALU_SEQ(6) PALU_SEQ(7)
+#undef PALU_SEQ
+        default: break;
+    }
+    attn_decode<D, true>(q + (long)b * H * D, k, v, part + (long)b * H * splits * (2 + D), shift, 1, st, H, Hkv, cap, window, splits, scale);
+}
+extern "C" __global__ void attn_decodem64_bf16(const float* q, float* part, const int* sh, SeqTable tab, int H, int Hkv, int win, int sp, float sc)
+{ PALU_GRID_START attn_decode_multi<64>(q, part, sh, tab, H, Hkv, win, sp, sc); }
+extern "C" __global__ void attn_decodem128_bf16(const float* q, float* part, const int* sh, SeqTable tab, int H, int Hkv, int win, int sp, float sc)
+{ PALU_GRID_START attn_decode_multi<128>(q, part, sh, tab, H, Hkv, win, sp, sc); }

@@ -5,6 +5,13 @@
 typedef unsigned short u16;
 typedef unsigned int u32;
 #define NEG_INF __int_as_float(0xff800000)
+// Programmatic dependent launch (sm_90+): a kernel may be started while the one before it still runs; it waits here
+// for that one's memory before touching any, and at once lets the next one start the same way. A no-op otherwise.
+#if __CUDA_ARCH__ >= 900
+#define PALU_GRID_START asm volatile("griddepcontrol.wait;\n\tgriddepcontrol.launch_dependents;" ::: "memory");
+#else
+#define PALU_GRID_START
+#endif
 __device__ __forceinline__ int imin(int a, int b) { return a < b ? a : b; }
 __device__ __forceinline__ int imax(int a, int b) { return a > b ? a : b; }
 
@@ -54,36 +61,36 @@ template <int DT> __device__ void embed(const void* table, const int* ids, float
     long row = (long)ids[t] * d;
     for (int i = threadIdx.x; i < d; i += blockDim.x) x[(long)t * d + i] = load<DT>(table, row + i);
 }
-extern "C" __global__ void embed_f32(const void* w, const int* ids, float* x, int T, int d) { embed<0>(w, ids, x, T, d); }
-extern "C" __global__ void embed_bf16(const void* w, const int* ids, float* x, int T, int d) { embed<1>(w, ids, x, T, d); }
-extern "C" __global__ void embed_f16(const void* w, const int* ids, float* x, int T, int d) { embed<2>(w, ids, x, T, d); }
+extern "C" __global__ void embed_f32(const void* w, const int* ids, float* x, int T, int d) { PALU_GRID_START embed<0>(w, ids, x, T, d); }
+extern "C" __global__ void embed_bf16(const void* w, const int* ids, float* x, int T, int d) { PALU_GRID_START embed<1>(w, ids, x, T, d); }
+extern "C" __global__ void embed_f16(const void* w, const int* ids, float* x, int T, int d) { PALU_GRID_START embed<2>(w, ids, x, T, d); }
 
 // y [n] (bf16 or f16 bits) = x [n] (f32): the activations of a cuBLAS GEMM
 extern "C" __global__ void cast_bf16(const float* x, u16* y, long n)
-{
+{ PALU_GRID_START
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) y[i] = f32_to_bf16(x[i]);
 }
 extern "C" __global__ void cast_f16(const float* x, u16* y, long n)
-{
+{ PALU_GRID_START
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) y[i] = f32_to_f16(x[i]);
 }
 
 // y [T, m] += b [m]
 extern "C" __global__ void add_bias(float* y, const float* b, int T, int m)
-{
+{ PALU_GRID_START
     long n = (long)T * m;
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) y[i] += b[i % m];
 }
 
 // x [n] += y [n]
 extern "C" __global__ void add_inplace(float* x, const float* y, long n)
-{
+{ PALU_GRID_START
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) x[i] += y[i];
 }
 
 // gate [n] = silu(gate) · up
 extern "C" __global__ void swiglu(float* g, const float* u, long n)
-{
+{ PALU_GRID_START
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
     {
         float v = g[i];
@@ -93,7 +100,7 @@ extern "C" __global__ void swiglu(float* g, const float* u, long n)
 
 // y [rows, n] = x / sqrt(mean(x²) + eps) · w [n]; one block (256 threads) per row; x and y may alias
 extern "C" __global__ void rmsnorm(const float* x, const float* w, float* y, int rows, int n, float eps)
-{
+{ PALU_GRID_START
     __shared__ float part[32];
     long r = blockIdx.x;
     const float* xr = x + r * n;
@@ -116,7 +123,7 @@ extern "C" __global__ void rmsnorm(const float* x, const float* w, float* y, int
 // in-place rotate-half RoPE. x [T, heads, d]; row t at position start + *shift + t; cos, sin [positions, d/2].
 // shift: a device int, 0 except in a replayed decode graph (the steps since the graph was recorded)
 extern "C" __global__ void rope(float* x, const float* cs, const float* sn, int T, int heads, int d, int start, const int* shift)
-{
+{ PALU_GRID_START
     int t = blockIdx.x / heads, h = blockIdx.x % heads, half = d / 2;
     long p = start + *shift + t;
     float* xr = x + ((long)t * heads + h) * d;
@@ -131,7 +138,7 @@ extern "C" __global__ void rope(float* x, const float* cs, const float* sn, int 
 
 // y [T, m] = x [T, n] columns cols [m]; with accumulate, y += instead
 extern "C" __global__ void gather(const float* x, const int* cols, float* y, int T, int n, int m, int accumulate)
-{
+{ PALU_GRID_START
     long total = (long)T * m;
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x)
     {
@@ -144,7 +151,7 @@ extern "C" __global__ void gather(const float* x, const int* cols, float* y, int
 
 // dst[t, dstCol + j] = src[t, srcCol + j] for t < rows, j < width
 extern "C" __global__ void copy_block(const float* src, int srcStride, int srcCol, float* dst, int dstStride, int dstCol, int rows, int width)
-{
+{ PALU_GRID_START
     long total = (long)rows * width;
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x)
     {
@@ -163,9 +170,9 @@ template <int DT> __device__ void store_rows(const float* src, int rowStride, in
     long base = ((long)h * cap + start + t) * width;
     for (int i = threadIdx.x; i < width; i += blockDim.x) store<DT>(dst, base + i, s[i]);
 }
-extern "C" __global__ void store_f32(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T, const int* sh) { store_rows<0>(s, rs, c, d, h, cap, w, st + *sh, T); }
-extern "C" __global__ void store_bf16(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T, const int* sh) { store_rows<1>(s, rs, c, d, h, cap, w, st + *sh, T); }
-extern "C" __global__ void store_f16(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T, const int* sh) { store_rows<2>(s, rs, c, d, h, cap, w, st + *sh, T); }
+extern "C" __global__ void store_f32(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T, const int* sh) { PALU_GRID_START store_rows<0>(s, rs, c, d, h, cap, w, st + *sh, T); }
+extern "C" __global__ void store_bf16(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T, const int* sh) { PALU_GRID_START store_rows<1>(s, rs, c, d, h, cap, w, st + *sh, T); }
+extern "C" __global__ void store_f16(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T, const int* sh) { PALU_GRID_START store_rows<2>(s, rs, c, d, h, cap, w, st + *sh, T); }
 
 // ---- matrix-vector: y [T, m] = x [T, n] · Wᵀ, W [m, n] with rows `stride` elements apart, T ≤ 8 ----------------
 // One warp per output row, 8 warps per block. The vector path reads W in 16-byte pieces (8 bf16/f16 or 4 f32 per
@@ -249,9 +256,9 @@ template <int DT> __device__ void gemv(const void* w, int stride, const float* x
         }
     }
 }
-extern "C" __global__ void gemv_f32(const void* w, int s, const float* x, float* y, int T, int n, int m, int v) { gemv<0>(w, s, x, y, T, n, m, v); }
-extern "C" __global__ void gemv_bf16(const void* w, int s, const float* x, float* y, int T, int n, int m, int v) { gemv<1>(w, s, x, y, T, n, m, v); }
-extern "C" __global__ void gemv_f16(const void* w, int s, const float* x, float* y, int T, int n, int m, int v) { gemv<2>(w, s, x, y, T, n, m, v); }
+extern "C" __global__ void gemv_f32(const void* w, int s, const float* x, float* y, int T, int n, int m, int v) { PALU_GRID_START gemv<0>(w, s, x, y, T, n, m, v); }
+extern "C" __global__ void gemv_bf16(const void* w, int s, const float* x, float* y, int T, int n, int m, int v) { PALU_GRID_START gemv<1>(w, s, x, y, T, n, m, v); }
+extern "C" __global__ void gemv_f16(const void* w, int s, const float* x, float* y, int T, int n, int m, int v) { PALU_GRID_START gemv<2>(w, s, x, y, T, n, m, v); }
 
 // ---- attention (flash-decoding style, f32 math) ----------------------------------------------------------------
 // One warp per (query row t, head h, key split s); 4 warps per block. q [T, H, d]; k [Hkv, cap, d] and v [Hkv, cap, dv]
@@ -330,15 +337,15 @@ template <int DT> __device__ void attention(const float* q, const void* k, const
     }
 }
 extern "C" __global__ void attn_f32(const float* q, const void* k, const void* v, float* o, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, int sl, float sc)
-{ attention<0>(q, k, v, o, part, T, st, H, Hkv, d, dv, cap, win, sp, sl, sc); }
+{ PALU_GRID_START attention<0>(q, k, v, o, part, T, st, H, Hkv, d, dv, cap, win, sp, sl, sc); }
 extern "C" __global__ void attn_bf16(const float* q, const void* k, const void* v, float* o, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, int sl, float sc)
-{ attention<1>(q, k, v, o, part, T, st, H, Hkv, d, dv, cap, win, sp, sl, sc); }
+{ PALU_GRID_START attention<1>(q, k, v, o, part, T, st, H, Hkv, d, dv, cap, win, sp, sl, sc); }
 extern "C" __global__ void attn_f16(const float* q, const void* k, const void* v, float* o, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, int sl, float sc)
-{ attention<2>(q, k, v, o, part, T, st, H, Hkv, d, dv, cap, win, sp, sl, sc); }
+{ PALU_GRID_START attention<2>(q, k, v, o, part, T, st, H, Hkv, d, dv, cap, win, sp, sl, sc); }
 
 // out [items, dv] = merge of part [items, splits, 2 + dv]; one warp per item, 4 per block
 extern "C" __global__ void attn_combine(const float* part, float* out, int items, int splits, int dv)
-{
+{ PALU_GRID_START
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     long item = (long)blockIdx.x * (blockDim.x >> 5) + warp;
     if (item >= items) return;
@@ -423,8 +430,8 @@ template <int DT> __device__ void attention_split(const float* q, const void* k,
     }
 }
 extern "C" __global__ void attn_split_f32(const float* q, const void* k, const void* v, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, float sc, int vec, const int* sh)
-{ attention_split<0>(q, k, v, part, T, st + *sh, H, Hkv, d, dv, cap, win, sp, sc, vec); }
+{ PALU_GRID_START attention_split<0>(q, k, v, part, T, st + *sh, H, Hkv, d, dv, cap, win, sp, sc, vec); }
 extern "C" __global__ void attn_split_bf16(const float* q, const void* k, const void* v, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, float sc, int vec, const int* sh)
-{ attention_split<1>(q, k, v, part, T, st + *sh, H, Hkv, d, dv, cap, win, sp, sc, vec); }
+{ PALU_GRID_START attention_split<1>(q, k, v, part, T, st + *sh, H, Hkv, d, dv, cap, win, sp, sc, vec); }
 extern "C" __global__ void attn_split_f16(const float* q, const void* k, const void* v, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, float sc, int vec, const int* sh)
-{ attention_split<2>(q, k, v, part, T, st + *sh, H, Hkv, d, dv, cap, win, sp, sc, vec); }
+{ PALU_GRID_START attention_split<2>(q, k, v, part, T, st + *sh, H, Hkv, d, dv, cap, win, sp, sc, vec); }
