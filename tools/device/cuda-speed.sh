@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # On the GPU machine (carry [".device-carry"], made by prepare-carry.sh): the GPU tests (TESTS=0 skips them), the
-# floors (copy bandwidth, bf16 matrix rate), palu's 7B-shape decode and prefill with CUDA graphs and without
-# (PALU_CUDA_GRAPHS=0), the Palu latent model, and with TORCH=1 transformers on the same weights. Every output file
+# floors (copy bandwidth, bf16 matrix rate), palu's 7B-shape decode and prefill, the Palu latent model, and with TORCH=1 transformers on the same weights. Every output file
 # is packed into $OUT/results.tgz.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -11,7 +10,6 @@ python3 tools/device/floors.py > $OUT/floors.json 2>/dev/null; cat $OUT/floors.j
 [ -d $W/llama7b-palu ] || python3 tools/device/make_llama7b.py $W 2>&1 | grep -E "model" | tail -2
 CTX=${CTX:-1024,16384,65536}
 palu bench decode --model $W/llama7b --device cuda --context $CTX --batch 1,8 --steps 16 --json > $OUT/palu-decode.json 2>$OUT/palu-decode.err; grep -E "context|rror" $OUT/palu-decode.err
-PALU_CUDA_GRAPHS=0 palu bench decode --model $W/llama7b --device cuda --context 1024 --batch 1,8 --steps 16 --json > $OUT/palu-decode-nographs.json 2>$OUT/palu-decode-nographs.err; sed 's/^/no graphs: /' $OUT/palu-decode-nographs.err | grep context
 palu bench prefill --model $W/llama7b --device cuda --tokens 512,4096 --reps 3 --json > $OUT/palu-prefill.json 2>$OUT/palu-prefill.err; grep -E "prefill|rror" $OUT/palu-prefill.err
 palu bench decode --model $W/llama7b-palu --device cuda --context 1024,16384 --batch 1 --steps 8 --json > $OUT/palu-latent.json 2>$OUT/palu-latent.err; grep -E "context|rror" $OUT/palu-latent.err
 [ -n "${PROFILE:-}" ] && PALU_CUDA_PROFILE=1 palu bench decode --model $W/llama7b --device cuda --context 16384 --batch 8 --steps 4 2>&1 | grep -E "context|profile|calls" | head -16
