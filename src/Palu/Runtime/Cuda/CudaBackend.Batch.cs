@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Palu.Kernels.Cpu;
 using Palu.Tensors;
 
 namespace Palu.Runtime.Cuda;
@@ -23,6 +24,86 @@ internal struct SeqTable
 /// </summary>
 public sealed unsafe partial class CudaBackend
 {
+    // ---- one-row RoPE and cache stores of a decode batch: queued, then one launch each ----
+    // CausalLM and DenseAttention rotate and store each sequence's row separately (8 sequences: 8 launches per op). A
+    // one-row Rope or Store is queued instead; the next other op (any launch, copy or cuBLAS call) runs the queued
+    // ropes, then the queued stores, each group as one launch where the rows are consecutive. Running the ropes first
+    // is the order the model wants (a store reads its rotated row); a rope over memory that a queued store reads runs
+    // the queue first, so no store ever sees a rotation made after it.
+
+    readonly record struct QueuedRope(ulong X, int Heads, RopeTable Table, int Start);
+    readonly record struct QueuedStore(ulong Src, int RowStride, int Column, ulong Dst, DType DType, int Heads, int Cap, int Width, int Start);
+
+    readonly List<QueuedRope> _ropeQueue = [];
+    readonly List<QueuedStore> _storeQueue = [];
+    bool _flushingRows;
+
+    bool QueueRope(in QueuedRope r)
+    {
+        if (_flushingRows) return false;
+        long bytes = (long)r.Heads * r.Table.HeadDim * 4;
+        foreach (var s in _storeQueue)
+            if (r.X < s.Src + (ulong)((long)s.Heads * s.Width * 4 + s.Column * 4L) && s.Src < r.X + (ulong)bytes) { FlushRows(); break; }
+        _ropeQueue.Add(r);
+        return true;
+    }
+
+    bool QueueStore(in QueuedStore s)
+    {
+        if (_flushingRows) return false;
+        _storeQueue.Add(s);
+        return true;
+    }
+
+    /// <summary>Runs the queued ropes, then the queued stores.</summary>
+    void FlushRows()
+    {
+        if (_flushingRows || (_ropeQueue.Count == 0 && _storeQueue.Count == 0)) return;
+        _flushingRows = true;
+        try
+        {
+            var ropes = _ropeQueue.ToArray(); _ropeQueue.Clear();
+            var stores = _storeQueue.ToArray(); _storeQueue.Clear();
+            for (int i = 0; i < ropes.Length;)
+            {
+                var r = ropes[i];
+                long row = (long)r.Heads * r.Table.HeadDim * 4;
+                int n = 1;
+                while (n < 8 && i + n < ropes.Length && ropes[i + n] is var o && o.Heads == r.Heads && ReferenceEquals(o.Table, r.Table)
+                       && o.X == r.X + (ulong)(n * row)) n++;
+                if (n == 1) RopeLocked(r.X, 1, r.Heads, r.Start, r.Table);
+                else
+                {
+                    var t = RopeTables(r.Table);
+                    var table = new SeqTable();
+                    for (int b = 0; b < n; b++) table.Start[b] = ropes[i + b].Start;
+                    Launch("rope_multi", ((uint)(n * r.Heads), 1), (uint)Math.Clamp(r.Table.HeadDim / 2, 32, 256),
+                        r.X, t.Cos.Pointer, t.Sin.Pointer, r.Heads, r.Table.HeadDim, ShiftPointer, table);
+                }
+                i += n;
+            }
+            for (int i = 0; i < stores.Length;)
+            {
+                var s = stores[i];
+                int n = 1;
+                while (n < 8 && i + n < stores.Length && stores[i + n] is var o && o.DType == s.DType && o.Heads == s.Heads && o.Width == s.Width
+                       && o.RowStride == s.RowStride && o.Column == s.Column && o.Src == s.Src + (ulong)((long)n * s.RowStride * 4)) n++;
+                if (n == 1) StoreLocked(s.Src, s.RowStride, s.Column, s.Dst, s.DType, s.Heads, s.Cap, s.Width, s.Start, 1);
+                else
+                {
+                    var table = new SeqTable();
+                    for (int b = 0; b < n; b++) { table.K[b] = stores[i + b].Dst; table.Start[b] = stores[i + b].Start; table.Cap[b] = stores[i + b].Cap; }
+                    Launch("storem_" + Suffix(s.DType), ((uint)n, (uint)s.Heads), (uint)Math.Clamp(s.Width, 32, 256),
+                        s.Src, s.RowStride, s.Column, s.Heads, s.Width, ShiftPointer, table);
+                }
+                i += n;
+            }
+        }
+        finally { _flushingRows = false; }
+    }
+
+    // ---- decode attention ----
+
     readonly record struct QueuedAttention(ulong Q, ulong K, ulong V, ulong O, DType DType, AttentionCall Call, int Dv, int Cap);
 
     List<QueuedAttention>? _pending;   // set by ForEach on the thread holding the lock

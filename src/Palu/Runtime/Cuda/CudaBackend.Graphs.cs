@@ -116,9 +116,15 @@ public sealed unsafe partial class CudaBackend
         _captureHeadroom = long.MaxValue;
         Check(cuStreamBeginCapture_v2(_stream, CU_STREAM_CAPTURE_MODE_RELAXED), "cuStreamBeginCapture");
         Exception? error = null;
-        try { body(); }
+        try
+        {
+            body();
+            FlushRows();
+        }
         catch (CaptureAbort) { }
         catch (Exception e) { error = e; }
+        _ropeQueue.Clear();   // what a broken recording left queued is run again by the eager step
+        _storeQueue.Clear();
         _capturing = false;
         int r = cuStreamEndCapture(_stream, out nint graph);
         headroom = _captureHeadroom;

@@ -69,6 +69,7 @@ public sealed unsafe partial class CudaBackend
         }
         NotInGraph("cuBLAS");
         FlushAttention();
+        FlushRows();
         long count = (long)T * n;
         var xb = Scratch("gemm-x", count * 2);                                  // [T, n] bf16
         Launch("cast_bf16", (Blocks(count), 1), 256, x, xb.Pointer, count);
@@ -116,6 +117,7 @@ public sealed unsafe partial class CudaBackend
         using var _ = Enter();
         NotInGraph("a product with host operands");
         FlushAttention();
+        FlushRows();
         var xd = Scratch("host-x", (long)T * n * 4);
         var yd = Scratch("host-y", (long)T * m * 4);
         fixed (float* p = x) Check(cuMemcpyHtoDAsync(xd.Pointer, p, (nuint)((long)T * n * 4), _stream), "cuMemcpyHtoDAsync");
@@ -165,14 +167,18 @@ public sealed unsafe partial class CudaBackend
     public override void Rope(Buf x, int T, int heads, int startPos, RopeTable table)
     {
         using var _ = Enter();
+        if (T == 1 && _ropes.ContainsKey(RopeKey(table)))
+        {
+            Headroom(table.MaxPositions - (startPos + T));
+            if (QueueRope(new QueuedRope(Ptr(x), heads, table, startPos))) return;
+        }
         RopeLocked(Ptr(x), T, heads, startPos, table);
     }
 
-    void RopeLocked(ulong x, int T, int heads, int startPos, RopeTable table)
+    /// <summary>The device copy of a RoPE table (uploaded at first use).</summary>
+    (CudaBuffer Cos, CudaBuffer Sin) RopeTables(RopeTable table)
     {
-        if (startPos + T > table.MaxPositions) throw new ArgumentOutOfRangeException(nameof(T), $"RoPE positions up to {startPos + T} beyond the table's {table.MaxPositions}");
         string key = RopeKey(table);
-        Headroom(table.MaxPositions - (startPos + T));
         if (!_ropes.TryGetValue(key, out var t))
         {
             BreakCapture();   // the table is uploaded eagerly first
@@ -186,6 +192,14 @@ public sealed unsafe partial class CudaBackend
             Check(cuStreamSynchronize(_stream), "cuStreamSynchronize");
             _ropes[key] = t = (cos, sin);
         }
+        return t;
+    }
+
+    void RopeLocked(ulong x, int T, int heads, int startPos, RopeTable table)
+    {
+        if (startPos + T > table.MaxPositions) throw new ArgumentOutOfRangeException(nameof(T), $"RoPE positions up to {startPos + T} beyond the table's {table.MaxPositions}");
+        Headroom(table.MaxPositions - (startPos + T));
+        var t = RopeTables(table);
         Launch("rope", ((uint)(T * heads), 1), (uint)Math.Clamp(table.HeadDim / 2, 32, 256), x, t.Cos.Pointer, t.Sin.Pointer, T, heads, table.HeadDim, startPos, ShiftPointer);
     }
 
@@ -205,9 +219,13 @@ public sealed unsafe partial class CudaBackend
         if (T == 0) return;
         using var _ = Enter();
         Headroom(dst.Capacity - (start + T));
-        Launch("store_" + Suffix(dst.DType), ((uint)T, (uint)dst.Heads), (uint)Math.Clamp(dst.Width, 32, 256),
-            Ptr(src), rowStride, column, Mem(dst.Memory).Pointer, dst.Heads, dst.Capacity, dst.Width, start, T, ShiftPointer);
+        if (T == 1 && QueueStore(new QueuedStore(Ptr(src), rowStride, column, Mem(dst.Memory).Pointer, dst.DType, dst.Heads, dst.Capacity, dst.Width, start))) return;
+        StoreLocked(Ptr(src), rowStride, column, Mem(dst.Memory).Pointer, dst.DType, dst.Heads, dst.Capacity, dst.Width, start, T);
     }
+
+    void StoreLocked(ulong src, int rowStride, int column, ulong dst, DType dtype, int heads, int cap, int width, int start, int T) =>
+        Launch("store_" + Suffix(dtype), ((uint)T, (uint)heads), (uint)Math.Clamp(width, 32, 256),
+            src, rowStride, column, dst, heads, cap, width, start, T, ShiftPointer);
 
     public override void Attention(Buf q, KvStore k, KvStore v, Buf output, in AttentionCall c)
     {

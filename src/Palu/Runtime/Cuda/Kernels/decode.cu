@@ -19,7 +19,13 @@ __device__ __forceinline__ void mma_bf16(float* c, const u32* a, u32 b0, u32 b1)
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
-__device__ __forceinline__ u32 pack_bf16(float lo, float hi) { return (u32)f32_to_bf16(lo) | ((u32)f32_to_bf16(hi) << 16); }
+// two f32 rounded to bf16 (nearest even) in one register, lo in the lower half
+__device__ __forceinline__ u32 pack_bf16(float lo, float hi)
+{
+    u32 r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
 
 // Σ 8 bf16 (w) × 8 f32 (a, b)
 __device__ __forceinline__ float dot8(uint4 w, float4 a, float4 b)
@@ -344,3 +350,51 @@ extern "C" __global__ void attn_decodem64_bf16(const float* q, float* part, cons
 { PALU_GRID_START attn_decode_multi<64>(q, part, sh, tab, H, Hkv, win, sp, sc); }
 extern "C" __global__ void attn_decodem128_bf16(const float* q, float* part, const int* sh, SeqTable tab, int H, int Hkv, int win, int sp, float sc)
 { PALU_GRID_START attn_decode_multi<128>(q, part, sh, tab, H, Hkv, win, sp, sc); }
+
+// ---- the one-row rope and cache stores of up to 8 sequences in one launch each ------------------------------------
+__device__ __forceinline__ int seq_start(const SeqTable& t, int b)
+{
+    switch (b) { case 1: return t.start[1]; case 2: return t.start[2]; case 3: return t.start[3]; case 4: return t.start[4];
+                 case 5: return t.start[5]; case 6: return t.start[6]; case 7: return t.start[7]; default: return t.start[0]; }
+}
+__device__ __forceinline__ int seq_cap(const SeqTable& t, int b)
+{
+    switch (b) { case 1: return t.cap[1]; case 2: return t.cap[2]; case 3: return t.cap[3]; case 4: return t.cap[4];
+                 case 5: return t.cap[5]; case 6: return t.cap[6]; case 7: return t.cap[7]; default: return t.cap[0]; }
+}
+__device__ __forceinline__ const u16* seq_k(const SeqTable& t, int b)
+{
+    switch (b) { case 1: return t.k[1]; case 2: return t.k[2]; case 3: return t.k[3]; case 4: return t.k[4];
+                 case 5: return t.k[5]; case 6: return t.k[6]; case 7: return t.k[7]; default: return t.k[0]; }
+}
+
+// in-place RoPE of x [N, heads, d] (N ≤ 8): row b at position tab.start[b] + *shift; cos, sin [positions, d/2]
+__device__ __forceinline__ void rope_rows(float* x, const float* cs, const float* sn, int heads, int d, const int* shift, const SeqTable& tab)
+{
+    int b = blockIdx.x / heads, half = d / 2;
+    long p = seq_start(tab, b) + *shift;
+    float* xr = x + (long)blockIdx.x * d;
+    for (int j = threadIdx.x; j < half; j += blockDim.x)
+    {
+        float c = cs[p * half + j], s = sn[p * half + j];
+        float x0 = xr[j], x1 = xr[j + half];
+        xr[j] = x0 * c - x1 * s;
+        xr[j + half] = x1 * c + x0 * s;
+    }
+}
+extern "C" __global__ void rope_multi(float* x, const float* cs, const float* sn, int heads, int d, const int* shift, SeqTable tab)
+{ PALU_GRID_START rope_rows(x, cs, sn, heads, d, shift, tab); }
+
+// cache store of row b of src [N, rowStride] into store tab.k[b] [heads, tab.cap[b], width] (DT) at position
+// tab.start[b] + *shift, head h from columns column + h·width
+template <int DT> __device__ void store_multi(const float* src, int rowStride, int column, int heads, int width, const int* shift, const SeqTable& tab)
+{
+    int b = blockIdx.x, h = blockIdx.y;
+    const float* s = src + (long)b * rowStride + column + (long)h * width;
+    long base = ((long)h * seq_cap(tab, b) + seq_start(tab, b) + *shift) * width;
+    void* dst = (void*)seq_k(tab, b);
+    for (int i = threadIdx.x; i < width; i += blockDim.x) store<DT>(dst, base + i, s[i]);
+}
+extern "C" __global__ void storem_f32(const float* s, int rs, int c, int h, int w, const int* sh, SeqTable t) { PALU_GRID_START store_multi<0>(s, rs, c, h, w, sh, t); }
+extern "C" __global__ void storem_bf16(const float* s, int rs, int c, int h, int w, const int* sh, SeqTable t) { PALU_GRID_START store_multi<1>(s, rs, c, h, w, sh, t); }
+extern "C" __global__ void storem_f16(const float* s, int rs, int c, int h, int w, const int* sh, SeqTable t) { PALU_GRID_START store_multi<2>(s, rs, c, h, w, sh, t); }
