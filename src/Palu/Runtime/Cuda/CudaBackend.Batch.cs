@@ -58,6 +58,7 @@ public sealed unsafe partial class CudaBackend
     /// <summary>Runs the queued ropes, then the queued stores.</summary>
     void FlushRows()
     {
+        if (_pendingAdd is { } add) { _pendingAdd = null; AddLocked(add.X, add.Y, add.Length); }
         if (_flushingRows || (_ropeQueue.Count == 0 && _storeQueue.Count == 0)) return;
         _flushingRows = true;
         try

@@ -125,6 +125,7 @@ public sealed unsafe partial class CudaBackend
         catch (Exception e) { error = e; }
         _ropeQueue.Clear();   // what a broken recording left queued is run again by the eager step
         _storeQueue.Clear();
+        _pendingAdd = null;
         _capturing = false;
         int r = cuStreamEndCapture(_stream, out nint graph);
         headroom = _captureHeadroom;

@@ -105,10 +105,11 @@ public sealed unsafe partial class CudaBackend
         return (name + "_bf16", s_gemvs[name].Rows);
     }
 
-    /// <summary>Decode attention loads V with K (PALU_CUDA_ATTN=late: after the softmax); prefill attention reads its
-    /// operands with ldmatrix (PALU_CUDA_FLASH=plain: element-wise, =prefetch: element-wise with the next tile prefetched).</summary>
+    /// <summary>Decode attention loads V with K (PALU_CUDA_ATTN=late: after the softmax). Prefill attention streams key
+    /// tiles with cp.async into a double buffer and reads its operands with ldmatrix (PALU_CUDA_FLASH=ldmatrix: one
+    /// buffer filled through registers; =plain: element-wise operands; =prefetch: element-wise, next tile prefetched).</summary>
     static readonly string s_attnDecode = Environment.GetEnvironmentVariable("PALU_CUDA_ATTN") == "late" ? "" : "e";
-    static readonly string s_flash = Environment.GetEnvironmentVariable("PALU_CUDA_FLASH") switch { "plain" => "", "prefetch" => "p", _ => "x" };
+    static readonly string s_flash = Environment.GetEnvironmentVariable("PALU_CUDA_FLASH") switch { "plain" => "", "prefetch" => "p", "ldmatrix" => "x", _ => "a" };
 
     public override void MatMul(ReadOnlySpan<float> x, DeviceWeight w, Span<float> y, int T)
     {
@@ -132,11 +133,19 @@ public sealed unsafe partial class CudaBackend
         Launch("add_bias", (Blocks((long)T * bias.Length), 1), 256, Ptr(y), Ptr(bias), T, bias.Length);
     }
 
+    /// <summary>The residual add is held back one op: when the next op is the norm of the sum (the model's add, then
+    /// norm), both run as one add_rmsnorm kernel; any other op runs it first.</summary>
     public override void Add(Buf x, Buf y)
     {
         using var _ = Enter();
-        Launch("add_inplace", (Blocks(x.Length), 1), 256, Ptr(x), Ptr(y), (long)x.Length);
+        if (_pendingAdd is { } p) { _pendingAdd = null; AddLocked(p.X, p.Y, p.Length); }
+        FlushRows();
+        _pendingAdd = (Ptr(x), Ptr(y), x.Length);
     }
+
+    (ulong X, ulong Y, long Length)? _pendingAdd;
+
+    void AddLocked(ulong x, ulong y, long n) => Launch("add_inplace", (Blocks(n), 1), 256, x, y, n);
 
     public override void CopyBlock(Buf src, int srcStride, int srcCol, Buf dst, int dstStride, int dstCol, int rows, int width)
     {
@@ -161,6 +170,12 @@ public sealed unsafe partial class CudaBackend
     public override void RmsNorm(Buf x, Buf weight, Buf y, int rows, float eps)
     {
         using var _ = Enter();
+        if (_pendingAdd is { } p && p.X == Ptr(x) && p.Length == (long)rows * weight.Length && Ptr(y) != p.X)
+        {
+            _pendingAdd = null;
+            Launch("add_rmsnorm", ((uint)rows, 1), 256, p.X, p.Y, Ptr(weight), Ptr(y), rows, weight.Length, eps);
+            return;
+        }
         Launch("rmsnorm", ((uint)rows, 1), 256, Ptr(x), Ptr(weight), Ptr(y), rows, weight.Length, eps);
     }
 
@@ -265,7 +280,9 @@ public sealed unsafe partial class CudaBackend
         if (dtype == DType.BF16 && dv == c.HeadDim && dv is 32 or 64 or 128)
         {
             // prefill on the tensor cores: a block per (64 query rows, head)
-            Launch($"flash{dv}{s_flash}_bf16", ((uint)((c.T + 63) / 64), (uint)c.Heads), 128,
+            // the cp.async kernel double-buffers K and V tiles in dynamic shared memory: 2 × 2 × 64 keys × (d + 8) bf16
+            uint shared = s_flash == "a" ? (uint)(2 * 2 * 64 * (dv + 8) * 2) : 0;
+            LaunchWithShared($"flash{dv}{s_flash}_bf16", ((uint)((c.T + 63) / 64), (uint)c.Heads, 1u), 128, shared,
                 q, k, v, o, c.T, c.StartPos, c.Heads, c.KvHeads, cap, c.Window ?? 0, scale);
             return;
         }

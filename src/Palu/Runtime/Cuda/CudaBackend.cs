@@ -21,6 +21,7 @@ public sealed unsafe partial class CudaBackend : Backend
     readonly int _device;
     readonly nint _context, _stream, _module, _cublas;
     readonly Dictionary<string, nint> _functions = [];
+    readonly HashSet<string> _sharedAllowed = [];   // kernels allowed more than 48 KiB of dynamic shared memory
     readonly Dictionary<string, (CudaBuffer Cos, CudaBuffer Sin)> _ropes = [];   // by RopeKey: one copy per distinct table
     readonly Dictionary<string, CudaBuffer> _scratch = [];
     readonly Dictionary<object, List<CudaBuffer>> _owned = new(ReferenceEqualityComparer.Instance);
@@ -132,9 +133,17 @@ public sealed unsafe partial class CudaBackend : Backend
         Launch(name, (grid.x, grid.y, 1u), block, args);
 
     /// <summary>As above with a grid z; an argument may also be a <see cref="SeqTable"/> (passed by value).</summary>
-    void Launch(string name, (uint x, uint y, uint z) grid, uint block, params object[] args)
+    void Launch(string name, (uint x, uint y, uint z) grid, uint block, params object[] args) =>
+        LaunchWithShared(name, grid, block, 0, args);
+
+    /// <summary>As above with <paramref name="shared"/> bytes of dynamic shared memory (above 48 KiB the kernel is
+    /// allowed it first).</summary>
+    void LaunchWithShared(string name, (uint x, uint y, uint z) grid, uint block, uint shared, params object[] args)
     {
+        if (shared > 48 * 1024 && _sharedAllowed.Add(name))
+            Check(cuFuncSetAttribute(Fn(name), CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (int)shared), $"cuFuncSetAttribute({name})");
         if (_pending is { Count: > 0 }) FlushAttention();   // queued work runs before anything after it
+        if (_pendingAdd is { } add) { _pendingAdd = null; AddLocked(add.X, add.Y, add.Length); }
         if (!_flushingRows && (_ropeQueue.Count > 0 || _storeQueue.Count > 0)) FlushRows();
         var slots = stackalloc ulong[args.Length];
         SeqTable table = default;
@@ -159,12 +168,12 @@ public sealed unsafe partial class CudaBackend : Backend
             var attr = new LaunchAttribute { Id = CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION, Value = 1 };
             var config = new LaunchConfig
             {
-                GridX = Math.Max(1, grid.x), GridY = Math.Max(1, grid.y), GridZ = Math.Max(1, grid.z), BlockX = block, BlockY = 1, BlockZ = 1,
+                GridX = Math.Max(1, grid.x), GridY = Math.Max(1, grid.y), GridZ = Math.Max(1, grid.z), BlockX = block, BlockY = 1, BlockZ = 1, SharedBytes = shared,
                 Stream = _stream, Attrs = &attr, NumAttrs = 1,
             };
             Check(cuLaunchKernelEx(&config, Fn(name), (void**)ptrs, null), $"launch {name}");
         }
-        else Check(cuLaunchKernel(Fn(name), Math.Max(1, grid.x), Math.Max(1, grid.y), Math.Max(1, grid.z), block, 1, 1, 0, _stream, (void**)ptrs, null), $"launch {name}");
+        else Check(cuLaunchKernel(Fn(name), Math.Max(1, grid.x), Math.Max(1, grid.y), Math.Max(1, grid.z), block, 1, 1, shared, _stream, (void**)ptrs, null), $"launch {name}");
         if (_profile != null) Profiled(name, t0);
     }
 

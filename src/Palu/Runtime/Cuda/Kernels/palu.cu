@@ -120,6 +120,30 @@ extern "C" __global__ void rmsnorm(const float* x, const float* w, float* y, int
     for (int i = threadIdx.x; i < n; i += blockDim.x) y[r * n + i] = w[i] * (xr[i] * inv);
 }
 
+// x [rows, n] += r [rows, n], then y = x / sqrt(mean(x²) + eps) · w [n]: the residual add and the next norm in one
+// pass; one block (256 threads) per row; y may not alias x
+extern "C" __global__ void add_rmsnorm(float* x, const float* r, const float* w, float* y, int rows, int n, float eps)
+{ PALU_GRID_START
+    __shared__ float part[32];
+    long row = blockIdx.x;
+    float* xr = x + row * n;
+    const float* rr = r + row * n;
+    float ss = 0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) { float v = xr[i] + rr[i]; xr[i] = v; ss += v * v; }
+    ss = warp_sum(ss);
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = ss;
+    __syncthreads();
+    if (threadIdx.x < 32)
+    {
+        float v = threadIdx.x < (blockDim.x >> 5) ? part[threadIdx.x] : 0.0f;
+        v = warp_sum(v);
+        if (threadIdx.x == 0) part[0] = v;
+    }
+    __syncthreads();
+    float inv = rsqrtf(part[0] / n + eps);
+    for (int i = threadIdx.x; i < n; i += blockDim.x) y[row * n + i] = w[i] * (xr[i] * inv);
+}
+
 // in-place rotate-half RoPE. x [T, heads, d]; row t at position start + *shift + t; cos, sin [positions, d/2].
 // shift: a device int, 0 except in a replayed decode graph (the steps since the graph was recorded)
 extern "C" __global__ void rope(float* x, const float* cs, const float* sn, int T, int heads, int d, int start, const int* shift)
