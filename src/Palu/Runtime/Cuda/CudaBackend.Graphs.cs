@@ -150,6 +150,7 @@ public sealed unsafe partial class CudaBackend
         _stepHost[1] = shift;
         ids.CopyTo(new Span<int>(_stepHost + 2, ids.Length));
         Check(cuMemcpyHtoDAsync(_stepDevice!.Pointer, _stepHost, (nuint)((2 + ids.Length) * 4), _stream), "cuMemcpyHtoDAsync");
+        Wrote();
         Check(cuGraphLaunch(exec, _stream), "cuGraphLaunch");
     }
 

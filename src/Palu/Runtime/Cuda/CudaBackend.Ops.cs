@@ -33,6 +33,7 @@ public sealed unsafe partial class CudaBackend
         }
         var idBuf = Scratch("ids", (long)ids.Length * 4);
         fixed (int* p = ids) Check(cuMemcpyHtoDAsync(idBuf.Pointer, p, (nuint)(ids.Length * 4), _stream), "cuMemcpyHtoDAsync");
+        Wrote();
         Launch("embed_" + Suffix(w.DType), ((uint)ids.Length, 1), 256, w.Pointer, idBuf.Pointer, Ptr(x), ids.Length, w.Cols);
     }
 
@@ -72,7 +73,13 @@ public sealed unsafe partial class CudaBackend
         FlushRows();
         long count = (long)T * n;
         var xb = Scratch("gemm-x", count * 2);                                  // [T, n] bf16
-        Launch("cast_bf16", (Blocks(count), 1), 256, x, xb.Pointer, count);
+        // Q, K, V (and gate, up) multiply the same activations: their bf16 copy is made once while no kernel ran since
+        if (!(x == _castSource && count == _castCount && xb.Pointer == _castTarget && _launchesSinceCast == 0))
+        {
+            if (count % 4 == 0 && x % 16 == 0) Launch("cast4_bf16", (Blocks(count / 4), 1), 256, x, xb.Pointer, count / 4);
+            else Launch("cast_bf16", (Blocks(count), 1), 256, x, xb.Pointer, count);
+            (_castSource, _castCount, _castTarget, _launchesSinceCast) = (x, count, xb.Pointer, 0);
+        }
         float alpha = 1, beta = 0;
         // row-major y [T, m] = x [T, n]·Wᵀ is column-major yᵀ [m, T] = W (stored [n, m] column-major, transposed)·xᵀ
         long started = _profile != null ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
@@ -111,6 +118,13 @@ public sealed unsafe partial class CudaBackend
     static readonly string s_attnDecode = Environment.GetEnvironmentVariable("PALU_CUDA_ATTN") == "late" ? "" : "e";
     static readonly string s_flash = Environment.GetEnvironmentVariable("PALU_CUDA_FLASH") switch { "plain" => "", "prefetch" => "p", "ldmatrix" => "x", _ => "a" };
 
+    ulong _castSource, _castTarget;   // the activations last copied to bf16 for cuBLAS, and where
+    long _castCount;
+    int _launchesSinceCast = 1;       // kernels launched since (any of them may have changed the activations)
+
+    /// <summary>Device memory was written by a copy or fill: a cached bf16 copy of activations may be stale.</summary>
+    void Wrote() => _launchesSinceCast = 1;
+
     public override void MatMul(ReadOnlySpan<float> x, DeviceWeight w, Span<float> y, int T)
     {
         var wt = Wt(w);
@@ -122,6 +136,7 @@ public sealed unsafe partial class CudaBackend
         var xd = Scratch("host-x", (long)T * n * 4);
         var yd = Scratch("host-y", (long)T * m * 4);
         fixed (float* p = x) Check(cuMemcpyHtoDAsync(xd.Pointer, p, (nuint)((long)T * n * 4), _stream), "cuMemcpyHtoDAsync");
+        Wrote();
         MatMulLocked(xd.Pointer, wt, yd.Pointer, T);
         fixed (float* p = y) Check(cuMemcpyDtoHAsync(p, yd.Pointer, (nuint)((long)T * m * 4), _stream), "cuMemcpyDtoHAsync");
         Check(cuStreamSynchronize(_stream), "cuStreamSynchronize");
@@ -202,7 +217,9 @@ public sealed unsafe partial class CudaBackend
             fixed (float* c = table.Cos, s = table.Sin)
             {
                 Check(cuMemcpyHtoDAsync(cos.Pointer, c, (nuint)(table.Cos.Length * 4), _stream), "cuMemcpyHtoDAsync");
+                Wrote();
                 Check(cuMemcpyHtoDAsync(sin.Pointer, s, (nuint)(table.Sin.Length * 4), _stream), "cuMemcpyHtoDAsync");
+                Wrote();
             }
             Check(cuStreamSynchronize(_stream), "cuStreamSynchronize");
             _ropes[key] = t = (cos, sin);
@@ -215,7 +232,7 @@ public sealed unsafe partial class CudaBackend
         if (startPos + T > table.MaxPositions) throw new ArgumentOutOfRangeException(nameof(T), $"RoPE positions up to {startPos + T} beyond the table's {table.MaxPositions}");
         Headroom(table.MaxPositions - (startPos + T));
         var t = RopeTables(table);
-        Launch("rope", ((uint)(T * heads), 1), (uint)Math.Clamp(table.HeadDim / 2, 32, 256), x, t.Cos.Pointer, t.Sin.Pointer, T, heads, table.HeadDim, startPos, ShiftPointer);
+        Launch("rope", (Blocks((long)T * heads * (table.HeadDim / 2)), 1), 256, x, t.Cos.Pointer, t.Sin.Pointer, T, heads, table.HeadDim, startPos, ShiftPointer);
     }
 
     /// <summary>A table's identity by content (head dim, positions, frequencies), so reloading a model reuses its copy.</summary>
@@ -239,7 +256,7 @@ public sealed unsafe partial class CudaBackend
     }
 
     void StoreLocked(ulong src, int rowStride, int column, ulong dst, DType dtype, int heads, int cap, int width, int start, int T) =>
-        Launch("store_" + Suffix(dtype), ((uint)T, (uint)heads), (uint)Math.Clamp(width, 32, 256),
+        Launch("store_" + Suffix(dtype), (Blocks((long)T * heads * width), 1), 256,
             src, rowStride, column, dst, heads, cap, width, start, T, ShiftPointer);
 
     public override void Attention(Buf q, KvStore k, KvStore v, Buf output, in AttentionCall c)

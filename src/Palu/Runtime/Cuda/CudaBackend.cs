@@ -144,6 +144,7 @@ public sealed unsafe partial class CudaBackend : Backend
             Check(cuFuncSetAttribute(Fn(name), CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (int)shared), $"cuFuncSetAttribute({name})");
         if (_pending is { Count: > 0 }) FlushAttention();   // queued work runs before anything after it
         if (_pendingAdd is { } add) { _pendingAdd = null; AddLocked(add.X, add.Y, add.Length); }
+        _launchesSinceCast++;
         if (!_flushingRows && (_ropeQueue.Count > 0 || _storeQueue.Count > 0)) FlushRows();
         var slots = stackalloc ulong[args.Length];
         SeqTable table = default;
@@ -242,6 +243,7 @@ public sealed unsafe partial class CudaBackend : Backend
         }
         Check(r, $"cuMemAlloc({bytes} bytes)");
         Check(cuMemsetD8Async(ptr, 0, (nuint)Math.Max(bytes, 16), _stream), "cuMemsetD8Async");
+        Wrote();
         var b = new CudaBuffer(this, ptr, bytes);
         if (owner != null)
             lock (_owned)
@@ -311,6 +313,7 @@ public sealed unsafe partial class CudaBackend : Backend
         if (host.DType == DType.BF16 && host.Stride == cols)
         {
             Check(cuMemcpyHtoDAsync(dst, host.Data, (nuint)(rowBytes * host.Rows), _stream), "cuMemcpyHtoDAsync");
+            Wrote();
             Check(cuStreamSynchronize(_stream), "cuStreamSynchronize");
             return;
         }
@@ -326,6 +329,7 @@ public sealed unsafe partial class CudaBackend : Backend
                 FloatConvert.SingleToBF16(row, block.AsSpan(r * cols, cols));
             }
             fixed (ushort* b = block) Check(cuMemcpyHtoDAsync(dst + (ulong)(r0 * rowBytes), b, (nuint)(n * rowBytes), _stream), "cuMemcpyHtoDAsync");
+            Wrote();
             Check(cuStreamSynchronize(_stream), "cuStreamSynchronize");
         }
     }
@@ -336,6 +340,7 @@ public sealed unsafe partial class CudaBackend : Backend
         NotInGraph("index upload");
         var mem = AllocateLocked((long)indices.Length * 4, t_owner);
         fixed (int* p = indices) Check(cuMemcpyHtoDAsync(mem.Pointer, p, (nuint)(indices.Length * 4), _stream), "cuMemcpyHtoDAsync");
+        Wrote();
         Check(cuStreamSynchronize(_stream), "cuStreamSynchronize");
         return new CudaIndices(mem, indices.Length);
     }
@@ -348,6 +353,7 @@ public sealed unsafe partial class CudaBackend : Backend
         FlushAttention();
         FlushRows();
         fixed (float* p = src) Check(cuMemcpyHtoDAsync(Ptr(dst), p, (nuint)(src.Length * 4), _stream), "cuMemcpyHtoDAsync");
+        Wrote();
         Check(cuStreamSynchronize(_stream), "cuStreamSynchronize");
     }
 

@@ -145,14 +145,19 @@ extern "C" __global__ void add_rmsnorm(float* x, const float* r, const float* w,
 }
 
 // in-place rotate-half RoPE. x [T, heads, d]; row t at position start + *shift + t; cos, sin [positions, d/2].
-// shift: a device int, 0 except in a replayed decode graph (the steps since the graph was recorded)
+// shift: a device int, 0 except in a replayed decode graph (the steps since the graph was recorded). One thread per
+// rotated pair, consecutive threads on consecutive pairs (coalesced).
 extern "C" __global__ void rope(float* x, const float* cs, const float* sn, int T, int heads, int d, int start, const int* shift)
 { PALU_GRID_START
-    int t = blockIdx.x / heads, h = blockIdx.x % heads, half = d / 2;
-    long p = start + *shift + t;
-    float* xr = x + ((long)t * heads + h) * d;
-    for (int j = threadIdx.x; j < half; j += blockDim.x)
+    int half = d / 2;
+    long total = (long)T * heads * half;
+    int s0 = start + *shift;
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x)
     {
+        long th = i / half;
+        int j = (int)(i - th * half), t = (int)(th / heads);
+        long p = s0 + t;
+        float* xr = x + th * d;
         float c = cs[p * half + j], s = sn[p * half + j];
         float x0 = xr[j], x1 = xr[j + half];
         xr[j] = x0 * c - x1 * s;
@@ -186,13 +191,16 @@ extern "C" __global__ void copy_block(const float* src, int srcStride, int srcCo
 }
 
 // cache store [heads, cap, width] (DT) rows [start, start + T) = src [T, rowStride] at column + h·width (start
-// moved by *shift, as in rope)
+// moved by *shift, as in rope); one thread per element, consecutive threads on consecutive columns
 template <int DT> __device__ void store_rows(const float* src, int rowStride, int column, void* dst, int heads, int cap, int width, int start, int T)
 {
-    int t = blockIdx.x, h = blockIdx.y;
-    const float* s = src + (long)t * rowStride + column + (long)h * width;
-    long base = ((long)h * cap + start + t) * width;
-    for (int i = threadIdx.x; i < width; i += blockDim.x) store<DT>(dst, base + i, s[i]);
+    long total = (long)T * heads * width;
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x)
+    {
+        long th = i / width;
+        int e = (int)(i - th * width), h = (int)(th % heads), t = (int)(th / heads);
+        store<DT>(dst, ((long)h * cap + start + t) * width + e, src[(long)t * rowStride + column + (long)h * width + e]);
+    }
 }
 extern "C" __global__ void store_f32(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T, const int* sh) { PALU_GRID_START store_rows<0>(s, rs, c, d, h, cap, w, st + *sh, T); }
 extern "C" __global__ void store_bf16(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T, const int* sh) { PALU_GRID_START store_rows<1>(s, rs, c, d, h, cap, w, st + *sh, T); }
