@@ -8,8 +8,8 @@ namespace Palu.Runtime.Cuda;
 public sealed unsafe partial class CudaBackend
 {
     /// <summary>Row blocks up to this many rows (decode steps of up to 8 sequences) use the GEMV kernels, which stream W
-    /// once for all rows; longer ones go to cuBLAS. PALU_CUDA_GEMV_ROWS lowers it (to compare with cuBLAS).</summary>
-    static readonly int GemvMaxRows = int.TryParse(Environment.GetEnvironmentVariable("PALU_CUDA_GEMV_ROWS"), out int g) ? Math.Clamp(g, 1, 8) : 8;
+    /// once for all rows; longer ones go to cuBLAS.</summary>
+    const int GemvMaxRows = 8;
 
     /// <summary>Attention over at most this many query rows (decode) uses the split-key kernel: a block per 128 keys.</summary>
     const int SplitAttentionMaxRows = 4;
@@ -55,9 +55,9 @@ public sealed unsafe partial class CudaBackend
         {
             if (w.DType == DType.BF16 && n % 8 == 0 && w.Stride % 8 == 0 && w.Pointer % 16 == 0 && x % 16 == 0)
             {
-                var (kernel, perBlock) = GemvKernel(T, n);
-                Launch(kernel, ((uint)((m + perBlock - 1) / perBlock), 1), 128, w.Pointer, w.Stride, x, y, T, n, m);
-                return;
+                // one row of x: f32 products, 2 rows of W per block; 2..8 rows: tensor cores, 16 rows of W per block
+                if (T == 1) { Launch("gemvs2_bf16", ((uint)((m + 1) / 2), 1), 128, w.Pointer, w.Stride, x, y, T, n, m); return; }
+                if (n % 64 == 0) { Launch("gemvm2_bf16", ((uint)((m + 15) / 16), 1), 128, w.Pointer, w.Stride, x, y, T, n, m); return; }
             }
             for (int t0 = 0; t0 < T; t0 += 8)
             {
@@ -88,35 +88,6 @@ public sealed unsafe partial class CudaBackend
             Cublas.CUBLAS_COMPUTE_32F, Cublas.CUBLAS_GEMM_DEFAULT), "cublasGemmEx");
         if (_profile != null) Profiled("cublasGemmEx", started);
     }
-
-    /// <summary>The bf16 GEMV kernels (decode.cu) by name: output rows per block of 128 threads, whether n must be a
-    /// multiple of 64. gemv1/gemv8: warps of their own rows (2, 4 per warp); gemvs1/gemvs2/gemvs4: 4 warps share 1, 2
-    /// or 4 rows and split the columns (gemvs2w: twice the loads in flight); gemvm2/gemvm4: tensor cores, 16 rows per
-    /// block, 2 or 4 column blocks in flight (x rounded to bf16).</summary>
-    static readonly Dictionary<string, (int Rows, bool By64)> s_gemvs = new()
-    {
-        ["gemv1"] = (8, false), ["gemv8"] = (16, false), ["gemvs1"] = (1, false), ["gemvs2"] = (2, false), ["gemvs2w"] = (2, false), ["gemvs4"] = (4, false),
-        ["gemvm2"] = (16, true), ["gemvm4"] = (16, true),
-    };
-
-    /// <summary>The GEMV for one row of x (PALU_CUDA_GEMV1, default gemvs2: f32 x) and for 2..8 rows (PALU_CUDA_GEMV8,
-    /// default gemvm2), the fastest on the 7B shapes on an H200; a tensor-core choice falls back when n is not a
-    /// multiple of 64.</summary>
-    static readonly string s_gemv1 = Environment.GetEnvironmentVariable("PALU_CUDA_GEMV1") is string a && s_gemvs.ContainsKey(a) ? a : "gemvs2";
-    static readonly string s_gemv8 = Environment.GetEnvironmentVariable("PALU_CUDA_GEMV8") is string b && s_gemvs.ContainsKey(b) ? b : "gemvm2";
-
-    static (string Kernel, int RowsPerBlock) GemvKernel(int T, int n)
-    {
-        string name = T == 1 ? s_gemv1 : s_gemv8;
-        if (s_gemvs[name].By64 && n % 64 != 0) name = T == 1 ? "gemv1" : "gemv8";
-        return (name + "_bf16", s_gemvs[name].Rows);
-    }
-
-    /// <summary>Decode attention loads V with K (PALU_CUDA_ATTN=late: after the softmax). Prefill attention streams key
-    /// tiles with cp.async into a double buffer and reads its operands with ldmatrix (PALU_CUDA_FLASH=ldmatrix: one
-    /// buffer filled through registers; =plain: element-wise operands; =prefetch: element-wise, next tile prefetched).</summary>
-    static readonly string s_attnDecode = Environment.GetEnvironmentVariable("PALU_CUDA_ATTN") == "late" ? "" : "e";
-    static readonly string s_flash = Environment.GetEnvironmentVariable("PALU_CUDA_FLASH") switch { "plain" => "", "prefetch" => "p", "ldmatrix" => "x", _ => "a" };
 
     ulong _castSource, _castTarget;   // the activations last copied to bf16 for cuBLAS, and where
     long _castCount;
@@ -282,7 +253,7 @@ public sealed unsafe partial class CudaBackend
             int n = _capturing ? GraphSplits(S) : (S + 127) / 128;
             ulong partials = Scratch("attn-part", (long)items * Math.Max(n, GraphSplits(cap)) * (2 + dv) * 4).Pointer;
             if (dtype == DType.BF16 && dv == c.HeadDim && dv is 64 or 128 && (q | k | v) % 16 == 0)
-                Launch($"attn_decode{dv}{s_attnDecode}_bf16", ((uint)items, (uint)n), 128,
+                Launch($"attn_decode{dv}_bf16", ((uint)items, (uint)n), 128,
                     q, k, v, partials, ShiftPointer, c.T, c.StartPos, c.Heads, c.KvHeads, cap, c.Window ?? 0, n, scale);
             else
             {
@@ -297,9 +268,9 @@ public sealed unsafe partial class CudaBackend
         if (dtype == DType.BF16 && dv == c.HeadDim && dv is 32 or 64 or 128)
         {
             // prefill on the tensor cores: a block per (64 query rows, head)
-            // the cp.async kernel double-buffers K and V tiles in dynamic shared memory: 2 × 2 × 64 keys × (d + 8) bf16
-            uint shared = s_flash == "a" ? (uint)(2 * 2 * 64 * (dv + 8) * 2) : 0;
-            LaunchWithShared($"flash{dv}{s_flash}_bf16", ((uint)((c.T + 63) / 64), (uint)c.Heads, 1u), 128, shared,
+            // K and V tiles are double-buffered in dynamic shared memory: 2 × 2 × 64 keys × (d + 8) bf16
+            uint shared = (uint)(2 * 2 * 64 * (dv + 8) * 2);
+            LaunchWithShared($"flash{dv}_bf16", ((uint)((c.T + 63) / 64), (uint)c.Heads, 1u), 128, shared,
                 q, k, v, o, c.T, c.StartPos, c.Heads, c.KvHeads, cap, c.Window ?? 0, scale);
             return;
         }

@@ -36,73 +36,13 @@ __device__ __forceinline__ float dot8(uint4 w, float4 a, float4 b)
          + __uint_as_float(w.w << 16) * b.z + __uint_as_float(w.w & 0xffff0000u) * b.w;
 }
 
-// ---- y [T, m] = x [T, n] · Wᵀ, W bf16 [m, n] rows `stride` apart; T ≤ 8, n % 8 == 0, rows 16-byte aligned --------
-// R rows per warp, 4 warps per block. Each lane reads 16-byte pieces (8 weights) of its R rows, U pieces of each row
-// issued before any is used (R·U loads in flight per lane); x is read once per piece for all R rows.
-template <int R, int U> __device__ void gemv_rows(const u16* w, int stride, const float* x, float* y, int T, int n, int m)
-{
-    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int o0 = (blockIdx.x * (blockDim.x >> 5) + warp) * R;
-    if (o0 >= m) return;
-    float acc[R][8];
-#pragma unroll
-    for (int r = 0; r < R; r++)
-#pragma unroll
-        for (int t = 0; t < 8; t++) acc[r][t] = 0.0f;
-    const u16* rows[R];
-#pragma unroll
-    for (int r = 0; r < R; r++) rows[r] = w + (long)imin(o0 + r, m - 1) * stride;   // past m: row m−1 again, not written
-    for (int i0 = lane * 8; i0 < n; i0 += 256 * U)
-    {
-        uint4 wv[R][U];
-#pragma unroll
-        for (int u = 0; u < U; u++)
-        {
-            int i = i0 + u * 256;
-#pragma unroll
-            for (int r = 0; r < R; r++) wv[r][u] = i < n ? ld_stream(rows[r] + i) : zero4();
-        }
-#pragma unroll
-        for (int u = 0; u < U; u++)
-        {
-            int i = i0 + u * 256;
-#pragma unroll
-            for (int t = 0; t < 8; t++)
-            {
-                if (t < T && i < n)
-                {
-                    const float4* xp = (const float4*)(x + (long)t * n + i);
-                    float4 a = xp[0], b = xp[1];
-#pragma unroll
-                    for (int r = 0; r < R; r++) acc[r][t] += dot8(wv[r][u], a, b);
-                }
-            }
-        }
-    }
-#pragma unroll
-    for (int r = 0; r < R; r++)
-#pragma unroll
-        for (int t = 0; t < 8; t++)
-        {
-            if (t < T)
-            {
-                float s = warp_sum(acc[r][t]);
-                if (lane == 0 && o0 + r < m) y[(long)t * m + o0 + r] = s;
-            }
-        }
-}
-// one row of x: 2 rows per warp, 8 pieces of each in flight; 2..8 rows of x: 4 rows per warp, 2 pieces each
-extern "C" __global__ void gemv1_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { PALU_GRID_START gemv_rows<2, 8>(w, s, x, y, T, n, m); }
-extern "C" __global__ void gemv8_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { PALU_GRID_START gemv_rows<4, 2>(w, s, x, y, T, n, m); }
-
 // ---- decode attention over a bf16 cache, head width D (64 or 128) for keys and values -----------------------------
 // One block of 4 warps per (query row t, head h, split s of 128 keys). A key row is D/8 lanes × 16 bytes, so a warp
 // covers 32/(D/8) keys per load; each warp loads all K rows of its 32 keys before using them (then the same for V).
 // q [T, H, D]; k, v [Hkv, cap, D]; query t at position p = start + *shift + t sees keys [first, p] (first from the
 // window). Writes (max, sum, acc[D]) of the split to part [T·H, splits, 2 + D] for attn_combine; a split past p is
 // written empty (max −inf), so a replayed graph may cover more splits than its step needs.
-// EARLY: the V rows are loaded together with the K rows (twice the loads in flight, one memory round trip)
-template <int D, bool EARLY> __device__ void attn_decode(const float* q, const u16* k, const u16* v, float* part, const int* shift,
+template <int D> __device__ void attn_decode(const float* q, const u16* k, const u16* v, float* part, const int* shift,
     int T, int start, int H, int Hkv, int cap, int window, int splits, float scale)
 {
     constexpr int LPK = D / 8, KPW = 32 / LPK, NIT = 32 / KPW;   // lanes per key, keys per warp load, loads per warp
@@ -132,13 +72,12 @@ template <int D, bool EARLY> __device__ void attn_decode(const float* q, const u
         int j = kb + it * KPW + sub;
         rk[it] = j >= first && j <= p ? ld_stream(kbase + (long)j * D) : zero4();
     }
-    if (EARLY)
 #pragma unroll
-        for (int it = 0; it < NIT; it++)
-        {
-            int j = kb + it * KPW + sub;
-            rv[it] = j >= first && j <= p ? ld_stream(vbase + (long)j * D) : zero4();
-        }
+    for (int it = 0; it < NIT; it++)
+    {
+        int j = kb + it * KPW + sub;
+        rv[it] = j >= first && j <= p ? ld_stream(vbase + (long)j * D) : zero4();
+    }
 #pragma unroll
     for (int it = 0; it < NIT; it++)
     {
@@ -160,14 +99,7 @@ template <int D, bool EARLY> __device__ void attn_decode(const float* q, const u
     float l = warp_sum(pj);
     if (lane == 0) red[warp] = l;
     __syncwarp();
-    // values: the same keys, 8 columns per lane, weights from ps (this warp's own 32 entries)
-    if (!EARLY)
-#pragma unroll
-    for (int it = 0; it < NIT; it++)
-    {
-        int j = kb + it * KPW + sub;
-        rv[it] = j >= first && j <= p ? ld_stream(vbase + (long)j * D) : zero4();
-    }
+    // values: the same keys (loaded with the K rows above), 8 columns per lane, weights from ps (this warp's 32)
     float acc[8];
 #pragma unroll
     for (int e = 0; e < 8; e++) acc[e] = 0.0f;
@@ -194,15 +126,15 @@ template <int D, bool EARLY> __device__ void attn_decode(const float* q, const u
     for (int i = tid; i < D; i += blockDim.x) pr[2 + i] = accs[0][i] + accs[1][i] + accs[2][i] + accs[3][i];
 }
 extern "C" __global__ void attn_decode64_bf16(const float* q, const u16* k, const u16* v, float* part, const int* sh, int T, int st, int H, int Hkv, int cap, int win, int sp, float sc)
-{ PALU_GRID_START attn_decode<64, false>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
+{ PALU_GRID_START attn_decode<64>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
 extern "C" __global__ void attn_decode128_bf16(const float* q, const u16* k, const u16* v, float* part, const int* sh, int T, int st, int H, int Hkv, int cap, int win, int sp, float sc)
-{ PALU_GRID_START attn_decode<128, false>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
-extern "C" __global__ void attn_decode64e_bf16(const float* q, const u16* k, const u16* v, float* part, const int* sh, int T, int st, int H, int Hkv, int cap, int win, int sp, float sc)
-{ PALU_GRID_START attn_decode<64, true>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
-extern "C" __global__ void attn_decode128e_bf16(const float* q, const u16* k, const u16* v, float* part, const int* sh, int T, int st, int H, int Hkv, int cap, int win, int sp, float sc)
-{ PALU_GRID_START attn_decode<128, true>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
+{ PALU_GRID_START attn_decode<128>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
 
-// ---- the same product with the 4 warps of a block sharing R rows and splitting the columns (more warps per row) ----
+// ---- y [T, m] = x [T, n] · Wᵀ, W bf16 [m, n] rows `stride` apart; T ≤ 8, n % 8 == 0, rows 16-byte aligned --------
+// R rows per block of 4 warps that split the columns: each lane reads 16-byte pieces (8 weights) of the R rows, U
+// pieces of each row issued before any is used; x is read once per piece for all R rows; the 4 warps' sums meet in
+// shared memory. (Tried on the 7B shapes, H200: 2 rows per block beat 1 or 4, 4 pieces beat 8, and warps with
+// rows of their own: 5.8 against 7.1 ms per batch-1 step.)
 template <int R, int U> __device__ void gemv_split(const u16* w, int stride, const float* x, float* y, int T, int n, int m)
 {
     __shared__ float red[4][R][8];
@@ -259,11 +191,8 @@ template <int R, int U> __device__ void gemv_split(const u16* w, int stride, con
     }
 }
 extern "C" __global__ void gemvs2_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { PALU_GRID_START gemv_split<2, 4>(w, s, x, y, T, n, m); }
-extern "C" __global__ void gemvs1_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { PALU_GRID_START gemv_split<1, 8>(w, s, x, y, T, n, m); }
-extern "C" __global__ void gemvs2w_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { PALU_GRID_START gemv_split<2, 8>(w, s, x, y, T, n, m); }
-extern "C" __global__ void gemvs4_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { PALU_GRID_START gemv_split<4, 4>(w, s, x, y, T, n, m); }
 
-// ---- y [T, m] = x [T, n] · Wᵀ on the tensor cores (mma.m16n8k16, helpers in flash.cu), T ≤ 8, n % 64 == 0 -----------
+// ---- y [T, m] = x [T, n] · Wᵀ on the tensor cores (mma.m16n8k16), 2 ≤ T ≤ 8, n % 64 == 0 ------------------------
 // The mma's 8 columns are the rows of x (zero past T), x rounded to bf16 as cuBLAS does. Block: 4 warps, 16 rows of
 // W; warp w takes the 64-column blocks w, w + 4, ..., U of them in flight. In a 64-column block, lane (g, c) reads the
 // 16 contiguous columns [16c, 16c + 16) of W rows g and g + 8 and of x row g (two 16-byte loads per row). The k order
@@ -324,7 +253,6 @@ template <int U> __device__ void gemv_mma(const u16* w, int stride, const float*
     if (t < T && r0 + row < m) y[(long)t * m + r0 + row] = red[0][row][t] + red[1][row][t] + red[2][row][t] + red[3][row][t];
 }
 extern "C" __global__ void gemvm2_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { PALU_GRID_START gemv_mma<2>(w, s, x, y, T, n, m); }
-extern "C" __global__ void gemvm4_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { PALU_GRID_START gemv_mma<4>(w, s, x, y, T, n, m); }
 
 // ---- decode attention of up to 8 sequences in one launch (grid z = sequence) -------------------------------------
 // Sequence b has one query row: q [B, H, D] and the output rows are consecutive, its cache at tab.k[b], tab.v[b]
@@ -344,7 +272,7 @@ template <int D> __device__ void attn_decode_multi(const float* q, float* part, 
 #undef PALU_SEQ
         default: break;
     }
-    attn_decode<D, true>(q + (long)b * H * D, k, v, part + (long)b * H * splits * (2 + D), shift, 1, st, H, Hkv, cap, window, splits, scale);
+    attn_decode<D>(q + (long)b * H * D, k, v, part + (long)b * H * splits * (2 + D), shift, 1, st, H, Hkv, cap, window, splits, scale);
 }
 extern "C" __global__ void attn_decodem64_bf16(const float* q, float* part, const int* sh, SeqTable tab, int H, int Hkv, int win, int sp, float sc)
 { PALU_GRID_START attn_decode_multi<64>(q, part, sh, tab, H, Hkv, win, sp, sc); }
