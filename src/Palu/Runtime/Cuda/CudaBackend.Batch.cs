@@ -16,6 +16,19 @@ internal struct SeqTable
     [InlineArray(8)] public struct Ints8 { int _e; }
 }
 
+/// <summary>Up to 3 GEMV products of one x, passed by value to gemvs2x/gemvm2x (the layout of GemvSet in decode.cu).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct GemvSet
+{
+    public Ptrs3 W, Y;
+    public Ints3 Stride, M;
+    public Ints4 First;
+
+    [InlineArray(3)] public struct Ptrs3 { ulong _e; }
+    [InlineArray(3)] public struct Ints3 { int _e; }
+    [InlineArray(4)] public struct Ints4 { int _e; }
+}
+
 /// <summary>
 /// Decode attention of a batch in one launch: <see cref="ForEach"/> (the per-sequence part of a batched step) queues
 /// the dense attention calls of its body and runs the queue as one attn_decodem kernel over all sequences (grid z)
@@ -55,14 +68,17 @@ public sealed unsafe partial class CudaBackend
         return true;
     }
 
-    /// <summary>Runs the queued ropes, then the queued stores.</summary>
+    /// <summary>Runs everything queued, in an order equivalent to the calls': the GEMVs, the held-back add, the ropes,
+    /// the stores. (The launches made here do not flush again.)</summary>
     void FlushRows()
     {
-        if (_pendingAdd is { } add) { _pendingAdd = null; AddLocked(add.X, add.Y, add.Length); }
-        if (_flushingRows || (_ropeQueue.Count == 0 && _storeQueue.Count == 0)) return;
+        if (_flushingRows) return;
+        FlushGemvs();
+        if (_pendingAdd == null && _ropeQueue.Count == 0 && _storeQueue.Count == 0) return;
         _flushingRows = true;
         try
         {
+            if (_pendingAdd is { } add) { _pendingAdd = null; AddLocked(add.X, add.Y, add.Length); }
             var ropes = _ropeQueue.ToArray(); _ropeQueue.Clear();
             var stores = _storeQueue.ToArray(); _storeQueue.Clear();
             for (int i = 0; i < ropes.Length;)
@@ -101,6 +117,67 @@ public sealed unsafe partial class CudaBackend
             }
         }
         finally { _flushingRows = false; }
+    }
+
+    // ---- GEMVs of one x (Q, K, V; gate, up): queued, then one launch ----
+    // A product of at most 8 rows is queued; the next one of the same x joins it (up to 3), anything else runs the queue
+    // first. A product whose x or y overlaps queued rope or store memory runs those first, and a held-back add goes
+    // before it, so that running the queue before the queued rows keeps the order of work.
+
+    readonly record struct QueuedGemv(ulong X, ulong W, int Stride, ulong Y, int T, int N, int M);
+
+    readonly List<QueuedGemv> _gemvQueue = [];
+    bool _flushingGemvs;
+
+    /// <summary>PALU_CUDA_FUSE_GEMV=0 launches every GEMV alone.</summary>
+    static readonly bool s_fuseGemv = Environment.GetEnvironmentVariable("PALU_CUDA_FUSE_GEMV") != "0";
+
+    bool QueueGemv(in QueuedGemv g)
+    {
+        if (!s_fuseGemv || _flushingGemvs) return false;
+        if (_gemvQueue.Count > 0 && (_gemvQueue.Count == 3 || _gemvQueue[0].X != g.X || _gemvQueue[0].T != g.T || _gemvQueue[0].N != g.N)) FlushGemvs();
+        if (_pendingAdd != null || Overlaps(g.X, (long)g.T * g.N * 4) || Overlaps(g.Y, (long)g.T * g.M * 4)) { FlushGemvs(); FlushRows(); }
+        _gemvQueue.Add(g);
+        return true;
+    }
+
+    /// <summary>True when [p, p + bytes) overlaps memory that a queued rope or store reads or writes.</summary>
+    bool Overlaps(ulong p, long bytes)
+    {
+        ulong end = p + (ulong)bytes;
+        foreach (var r in _ropeQueue)
+            if (p < r.X + (ulong)((long)r.Heads * r.Table.HeadDim * 4) && r.X < end) return true;
+        foreach (var s in _storeQueue)
+        {
+            ulong srcEnd = s.Src + (ulong)(((long)s.Column + (long)s.Heads * s.Width) * 4);
+            ulong dstEnd = s.Dst + (ulong)((long)s.Heads * s.Cap * s.Width * DTypes.Size(s.DType));
+            if ((p < srcEnd && s.Src < end) || (p < dstEnd && s.Dst < end)) return true;
+        }
+        return false;
+    }
+
+    void FlushGemvs()
+    {
+        if (_flushingGemvs || _gemvQueue.Count == 0) return;
+        _flushingGemvs = true;
+        try
+        {
+            var q = _gemvQueue.ToArray();
+            _gemvQueue.Clear();
+            if (q.Length == 1) { GemvLocked(q[0]); return; }
+            int perBlock = q[0].T == 1 ? 2 : 16, blocks = 0;
+            var set = new GemvSet();
+            for (int i = 0; i < 3; i++)
+            {
+                set.First[i] = blocks;
+                if (i >= q.Length) continue;
+                set.W[i] = q[i].W; set.Y[i] = q[i].Y; set.Stride[i] = q[i].Stride; set.M[i] = q[i].M;
+                blocks += (q[i].M + perBlock - 1) / perBlock;
+            }
+            set.First[3] = blocks;
+            Launch(q[0].T == 1 ? "gemvs2x_bf16" : "gemvm2x_bf16", ((uint)blocks, 1), 128, q[0].X, q[0].T, q[0].N, set);
+        }
+        finally { _flushingGemvs = false; }
     }
 
     // ---- decode attention ----

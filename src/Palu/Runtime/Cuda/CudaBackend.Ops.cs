@@ -53,11 +53,11 @@ public sealed unsafe partial class CudaBackend
         if (T == 0 || m == 0) return;
         if (T <= GemvMaxRows || w.DType != DType.BF16)
         {
-            if (w.DType == DType.BF16 && n % 8 == 0 && w.Stride % 8 == 0 && w.Pointer % 16 == 0 && x % 16 == 0)
+            if (w.DType == DType.BF16 && n % 8 == 0 && w.Stride % 8 == 0 && w.Pointer % 16 == 0 && x % 16 == 0 && (T == 1 || n % 64 == 0))
             {
-                // one row of x: f32 products, 2 rows of W per block; 2..8 rows: tensor cores, 16 rows of W per block
-                if (T == 1) { Launch("gemvs2_bf16", ((uint)((m + 1) / 2), 1), 128, w.Pointer, w.Stride, x, y, T, n, m); return; }
-                if (n % 64 == 0) { Launch("gemvm2_bf16", ((uint)((m + 15) / 16), 1), 128, w.Pointer, w.Stride, x, y, T, n, m); return; }
+                var g = new QueuedGemv(x, w.Pointer, w.Stride, y, T, n, m);
+                if (!QueueGemv(g)) GemvLocked(g);
+                return;
             }
             for (int t0 = 0; t0 < T; t0 += 8)
             {
@@ -87,6 +87,14 @@ public sealed unsafe partial class CudaBackend
             w.Pointer, Cublas.CUDA_R_16BF, w.Stride, xb.Pointer, Cublas.CUDA_R_16BF, n, &beta, y, Cublas.CUDA_R_32F, m,
             Cublas.CUBLAS_COMPUTE_32F, Cublas.CUBLAS_GEMM_DEFAULT), "cublasGemmEx");
         if (_profile != null) Profiled("cublasGemmEx", started);
+    }
+
+    /// <summary>One row of x: f32 products, 2 rows of W per block (gemvs2); 2..8 rows: tensor cores, 16 rows of W per
+    /// block (gemvm2, n % 64 == 0).</summary>
+    void GemvLocked(in QueuedGemv g)
+    {
+        if (g.T == 1) Launch("gemvs2_bf16", ((uint)((g.M + 1) / 2), 1), 128, g.W, g.Stride, g.X, g.Y, g.T, g.N, g.M);
+        else Launch("gemvm2_bf16", ((uint)((g.M + 15) / 16), 1), 128, g.W, g.Stride, g.X, g.Y, g.T, g.N, g.M);
     }
 
     ulong _castSource, _castTarget;   // the activations last copied to bf16 for cuBLAS, and where

@@ -132,7 +132,7 @@ public sealed unsafe partial class CudaBackend : Backend
     void Launch(string name, (uint x, uint y) grid, uint block, params object[] args) =>
         Launch(name, (grid.x, grid.y, 1u), block, args);
 
-    /// <summary>As above with a grid z; an argument may also be a <see cref="SeqTable"/> (passed by value).</summary>
+    /// <summary>As above with a grid z; an argument may also be a <see cref="SeqTable"/> or <see cref="GemvSet"/> (passed by value).</summary>
     void Launch(string name, (uint x, uint y, uint z) grid, uint block, params object[] args) =>
         LaunchWithShared(name, grid, block, 0, args);
 
@@ -142,12 +142,15 @@ public sealed unsafe partial class CudaBackend : Backend
     {
         if (shared > 48 * 1024 && _sharedAllowed.Add(name))
             Check(cuFuncSetAttribute(Fn(name), CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, (int)shared), $"cuFuncSetAttribute({name})");
-        if (_pending is { Count: > 0 }) FlushAttention();   // queued work runs before anything after it
-        if (_pendingAdd is { } add) { _pendingAdd = null; AddLocked(add.X, add.Y, add.Length); }
+        if (!_flushingGemvs && !_flushingRows)   // queued work runs before anything after it (CudaBackend.Batch.cs)
+        {
+            if (_pending is { Count: > 0 }) FlushAttention();
+            FlushRows();
+        }
         _launchesSinceCast++;
-        if (!_flushingRows && (_ropeQueue.Count > 0 || _storeQueue.Count > 0)) FlushRows();
         var slots = stackalloc ulong[args.Length];
         SeqTable table = default;
+        GemvSet gemvs = default;
         var ptrs = stackalloc nint[args.Length];
         for (int i = 0; i < args.Length; i++)
         {
@@ -158,6 +161,7 @@ public sealed unsafe partial class CudaBackend : Backend
                 case int v: slots[i] = 0; *(int*)&slots[i] = v; break;
                 case float f: slots[i] = 0; *(float*)&slots[i] = f; break;
                 case SeqTable t: table = t; ptrs[i] = (nint)(&table); continue;
+                case GemvSet g: gemvs = g; ptrs[i] = (nint)(&gemvs); continue;
                 default: throw new ArgumentException($"kernel argument of type {args[i].GetType().Name}");
             }
             ptrs[i] = (nint)(&slots[i]);

@@ -135,11 +135,12 @@ extern "C" __global__ void attn_decode128_bf16(const float* q, const u16* k, con
 // pieces of each row issued before any is used; x is read once per piece for all R rows; the 4 warps' sums meet in
 // shared memory. (Tried on the 7B shapes, H200: 2 rows per block beat 1 or 4, 4 pieces beat 8, and warps with
 // rows of their own: 5.8 against 7.1 ms per batch-1 step.)
-template <int R, int U> __device__ void gemv_split(const u16* w, int stride, const float* x, float* y, int T, int n, int m)
+// blk: this block's index among the blocks of this product (blockIdx.x, or less when one launch does several)
+template <int R, int U> __device__ void gemv_split(const u16* w, int stride, const float* x, float* y, int T, int n, int m, int blk)
 {
     __shared__ float red[4][R][8];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-    int o0 = blockIdx.x * R;
+    int o0 = blk * R;
     float acc[R][8];
 #pragma unroll
     for (int r = 0; r < R; r++)
@@ -190,7 +191,7 @@ template <int R, int U> __device__ void gemv_split(const u16* w, int stride, con
         if (t < T && o0 + r < m) y[(long)t * m + o0 + r] = red[0][r][t] + red[1][r][t] + red[2][r][t] + red[3][r][t];
     }
 }
-extern "C" __global__ void gemvs2_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { PALU_GRID_START gemv_split<2, 4>(w, s, x, y, T, n, m); }
+extern "C" __global__ void gemvs2_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { PALU_GRID_START gemv_split<2, 4>(w, s, x, y, T, n, m, blockIdx.x); }
 
 // ---- y [T, m] = x [T, n] · Wᵀ on the tensor cores (mma.m16n8k16), 2 ≤ T ≤ 8, n % 64 == 0 ------------------------
 // The mma's 8 columns are the rows of x (zero past T), x rounded to bf16 as cuBLAS does. Block: 4 warps, 16 rows of
@@ -198,11 +199,11 @@ extern "C" __global__ void gemvs2_bf16(const u16* w, int s, const float* x, floa
 // 16 contiguous columns [16c, 16c + 16) of W rows g and g + 8 and of x row g (two 16-byte loads per row). The k order
 // inside the block is permuted alike for W and x, which leaves the sums unchanged: mma j takes columns
 // 16c + 4j + {0, 1} as k = 2c, 2c + 1 and 16c + 4j + {2, 3} as k = 2c + 8, 2c + 9.
-template <int U> __device__ void gemv_mma(const u16* w, int stride, const float* x, float* y, int T, int n, int m)
+template <int U> __device__ void gemv_mma(const u16* w, int stride, const float* x, float* y, int T, int n, int m, int blk)
 {
     __shared__ float red[4][16][8];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
-    int r0 = blockIdx.x * 16, nb = n / 64;
+    int r0 = blk * 16, nb = n / 64;
     const u16* w0 = w + (long)imin(r0 + g, m - 1) * stride + 16 * c;
     const u16* w1 = w + (long)imin(r0 + g + 8, m - 1) * stride + 16 * c;
     const float* xr = x + (long)imin(g, T - 1) * n + 16 * c;
@@ -252,7 +253,23 @@ template <int U> __device__ void gemv_mma(const u16* w, int stride, const float*
     int row = threadIdx.x / 8, t = threadIdx.x % 8;
     if (t < T && r0 + row < m) y[(long)t * m + r0 + row] = red[0][row][t] + red[1][row][t] + red[2][row][t] + red[3][row][t];
 }
-extern "C" __global__ void gemvm2_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { PALU_GRID_START gemv_mma<2>(w, s, x, y, T, n, m); }
+extern "C" __global__ void gemvm2_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { PALU_GRID_START gemv_mma<2>(w, s, x, y, T, n, m, blockIdx.x); }
+
+// ---- up to 3 products of the same x in one launch (Q, K, V; gate, up): blocks [first[i], first[i + 1]) do product i
+struct GemvSet { const u16* w[3]; float* y[3]; int stride[3]; int m[3]; int first[4]; };
+__device__ __forceinline__ int gemv_pick(const GemvSet& s, int b) { return b >= s.first[2] ? 2 : b >= s.first[1] ? 1 : 0; }
+#define PALU_PICK(f, i) ((i) == 2 ? s.f[2] : (i) == 1 ? s.f[1] : s.f[0])
+extern "C" __global__ void gemvs2x_bf16(const float* x, int T, int n, GemvSet s)
+{ PALU_GRID_START
+    int b = blockIdx.x, i = gemv_pick(s, b);
+    gemv_split<2, 4>(PALU_PICK(w, i), PALU_PICK(stride, i), x, PALU_PICK(y, i), T, n, PALU_PICK(m, i), b - PALU_PICK(first, i));
+}
+extern "C" __global__ void gemvm2x_bf16(const float* x, int T, int n, GemvSet s)
+{ PALU_GRID_START
+    int b = blockIdx.x, i = gemv_pick(s, b);
+    gemv_mma<2>(PALU_PICK(w, i), PALU_PICK(stride, i), x, PALU_PICK(y, i), T, n, PALU_PICK(m, i), b - PALU_PICK(first, i));
+}
+#undef PALU_PICK
 
 // ---- decode attention of up to 8 sequences in one launch (grid z = sequence) -------------------------------------
 // Sequence b has one query row: q [B, H, D] and the output rows are consecutive, its cache at tab.k[b], tab.v[b]
