@@ -8,7 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 bash tools/device/cuda-check.sh 2>&1 | grep -E "Total:|\[FAIL\]|rror|OUTPUT\] (batch|tiny|palu|stories)" | head -30
 source tools/device/env.sh
-grep -q "Failed: [1-9]" $OUT/gpu-tests.log && echo "again without GEMV fusion: $(PALU_CUDA_FUSE_GEMV=0 dotnet .device-carry/gpu-tests/Palu.GpuTests.dll -noColor 2>&1 | grep -E "Total:|\[FAIL\]")"
+grep -q "Failed: [1-9]" $OUT/gpu-tests.log && echo "again without GEMV fusion: $(PALU_SHARED=$PWD/.device-carry/shared PALU_CUDA_FUSE_GEMV=0 dotnet .device-carry/gpu-tests/Palu.GpuTests.dll -noColor 2>&1 | grep -E "Total:|\[FAIL\]")"
 T=".device-carry/gpu-tests/Palu.GpuTests.dll -noColor -method Palu.GpuTests.CudaTests.EveryOpMatchesTheReference"
 echo "op table with PALU_CUDA_PDL=1: $(PALU_CUDA_PDL=1 dotnet $T 2>&1 | grep -E "Total:|NMSE [0-9.E+-]+ >" | head -5)"
 [ -d $W/llama7b-palu ] || python3 tools/device/make_llama7b.py $W 2>&1 | grep -E "dense model" | tail -1

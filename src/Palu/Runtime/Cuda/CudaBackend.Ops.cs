@@ -117,6 +117,7 @@ public sealed unsafe partial class CudaBackend
         fixed (float* p = x) Check(cuMemcpyHtoDAsync(xd.Pointer, p, (nuint)((long)T * n * 4), _stream), "cuMemcpyHtoDAsync");
         Wrote();
         MatMulLocked(xd.Pointer, wt, yd.Pointer, T);
+        FlushRows();   // a GEMV of few rows is queued: run it before its result is copied back
         fixed (float* p = y) Check(cuMemcpyDtoHAsync(p, yd.Pointer, (nuint)((long)T * m * 4), _stream), "cuMemcpyDtoHAsync");
         Check(cuStreamSynchronize(_stream), "cuStreamSynchronize");
     }
