@@ -105,7 +105,7 @@ public sealed class CausalLM : IDisposable
 
     /// <summary>
     /// Runs <paramref name="tokens"/> at positions [seq.Length, seq.Length + T) and appends them to the sequence's
-    /// cache, in chunks of <see cref="PrefillChunk"/>. hidden [T, d] receives the final-normed hidden states (feed them
+    /// cache, in chunks of the backend's <see cref="Backend.PrefillChunk"/> rows. hidden [T, d] receives the final-normed hidden states (feed them
     /// to <see cref="Logits"/>).
     /// </summary>
     public void Forward(ReadOnlySpan<int> tokens, SequenceState seq, Span<float> hidden, IActivationObserver? observer = null)
@@ -117,9 +117,10 @@ public sealed class CausalLM : IDisposable
         Workspace? lent = null;
         try
         {
-            for (int s = 0; s < T; s += PrefillChunk)
+            int chunk = Backend.PrefillChunk;
+            for (int s = 0; s < T; s += chunk)
             {
-                int n = Math.Min(PrefillChunk, T - s);
+                int n = Math.Min(chunk, T - s);
                 var ws = n <= SequenceBufferRows ? seq.Workspace : (lent ??= _prefillBuffers.TryTake(out var w) ? w : NewWorkspace());
                 ForwardRows([new SequenceStep(seq, buffer.AsMemory(s, n))], hidden.Slice(s * d, n * d), ws, observer);
             }
@@ -196,32 +197,45 @@ public sealed class CausalLM : IDisposable
         var gate = ws.Get(Slot.Gate, N * ffn);    // [N, ffn]
         var up = ws.Get(Slot.Up, N * ffn);        // [N, ffn]
 
-        be.Embed(Embed, ids.AsSpan(0, N), x);
-        for (int l = 0; l < Layers.Length; l++)
+        var states = new SequenceState[batch.Length];
+        for (int i = 0; i < batch.Length; i++) states[i] = batch[i].State;
+        // one token per sequence and nothing to observe: a decode step, which a backend may record and replay
+        if (observer == null && N <= SequenceBufferRows && steps.All(s => s.T == 1))
         {
-            var L = Layers[l];
-            for (int i = 0; i < steps.Length; i++) steps[i] = steps[i] with { Cache = batch[i].State.Layers[l] };
-            // attention block
-            be.RmsNorm(x, L.InputNorm, xn, N, eps);
-            if (observer != null) observer.OnLinearInput(l, LinearInput.Attention, ws.Peek(xn), N);
-            L.Q.Forward(be, xn, q, N, ws);
-            if (!L.QNorm.IsEmpty) be.RmsNorm(q, L.QNorm, q, N * H, eps);
-            foreach (var s in steps) be.Rope(q.Slice(s.Row * qDim, s.T * qDim), s.T, H, s.StartPos, Rope);
-            L.Attention.Forward(be, xn, q, steps, y, l, ws, observer);
-            be.Add(x, y);
-            // MLP block
-            be.RmsNorm(x, L.PostAttentionNorm, xn, N, eps);
-            if (observer != null) observer.OnLinearInput(l, LinearInput.Mlp, ws.Peek(xn), N);
-            L.Gate.Forward(be, xn, gate, N, ws);
-            L.Up.Forward(be, xn, up, N, ws);
-            be.SwiGlu(gate, up);
-            if (observer != null) observer.OnLinearInput(l, LinearInput.MlpDown, ws.Peek(gate), N);
-            L.Down.Forward(be, gate, y, N, ws);
-            be.Add(x, y);
+            var positions = states.Select(s => s.Length).ToArray();
+            be.DecodeStep([this, ws, .. states], ids.AsSpan(0, N), positions, Device);
         }
-        be.RmsNorm(x, FinalNorm, xn, N, eps);
+        else Device();
         be.Download(xn, hidden[..(N * d)]);
         foreach (var s in batch) s.State.Advance(s.Tokens.Length);
+
+        void Device()
+        {
+            be.Embed(Embed, ids.AsSpan(0, N), x);
+            for (int l = 0; l < Layers.Length; l++)
+            {
+                var L = Layers[l];
+                for (int i = 0; i < steps.Length; i++) steps[i] = steps[i] with { Cache = states[i].Layers[l] };
+                // attention block
+                be.RmsNorm(x, L.InputNorm, xn, N, eps);
+                if (observer != null) observer.OnLinearInput(l, LinearInput.Attention, ws.Peek(xn), N);
+                L.Q.Forward(be, xn, q, N, ws);
+                if (!L.QNorm.IsEmpty) be.RmsNorm(q, L.QNorm, q, N * H, eps);
+                foreach (var s in steps) be.Rope(q.Slice(s.Row * qDim, s.T * qDim), s.T, H, s.StartPos, Rope);
+                L.Attention.Forward(be, xn, q, steps, y, l, ws, observer);
+                be.Add(x, y);
+                // MLP block
+                be.RmsNorm(x, L.PostAttentionNorm, xn, N, eps);
+                if (observer != null) observer.OnLinearInput(l, LinearInput.Mlp, ws.Peek(xn), N);
+                L.Gate.Forward(be, xn, gate, N, ws);
+                L.Up.Forward(be, xn, up, N, ws);
+                be.SwiGlu(gate, up);
+                if (observer != null) observer.OnLinearInput(l, LinearInput.MlpDown, ws.Peek(gate), N);
+                L.Down.Forward(be, gate, y, N, ws);
+                be.Add(x, y);
+            }
+            be.RmsNorm(x, FinalNorm, xn, N, eps);
+        }
     }
 
     /// <summary>logits [n, V] = hidden [n, d] · LmHeadᵀ.</summary>

@@ -33,6 +33,9 @@ public abstract class Backend : IDisposable
     /// <summary>Name on the command line (<c>--device</c>): cpu, cpu-reference, cuda.</summary>
     public abstract string Name { get; }
 
+    /// <summary>Rows of one prefill step (a long prompt goes through the model in pieces of this many tokens).</summary>
+    public virtual int PrefillChunk => 512;
+
     /// <summary>The dtype activations are computed in (the dense KV cache defaults to it).</summary>
     public virtual DType ComputeDType => DType.F32;
 
@@ -152,6 +155,16 @@ public abstract class Backend : IDisposable
     {
         for (int i = 0; i < count; i++) body(i);
     }
+
+    /// <summary>
+    /// Runs <paramref name="body"/>, the device work of one decode step: every sequence named in
+    /// <paramref name="identity"/> (with the model and the workspace) advances by one token, token ids
+    /// <paramref name="ids"/> [B], the sequences at <paramref name="positions"/> [B]. A backend may record the body once
+    /// and replay it at later steps of the same sequences (CUDA graphs): the body's device work may then depend on
+    /// nothing but the ids, the positions (all moved by the same number of steps since the recording) and the memory
+    /// of the objects in <paramref name="identity"/>. The CPU backends just run it.
+    /// </summary>
+    public virtual void DecodeStep(object[] identity, ReadOnlySpan<int> ids, ReadOnlySpan<int> positions, Action body) => body();
 
     /// <summary>Memory this backend allocates on this thread until the result is disposed belongs to
     /// <paramref name="owner"/> and is freed by <see cref="Release"/> (a GPU backend frees a model's weights this way;

@@ -41,7 +41,7 @@ public static class OpCases
     public static IEnumerable<OpCase> All()
     {
         foreach (var dt in new[] { DType.F32, DType.BF16, DType.F16 })
-            foreach (var (T, n, m) in new[] { (1, 17, 5), (3, 64, 33), (13, 130, 96), (40, 64, 7), (5, 256, 128) })
+            foreach (var (T, n, m) in new[] { (1, 17, 5), (3, 64, 33), (13, 130, 96), (40, 64, 7), (5, 256, 128), (1, 128, 40), (8, 192, 70) })
                 yield return new("MatMul", $"{DTypes.Name(dt)} T={T} [{m}, {n}]", be =>
                 {
                     var w = be.Load(Weight(m, n, dt, (ulong)(n * m)));
@@ -129,6 +129,10 @@ public static class OpCases
             (4, 4, 32, 1, 9, 0, DType.F32), (8, 2, 64, 1, 700, 0, DType.F32), (8, 2, 64, 1, 700, 0, DType.BF16),
             (6, 3, 128, 3, 20, 0, DType.F16), (4, 1, 64, 40, 0, 0, DType.F32), (8, 4, 32, 70, 30, 16, DType.BF16),
             (12, 4, 64, 33, 600, 0, DType.F32), (2, 2, 128, 1, 900, 300, DType.F16),
+            // bf16 caches of head width 64/128 take the GPU's fast kernels: tensor-core prefill (several 64-row tiles,
+            // GQA, a window) and the 16-byte decode kernel (many splits, two rows, a window)
+            (8, 2, 128, 150, 70, 0, DType.BF16), (4, 4, 64, 96, 0, 40, DType.BF16),
+            (4, 4, 128, 1, 2500, 0, DType.BF16), (4, 2, 64, 2, 1300, 700, DType.BF16),
         })
             yield return new("Attention", $"H={H}/{Hkv} d_h={dh} T={T} start={start}{(window > 0 ? $" window={window}" : "")} {DTypes.Name(dt)} cache", be =>
             {

@@ -7,9 +7,9 @@ namespace Palu.Runtime.Cuda;
 /// <summary>The ops of <see cref="CudaBackend"/>: each enqueues kernels on the stream under the backend's lock.</summary>
 public sealed unsafe partial class CudaBackend
 {
-    /// <summary>Row blocks up to this many rows use the GEMV kernel (memory-bound); longer ones go to cuBLAS, which reads
-    /// W once for all rows (the GEMV kernel re-reads x from L2 for every output row: slow beyond one row).</summary>
-    const int GemvMaxRows = 1;
+    /// <summary>Row blocks up to this many rows (decode steps of up to 8 sequences) use the GEMV kernels, which stream W
+    /// once for all rows; longer ones go to cuBLAS.</summary>
+    const int GemvMaxRows = 8;
 
     /// <summary>Attention over at most this many query rows (decode) uses the split-key kernel: a block per 128 keys.</summary>
     const int SplitAttentionMaxRows = 4;
@@ -24,8 +24,16 @@ public sealed unsafe partial class CudaBackend
     {
         var w = Wt(table);
         using var _ = Enter();
+        if (_capturing)
+        {
+            // a recorded step reads its ids from the step block, written before each replay
+            if (ids.Length != _captureIds) NotInGraph("an embedding of other ids than the step's");
+            Launch("embed_" + Suffix(w.DType), ((uint)ids.Length, 1), 256, w.Pointer, StepBlock().Pointer + 8, Ptr(x), ids.Length, w.Cols);
+            return;
+        }
         var idBuf = Scratch("ids", (long)ids.Length * 4);
         fixed (int* p = ids) Check(cuMemcpyHtoDAsync(idBuf.Pointer, p, (nuint)(ids.Length * 4), _stream), "cuMemcpyHtoDAsync");
+        Wrote();
         Launch("embed_" + Suffix(w.DType), ((uint)ids.Length, 1), 256, w.Pointer, idBuf.Pointer, Ptr(x), ids.Length, w.Cols);
     }
 
@@ -45,18 +53,33 @@ public sealed unsafe partial class CudaBackend
         if (T == 0 || m == 0) return;
         if (T <= GemvMaxRows || w.DType != DType.BF16)
         {
-            for (int t0 = 0; t0 < T; t0 += GemvMaxRows)
+            if (w.DType == DType.BF16 && n % 8 == 0 && w.Stride % 8 == 0 && w.Pointer % 16 == 0 && x % 16 == 0 && (T == 1 || n % 64 == 0))
             {
-                int rows = Math.Min(GemvMaxRows, T - t0);
+                var g = new QueuedGemv(x, w.Pointer, w.Stride, y, T, n, m);
+                if (!QueueGemv(g)) GemvLocked(g);
+                return;
+            }
+            for (int t0 = 0; t0 < T; t0 += 8)
+            {
+                int rows = Math.Min(8, T - t0);
                 ulong xt = x + (ulong)((long)t0 * n * 4), yt = y + (ulong)((long)t0 * m * 4);
                 int vec = n % 8 == 0 && w.Stride % 8 == 0 && w.Pointer % 16 == 0 && xt % 16 == 0 ? 1 : 0;
                 Launch("gemv_" + Suffix(w.DType), ((uint)((m + 7) / 8), 1), 256, w.Pointer, w.Stride, xt, yt, rows, n, m, vec);
             }
             return;
         }
+        NotInGraph("cuBLAS");
+        FlushAttention();
+        FlushRows();
         long count = (long)T * n;
         var xb = Scratch("gemm-x", count * 2);                                  // [T, n] bf16
-        Launch("cast_bf16", (Blocks(count), 1), 256, x, xb.Pointer, count);
+        // Q, K, V (and gate, up) multiply the same activations: their bf16 copy is made once while no kernel ran since
+        if (!(x == _castSource && count == _castCount && xb.Pointer == _castTarget && _launchesSinceCast == 0))
+        {
+            if (count % 4 == 0 && x % 16 == 0) Launch("cast4_bf16", (Blocks(count / 4), 1), 256, x, xb.Pointer, count / 4);
+            else Launch("cast_bf16", (Blocks(count), 1), 256, x, xb.Pointer, count);
+            (_castSource, _castCount, _castTarget, _launchesSinceCast) = (x, count, xb.Pointer, 0);
+        }
         float alpha = 1, beta = 0;
         // row-major y [T, m] = x [T, n]·Wᵀ is column-major yᵀ [m, T] = W (stored [n, m] column-major, transposed)·xᵀ
         long started = _profile != null ? System.Diagnostics.Stopwatch.GetTimestamp() : 0;
@@ -66,15 +89,35 @@ public sealed unsafe partial class CudaBackend
         if (_profile != null) Profiled("cublasGemmEx", started);
     }
 
+    /// <summary>One row of x: f32 products, 2 rows of W per block (gemvs2); 2..8 rows: tensor cores, 16 rows of W per
+    /// block (gemvm2, n % 64 == 0).</summary>
+    void GemvLocked(in QueuedGemv g)
+    {
+        if (g.T == 1) Launch("gemvs2_bf16", ((uint)((g.M + 1) / 2), 1), 128, g.W, g.Stride, g.X, g.Y, g.T, g.N, g.M);
+        else Launch("gemvm2_bf16", ((uint)((g.M + 15) / 16), 1), 128, g.W, g.Stride, g.X, g.Y, g.T, g.N, g.M);
+    }
+
+    ulong _castSource, _castTarget;   // the activations last copied to bf16 for cuBLAS, and where
+    long _castCount;
+    int _launchesSinceCast = 1;       // kernels launched since (any of them may have changed the activations)
+
+    /// <summary>Device memory was written by a copy or fill: a cached bf16 copy of activations may be stale.</summary>
+    void Wrote() => _launchesSinceCast = 1;
+
     public override void MatMul(ReadOnlySpan<float> x, DeviceWeight w, Span<float> y, int T)
     {
         var wt = Wt(w);
         int n = wt.Cols, m = wt.Rows;
         using var _ = Enter();
+        NotInGraph("a product with host operands");
+        FlushAttention();
+        FlushRows();
         var xd = Scratch("host-x", (long)T * n * 4);
         var yd = Scratch("host-y", (long)T * m * 4);
         fixed (float* p = x) Check(cuMemcpyHtoDAsync(xd.Pointer, p, (nuint)((long)T * n * 4), _stream), "cuMemcpyHtoDAsync");
+        Wrote();
         MatMulLocked(xd.Pointer, wt, yd.Pointer, T);
+        FlushRows();   // a GEMV of few rows is queued: run it before its result is copied back
         fixed (float* p = y) Check(cuMemcpyDtoHAsync(p, yd.Pointer, (nuint)((long)T * m * 4), _stream), "cuMemcpyDtoHAsync");
         Check(cuStreamSynchronize(_stream), "cuStreamSynchronize");
     }
@@ -85,11 +128,19 @@ public sealed unsafe partial class CudaBackend
         Launch("add_bias", (Blocks((long)T * bias.Length), 1), 256, Ptr(y), Ptr(bias), T, bias.Length);
     }
 
+    /// <summary>The residual add is held back one op: when the next op is the norm of the sum (the model's add, then
+    /// norm), both run as one add_rmsnorm kernel; any other op runs it first.</summary>
     public override void Add(Buf x, Buf y)
     {
         using var _ = Enter();
-        Launch("add_inplace", (Blocks(x.Length), 1), 256, Ptr(x), Ptr(y), (long)x.Length);
+        if (_pendingAdd is { } p) { _pendingAdd = null; AddLocked(p.X, p.Y, p.Length); }
+        FlushRows();
+        _pendingAdd = (Ptr(x), Ptr(y), x.Length);
     }
+
+    (ulong X, ulong Y, long Length)? _pendingAdd;
+
+    void AddLocked(ulong x, ulong y, long n) => Launch("add_inplace", (Blocks(n), 1), 256, x, y, n);
 
     public override void CopyBlock(Buf src, int srcStride, int srcCol, Buf dst, int dstStride, int dstCol, int rows, int width)
     {
@@ -114,32 +165,54 @@ public sealed unsafe partial class CudaBackend
     public override void RmsNorm(Buf x, Buf weight, Buf y, int rows, float eps)
     {
         using var _ = Enter();
+        if (_pendingAdd is { } p && p.X == Ptr(x) && p.Length == (long)rows * weight.Length && Ptr(y) != p.X)
+        {
+            _pendingAdd = null;
+            Launch("add_rmsnorm", ((uint)rows, 1), 256, p.X, p.Y, Ptr(weight), Ptr(y), rows, weight.Length, eps);
+            return;
+        }
         Launch("rmsnorm", ((uint)rows, 1), 256, Ptr(x), Ptr(weight), Ptr(y), rows, weight.Length, eps);
     }
 
     public override void Rope(Buf x, int T, int heads, int startPos, RopeTable table)
     {
         using var _ = Enter();
+        if (T == 1 && _ropes.ContainsKey(RopeKey(table)))
+        {
+            Headroom(table.MaxPositions - (startPos + T));
+            if (QueueRope(new QueuedRope(Ptr(x), heads, table, startPos))) return;
+        }
         RopeLocked(Ptr(x), T, heads, startPos, table);
     }
 
-    void RopeLocked(ulong x, int T, int heads, int startPos, RopeTable table)
+    /// <summary>The device copy of a RoPE table (uploaded at first use).</summary>
+    (CudaBuffer Cos, CudaBuffer Sin) RopeTables(RopeTable table)
     {
-        if (startPos + T > table.MaxPositions) throw new ArgumentOutOfRangeException(nameof(T), $"RoPE positions up to {startPos + T} beyond the table's {table.MaxPositions}");
         string key = RopeKey(table);
         if (!_ropes.TryGetValue(key, out var t))
         {
+            BreakCapture();   // the table is uploaded eagerly first
             var cos = AllocateLocked((long)table.Cos.Length * 4, null);
             var sin = AllocateLocked((long)table.Sin.Length * 4, null);
             fixed (float* c = table.Cos, s = table.Sin)
             {
                 Check(cuMemcpyHtoDAsync(cos.Pointer, c, (nuint)(table.Cos.Length * 4), _stream), "cuMemcpyHtoDAsync");
+                Wrote();
                 Check(cuMemcpyHtoDAsync(sin.Pointer, s, (nuint)(table.Sin.Length * 4), _stream), "cuMemcpyHtoDAsync");
+                Wrote();
             }
             Check(cuStreamSynchronize(_stream), "cuStreamSynchronize");
             _ropes[key] = t = (cos, sin);
         }
-        Launch("rope", ((uint)(T * heads), 1), (uint)Math.Clamp(table.HeadDim / 2, 32, 256), x, t.Cos.Pointer, t.Sin.Pointer, T, heads, table.HeadDim, startPos);
+        return t;
+    }
+
+    void RopeLocked(ulong x, int T, int heads, int startPos, RopeTable table)
+    {
+        if (startPos + T > table.MaxPositions) throw new ArgumentOutOfRangeException(nameof(T), $"RoPE positions up to {startPos + T} beyond the table's {table.MaxPositions}");
+        Headroom(table.MaxPositions - (startPos + T));
+        var t = RopeTables(table);
+        Launch("rope", (Blocks((long)T * heads * (table.HeadDim / 2)), 1), 256, x, t.Cos.Pointer, t.Sin.Pointer, T, heads, table.HeadDim, startPos, ShiftPointer);
     }
 
     /// <summary>A table's identity by content (head dim, positions, frequencies), so reloading a model reuses its copy.</summary>
@@ -157,15 +230,21 @@ public sealed unsafe partial class CudaBackend
         if (start < 0 || start + T > dst.Capacity) throw new ArgumentOutOfRangeException(nameof(T), $"positions [{start}, {start + T}) outside a cache of {dst.Capacity}");
         if (T == 0) return;
         using var _ = Enter();
-        Launch("store_" + Suffix(dst.DType), ((uint)T, (uint)dst.Heads), (uint)Math.Clamp(dst.Width, 32, 256),
-            Ptr(src), rowStride, column, Mem(dst.Memory).Pointer, dst.Heads, dst.Capacity, dst.Width, start, T);
+        Headroom(dst.Capacity - (start + T));
+        if (T == 1 && QueueStore(new QueuedStore(Ptr(src), rowStride, column, Mem(dst.Memory).Pointer, dst.DType, dst.Heads, dst.Capacity, dst.Width, start))) return;
+        StoreLocked(Ptr(src), rowStride, column, Mem(dst.Memory).Pointer, dst.DType, dst.Heads, dst.Capacity, dst.Width, start, T);
     }
+
+    void StoreLocked(ulong src, int rowStride, int column, ulong dst, DType dtype, int heads, int cap, int width, int start, int T) =>
+        Launch("store_" + Suffix(dtype), (Blocks((long)T * heads * width), 1), 256,
+            src, rowStride, column, dst, heads, cap, width, start, T, ShiftPointer);
 
     public override void Attention(Buf q, KvStore k, KvStore v, Buf output, in AttentionCall c)
     {
         if (k.DType != v.DType) throw new NotSupportedException($"keys in {DTypes.Name(k.DType)} and values in {DTypes.Name(v.DType)}: the CUDA attention needs one dtype");
         if (k.Capacity != v.Capacity) throw new ArgumentException("key and value stores of different capacities");
         using var _ = Enter();
+        if (Queue(new QueuedAttention(Ptr(q), Mem(k.Memory).Pointer, Mem(v.Memory).Pointer, Ptr(output), k.DType, c, v.Width, k.Capacity))) return;
         AttentionLocked(Ptr(q), Mem(k.Memory).Pointer, Mem(v.Memory).Pointer, Ptr(output), k.DType, c, v.Width, k.Capacity);
     }
 
@@ -177,13 +256,31 @@ public sealed unsafe partial class CudaBackend
         float scale = 1f / MathF.Sqrt(c.HeadDim);
         if (c.T <= SplitAttentionMaxRows)
         {
-            // decode: a block per (row, head, 128 keys), then the merge
-            int n = (S + 127) / 128;
-            ulong partials = Scratch("attn-part", (long)items * n * (2 + dv) * 4).Pointer;
-            int vec = c.HeadDim % 8 == 0 && k % 16 == 0 ? 1 : 0;
-            Launch("attn_split_" + Suffix(dtype), ((uint)items, (uint)n), 128,
-                q, k, v, partials, c.T, c.StartPos, c.Heads, c.KvHeads, c.HeadDim, dv, cap, c.Window ?? 0, n, scale, vec);
+            // decode: a block per (row, head, 128 keys), then the merge. A recorded step's grid covers its bucket of
+            // positions (splits past a row's position come out empty); the partials are sized for any step of this
+            // cache, so that decoding allocates nothing.
+            int n = _capturing ? GraphSplits(S) : (S + 127) / 128;
+            ulong partials = Scratch("attn-part", (long)items * Math.Max(n, GraphSplits(cap)) * (2 + dv) * 4).Pointer;
+            if (dtype == DType.BF16 && dv == c.HeadDim && dv is 64 or 128 && (q | k | v) % 16 == 0)
+                Launch($"attn_decode{dv}_bf16", ((uint)items, (uint)n), 128,
+                    q, k, v, partials, ShiftPointer, c.T, c.StartPos, c.Heads, c.KvHeads, cap, c.Window ?? 0, n, scale);
+            else
+            {
+                int vec = c.HeadDim % 8 == 0 && k % 16 == 0 ? 1 : 0;
+                Launch("attn_split_" + Suffix(dtype), ((uint)items, (uint)n), 128,
+                    q, k, v, partials, c.T, c.StartPos, c.Heads, c.KvHeads, c.HeadDim, dv, cap, c.Window ?? 0, n, scale, vec, ShiftPointer);
+            }
             Launch("attn_combine", ((uint)((items + 3) / 4), 1), 128, partials, o, items, n, dv);
+            return;
+        }
+        NotInGraph("prefill attention");
+        if (dtype == DType.BF16 && dv == c.HeadDim && dv is 32 or 64 or 128)
+        {
+            // prefill on the tensor cores: a block per (64 query rows, head)
+            // K and V tiles are double-buffered in dynamic shared memory: 2 × 2 × 64 keys × (d + 8) bf16
+            uint shared = (uint)(2 * 2 * 64 * (dv + 8) * 2);
+            LaunchWithShared($"flash{dv}_bf16", ((uint)((c.T + 63) / 64), (uint)c.Heads, 1u), 128, shared,
+                q, k, v, o, c.T, c.StartPos, c.Heads, c.KvHeads, cap, c.Window ?? 0, scale);
             return;
         }
         int splits = 1, splitLen = S;
@@ -211,6 +308,7 @@ public sealed unsafe partial class CudaBackend
         int H = c.Heads, Hkv = c.KvHeads, G = H / Hkv, dh = c.HeadDim, T = c.T, S = c.StartPos + T, zDim = zOffsets[H];
         int first = c.Window is int w ? Math.Max(0, c.StartPos - w + 1) : 0, n = S - first;
         using var _ = Enter();
+        NotInGraph("latent attention");
         var keys = Scratch("lat-keys", (long)S * dh * 4).Pointer;                    // [S, d_h], rows [first, S)
         var qh = Scratch("lat-q", (long)T * G * dh * 4).Pointer;                     // [T, G, d_h]
         int maxRv = 0;

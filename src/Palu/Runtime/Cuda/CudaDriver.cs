@@ -42,6 +42,7 @@ internal static unsafe partial class CudaDriver
     [LibraryImport(Lib)] public static partial int cuFuncSetAttribute(nint function, int attribute, int value);
     [LibraryImport(Lib)] public static partial int cuLaunchKernel(nint f, uint gx, uint gy, uint gz, uint bx, uint by, uint bz,
         uint sharedBytes, nint stream, void** args, void** extra);
+    [LibraryImport(Lib)] public static partial int cuLaunchKernelEx(LaunchConfig* config, nint f, void** args, void** extra);
     [LibraryImport(Lib)] public static partial int cuStreamBeginCapture_v2(nint stream, int mode);
     [LibraryImport(Lib)] public static partial int cuStreamEndCapture(nint stream, out nint graph);
     [LibraryImport(Lib, EntryPoint = "cuGraphInstantiateWithFlags")] public static partial int cuGraphInstantiate(out nint exec, nint graph, ulong flags);
@@ -51,6 +52,25 @@ internal static unsafe partial class CudaDriver
     [LibraryImport(Lib)] public static partial int cuGetErrorName(int error, out nint name);
     [LibraryImport(Lib)] public static partial int cuGetErrorString(int error, out nint text);
 
+    /// <summary>CUlaunchConfig.</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    public struct LaunchConfig
+    {
+        public uint GridX, GridY, GridZ, BlockX, BlockY, BlockZ, SharedBytes;
+        public nint Stream;
+        public LaunchAttribute* Attrs;
+        public uint NumAttrs;
+    }
+
+    /// <summary>CUlaunchAttribute: an id, then a 64-byte value (an int for the attributes used here).</summary>
+    [StructLayout(LayoutKind.Explicit, Size = 72)]
+    public struct LaunchAttribute
+    {
+        [FieldOffset(0)] public int Id;
+        [FieldOffset(8)] public int Value;
+    }
+
+    public const int CU_LAUNCH_ATTRIBUTE_PROGRAMMATIC_STREAM_SERIALIZATION = 6;
     public const int CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT = 16;
     public const int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75;
     public const int CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76;

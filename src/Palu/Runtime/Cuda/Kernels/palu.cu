@@ -5,6 +5,13 @@
 typedef unsigned short u16;
 typedef unsigned int u32;
 #define NEG_INF __int_as_float(0xff800000)
+// Programmatic dependent launch (sm_90+): a kernel may be started while the one before it still runs; it waits here
+// for that one's memory before touching any, and at once lets the next one start the same way. A no-op otherwise.
+#if __CUDA_ARCH__ >= 900
+#define PALU_GRID_START asm volatile("griddepcontrol.wait;\n\tgriddepcontrol.launch_dependents;" ::: "memory");
+#else
+#define PALU_GRID_START
+#endif
 __device__ __forceinline__ int imin(int a, int b) { return a < b ? a : b; }
 __device__ __forceinline__ int imax(int a, int b) { return a > b ? a : b; }
 
@@ -54,36 +61,36 @@ template <int DT> __device__ void embed(const void* table, const int* ids, float
     long row = (long)ids[t] * d;
     for (int i = threadIdx.x; i < d; i += blockDim.x) x[(long)t * d + i] = load<DT>(table, row + i);
 }
-extern "C" __global__ void embed_f32(const void* w, const int* ids, float* x, int T, int d) { embed<0>(w, ids, x, T, d); }
-extern "C" __global__ void embed_bf16(const void* w, const int* ids, float* x, int T, int d) { embed<1>(w, ids, x, T, d); }
-extern "C" __global__ void embed_f16(const void* w, const int* ids, float* x, int T, int d) { embed<2>(w, ids, x, T, d); }
+extern "C" __global__ void embed_f32(const void* w, const int* ids, float* x, int T, int d) { PALU_GRID_START embed<0>(w, ids, x, T, d); }
+extern "C" __global__ void embed_bf16(const void* w, const int* ids, float* x, int T, int d) { PALU_GRID_START embed<1>(w, ids, x, T, d); }
+extern "C" __global__ void embed_f16(const void* w, const int* ids, float* x, int T, int d) { PALU_GRID_START embed<2>(w, ids, x, T, d); }
 
 // y [n] (bf16 or f16 bits) = x [n] (f32): the activations of a cuBLAS GEMM
 extern "C" __global__ void cast_bf16(const float* x, u16* y, long n)
-{
+{ PALU_GRID_START
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) y[i] = f32_to_bf16(x[i]);
 }
 extern "C" __global__ void cast_f16(const float* x, u16* y, long n)
-{
+{ PALU_GRID_START
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) y[i] = f32_to_f16(x[i]);
 }
 
 // y [T, m] += b [m]
 extern "C" __global__ void add_bias(float* y, const float* b, int T, int m)
-{
+{ PALU_GRID_START
     long n = (long)T * m;
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) y[i] += b[i % m];
 }
 
 // x [n] += y [n]
 extern "C" __global__ void add_inplace(float* x, const float* y, long n)
-{
+{ PALU_GRID_START
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) x[i] += y[i];
 }
 
 // gate [n] = silu(gate) · up
 extern "C" __global__ void swiglu(float* g, const float* u, long n)
-{
+{ PALU_GRID_START
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
     {
         float v = g[i];
@@ -93,7 +100,7 @@ extern "C" __global__ void swiglu(float* g, const float* u, long n)
 
 // y [rows, n] = x / sqrt(mean(x²) + eps) · w [n]; one block (256 threads) per row; x and y may alias
 extern "C" __global__ void rmsnorm(const float* x, const float* w, float* y, int rows, int n, float eps)
-{
+{ PALU_GRID_START
     __shared__ float part[32];
     long r = blockIdx.x;
     const float* xr = x + r * n;
@@ -113,14 +120,44 @@ extern "C" __global__ void rmsnorm(const float* x, const float* w, float* y, int
     for (int i = threadIdx.x; i < n; i += blockDim.x) y[r * n + i] = w[i] * (xr[i] * inv);
 }
 
-// in-place rotate-half RoPE. x [T, heads, d]; row t at position start + t; cos, sin [positions, d/2]
-extern "C" __global__ void rope(float* x, const float* cs, const float* sn, int T, int heads, int d, int start)
-{
-    int t = blockIdx.x / heads, h = blockIdx.x % heads, half = d / 2;
-    long p = start + t;
-    float* xr = x + ((long)t * heads + h) * d;
-    for (int j = threadIdx.x; j < half; j += blockDim.x)
+// x [rows, n] += r [rows, n], then y = x / sqrt(mean(x²) + eps) · w [n]: the residual add and the next norm in one
+// pass; one block (256 threads) per row; y may not alias x
+extern "C" __global__ void add_rmsnorm(float* x, const float* r, const float* w, float* y, int rows, int n, float eps)
+{ PALU_GRID_START
+    __shared__ float part[32];
+    long row = blockIdx.x;
+    float* xr = x + row * n;
+    const float* rr = r + row * n;
+    float ss = 0;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) { float v = xr[i] + rr[i]; xr[i] = v; ss += v * v; }
+    ss = warp_sum(ss);
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = ss;
+    __syncthreads();
+    if (threadIdx.x < 32)
     {
+        float v = threadIdx.x < (blockDim.x >> 5) ? part[threadIdx.x] : 0.0f;
+        v = warp_sum(v);
+        if (threadIdx.x == 0) part[0] = v;
+    }
+    __syncthreads();
+    float inv = rsqrtf(part[0] / n + eps);
+    for (int i = threadIdx.x; i < n; i += blockDim.x) y[row * n + i] = w[i] * (xr[i] * inv);
+}
+
+// in-place rotate-half RoPE. x [T, heads, d]; row t at position start + *shift + t; cos, sin [positions, d/2].
+// shift: a device int, 0 except in a replayed decode graph (the steps since the graph was recorded). One thread per
+// rotated pair, consecutive threads on consecutive pairs (coalesced).
+extern "C" __global__ void rope(float* x, const float* cs, const float* sn, int T, int heads, int d, int start, const int* shift)
+{ PALU_GRID_START
+    int half = d / 2;
+    long total = (long)T * heads * half;
+    int s0 = start + *shift;
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x)
+    {
+        long th = i / half;
+        int j = (int)(i - th * half), t = (int)(th / heads);
+        long p = s0 + t;
+        float* xr = x + th * d;
         float c = cs[p * half + j], s = sn[p * half + j];
         float x0 = xr[j], x1 = xr[j + half];
         xr[j] = x0 * c - x1 * s;
@@ -130,7 +167,7 @@ extern "C" __global__ void rope(float* x, const float* cs, const float* sn, int 
 
 // y [T, m] = x [T, n] columns cols [m]; with accumulate, y += instead
 extern "C" __global__ void gather(const float* x, const int* cols, float* y, int T, int n, int m, int accumulate)
-{
+{ PALU_GRID_START
     long total = (long)T * m;
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x)
     {
@@ -143,7 +180,7 @@ extern "C" __global__ void gather(const float* x, const int* cols, float* y, int
 
 // dst[t, dstCol + j] = src[t, srcCol + j] for t < rows, j < width
 extern "C" __global__ void copy_block(const float* src, int srcStride, int srcCol, float* dst, int dstStride, int dstCol, int rows, int width)
-{
+{ PALU_GRID_START
     long total = (long)rows * width;
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x)
     {
@@ -153,17 +190,21 @@ extern "C" __global__ void copy_block(const float* src, int srcStride, int srcCo
     }
 }
 
-// cache store [heads, cap, width] (DT) rows [start, start + T) = src [T, rowStride] at column + h·width
+// cache store [heads, cap, width] (DT) rows [start, start + T) = src [T, rowStride] at column + h·width (start
+// moved by *shift, as in rope); one thread per element, consecutive threads on consecutive columns
 template <int DT> __device__ void store_rows(const float* src, int rowStride, int column, void* dst, int heads, int cap, int width, int start, int T)
 {
-    int t = blockIdx.x, h = blockIdx.y;
-    const float* s = src + (long)t * rowStride + column + (long)h * width;
-    long base = ((long)h * cap + start + t) * width;
-    for (int i = threadIdx.x; i < width; i += blockDim.x) store<DT>(dst, base + i, s[i]);
+    long total = (long)T * heads * width;
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < total; i += (long)gridDim.x * blockDim.x)
+    {
+        long th = i / width;
+        int e = (int)(i - th * width), h = (int)(th % heads), t = (int)(th / heads);
+        store<DT>(dst, ((long)h * cap + start + t) * width + e, src[(long)t * rowStride + column + (long)h * width + e]);
+    }
 }
-extern "C" __global__ void store_f32(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T) { store_rows<0>(s, rs, c, d, h, cap, w, st, T); }
-extern "C" __global__ void store_bf16(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T) { store_rows<1>(s, rs, c, d, h, cap, w, st, T); }
-extern "C" __global__ void store_f16(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T) { store_rows<2>(s, rs, c, d, h, cap, w, st, T); }
+extern "C" __global__ void store_f32(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T, const int* sh) { PALU_GRID_START store_rows<0>(s, rs, c, d, h, cap, w, st + *sh, T); }
+extern "C" __global__ void store_bf16(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T, const int* sh) { PALU_GRID_START store_rows<1>(s, rs, c, d, h, cap, w, st + *sh, T); }
+extern "C" __global__ void store_f16(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T, const int* sh) { PALU_GRID_START store_rows<2>(s, rs, c, d, h, cap, w, st + *sh, T); }
 
 // ---- matrix-vector: y [T, m] = x [T, n] · Wᵀ, W [m, n] with rows `stride` elements apart, T ≤ 8 ----------------
 // One warp per output row, 8 warps per block. The vector path reads W in 16-byte pieces (8 bf16/f16 or 4 f32 per
@@ -247,9 +288,9 @@ template <int DT> __device__ void gemv(const void* w, int stride, const float* x
         }
     }
 }
-extern "C" __global__ void gemv_f32(const void* w, int s, const float* x, float* y, int T, int n, int m, int v) { gemv<0>(w, s, x, y, T, n, m, v); }
-extern "C" __global__ void gemv_bf16(const void* w, int s, const float* x, float* y, int T, int n, int m, int v) { gemv<1>(w, s, x, y, T, n, m, v); }
-extern "C" __global__ void gemv_f16(const void* w, int s, const float* x, float* y, int T, int n, int m, int v) { gemv<2>(w, s, x, y, T, n, m, v); }
+extern "C" __global__ void gemv_f32(const void* w, int s, const float* x, float* y, int T, int n, int m, int v) { PALU_GRID_START gemv<0>(w, s, x, y, T, n, m, v); }
+extern "C" __global__ void gemv_bf16(const void* w, int s, const float* x, float* y, int T, int n, int m, int v) { PALU_GRID_START gemv<1>(w, s, x, y, T, n, m, v); }
+extern "C" __global__ void gemv_f16(const void* w, int s, const float* x, float* y, int T, int n, int m, int v) { PALU_GRID_START gemv<2>(w, s, x, y, T, n, m, v); }
 
 // ---- attention (flash-decoding style, f32 math) ----------------------------------------------------------------
 // One warp per (query row t, head h, key split s); 4 warps per block. q [T, H, d]; k [Hkv, cap, d] and v [Hkv, cap, dv]
@@ -328,15 +369,15 @@ template <int DT> __device__ void attention(const float* q, const void* k, const
     }
 }
 extern "C" __global__ void attn_f32(const float* q, const void* k, const void* v, float* o, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, int sl, float sc)
-{ attention<0>(q, k, v, o, part, T, st, H, Hkv, d, dv, cap, win, sp, sl, sc); }
+{ PALU_GRID_START attention<0>(q, k, v, o, part, T, st, H, Hkv, d, dv, cap, win, sp, sl, sc); }
 extern "C" __global__ void attn_bf16(const float* q, const void* k, const void* v, float* o, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, int sl, float sc)
-{ attention<1>(q, k, v, o, part, T, st, H, Hkv, d, dv, cap, win, sp, sl, sc); }
+{ PALU_GRID_START attention<1>(q, k, v, o, part, T, st, H, Hkv, d, dv, cap, win, sp, sl, sc); }
 extern "C" __global__ void attn_f16(const float* q, const void* k, const void* v, float* o, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, int sl, float sc)
-{ attention<2>(q, k, v, o, part, T, st, H, Hkv, d, dv, cap, win, sp, sl, sc); }
+{ PALU_GRID_START attention<2>(q, k, v, o, part, T, st, H, Hkv, d, dv, cap, win, sp, sl, sc); }
 
 // out [items, dv] = merge of part [items, splits, 2 + dv]; one warp per item, 4 per block
 extern "C" __global__ void attn_combine(const float* part, float* out, int items, int splits, int dv)
-{
+{ PALU_GRID_START
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
     long item = (long)blockIdx.x * (blockDim.x >> 5) + warp;
     if (item >= items) return;
@@ -362,6 +403,13 @@ extern "C" __global__ void attn_combine(const float* part, float* out, int items
 template <int DT> __device__ void attention_split(const float* q, const void* k, const void* v, float* part,
     int T, int start, int H, int Hkv, int d, int dv, int cap, int window, int splits, float scale, int vec)
 {
+    // a split wholly past the query's position (a replayed graph's grid covers a bucket of positions) is empty
+    if (blockIdx.y * 128 > start + (int)(blockIdx.x / H))
+    {
+        float* pe = part + ((long)blockIdx.x * splits + blockIdx.y) * (2 + dv);
+        for (int i = threadIdx.x; i < 2 + dv; i += blockDim.x) pe[i] = i == 0 ? NEG_INF : 0.0f;
+        return;
+    }
     __shared__ float qs[256];
     __shared__ float ps[128];
     __shared__ float red[4];
@@ -413,9 +461,9 @@ template <int DT> __device__ void attention_split(const float* q, const void* k,
         pr[2 + i] = acc;
     }
 }
-extern "C" __global__ void attn_split_f32(const float* q, const void* k, const void* v, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, float sc, int vec)
-{ attention_split<0>(q, k, v, part, T, st, H, Hkv, d, dv, cap, win, sp, sc, vec); }
-extern "C" __global__ void attn_split_bf16(const float* q, const void* k, const void* v, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, float sc, int vec)
-{ attention_split<1>(q, k, v, part, T, st, H, Hkv, d, dv, cap, win, sp, sc, vec); }
-extern "C" __global__ void attn_split_f16(const float* q, const void* k, const void* v, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, float sc, int vec)
-{ attention_split<2>(q, k, v, part, T, st, H, Hkv, d, dv, cap, win, sp, sc, vec); }
+extern "C" __global__ void attn_split_f32(const float* q, const void* k, const void* v, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, float sc, int vec, const int* sh)
+{ PALU_GRID_START attention_split<0>(q, k, v, part, T, st + *sh, H, Hkv, d, dv, cap, win, sp, sc, vec); }
+extern "C" __global__ void attn_split_bf16(const float* q, const void* k, const void* v, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, float sc, int vec, const int* sh)
+{ PALU_GRID_START attention_split<1>(q, k, v, part, T, st + *sh, H, Hkv, d, dv, cap, win, sp, sc, vec); }
+extern "C" __global__ void attn_split_f16(const float* q, const void* k, const void* v, float* part, int T, int st, int H, int Hkv, int d, int dv, int cap, int win, int sp, float sc, int vec, const int* sh)
+{ PALU_GRID_START attention_split<2>(q, k, v, part, T, st + *sh, H, Hkv, d, dv, cap, win, sp, sc, vec); }

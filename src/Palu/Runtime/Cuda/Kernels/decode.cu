@@ -1,0 +1,358 @@
+// Decode kernels (appended to palu.cu by the backend, so its helpers are in scope): the bf16 matrix-vector product
+// and the split-key attention of one query row per sequence, both written to keep many 16-byte loads in flight.
+
+// one 16-byte read that skips L1 (streamed weights and cache rows are read once per step)
+__device__ __forceinline__ uint4 ld_stream(const void* p)
+{
+    uint4 v;
+    asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+    return v;
+}
+
+__device__ __forceinline__ uint4 zero4() { uint4 z; z.x = z.y = z.z = z.w = 0u; return z; }
+
+// c [16 × 8] f32 += a [16 × 16] · b [16 × 8], bf16 operands (fragment layout: see flash.cu)
+__device__ __forceinline__ void mma_bf16(float* c, const u32* a, u32 b0, u32 b1)
+{
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// two f32 rounded to bf16 (nearest even) in one register, lo in the lower half
+__device__ __forceinline__ u32 pack_bf16(float lo, float hi)
+{
+    u32 r;
+    asm("cvt.rn.bf16x2.f32 %0, %1, %2;" : "=r"(r) : "f"(hi), "f"(lo));
+    return r;
+}
+
+// Σ 8 bf16 (w) × 8 f32 (a, b)
+__device__ __forceinline__ float dot8(uint4 w, float4 a, float4 b)
+{
+    return __uint_as_float(w.x << 16) * a.x + __uint_as_float(w.x & 0xffff0000u) * a.y
+         + __uint_as_float(w.y << 16) * a.z + __uint_as_float(w.y & 0xffff0000u) * a.w
+         + __uint_as_float(w.z << 16) * b.x + __uint_as_float(w.z & 0xffff0000u) * b.y
+         + __uint_as_float(w.w << 16) * b.z + __uint_as_float(w.w & 0xffff0000u) * b.w;
+}
+
+// ---- decode attention over a bf16 cache, head width D (64 or 128) for keys and values -----------------------------
+// One block of 4 warps per (query row t, head h, split s of 128 keys). A key row is D/8 lanes × 16 bytes, so a warp
+// covers 32/(D/8) keys per load; each warp loads all K rows of its 32 keys before using them (then the same for V).
+// q [T, H, D]; k, v [Hkv, cap, D]; query t at position p = start + *shift + t sees keys [first, p] (first from the
+// window). Writes (max, sum, acc[D]) of the split to part [T·H, splits, 2 + D] for attn_combine; a split past p is
+// written empty (max −inf), so a replayed graph may cover more splits than its step needs.
+template <int D> __device__ void attn_decode(const float* q, const u16* k, const u16* v, float* part, const int* shift,
+    int T, int start, int H, int Hkv, int cap, int window, int splits, float scale)
+{
+    constexpr int LPK = D / 8, KPW = 32 / LPK, NIT = 32 / KPW;   // lanes per key, keys per warp load, loads per warp
+    __shared__ float ps[128];
+    __shared__ float red[4];
+    __shared__ float accs[4][D];
+    int item = blockIdx.x, s = blockIdx.y, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+    int t = item / H, h = item % H, kvh = h / (H / Hkv), p = start + *shift + t;
+    int first = window > 0 ? imax(0, p - window + 1) : 0;
+    float* pr = part + ((long)item * splits + s) * (2 + D);
+    if (s * 128 > p || s * 128 + 127 < first)
+    {
+        for (int i = tid; i < 2 + D; i += blockDim.x) pr[i] = i == 0 ? NEG_INF : 0.0f;
+        return;
+    }
+    int sub = lane / LPK, col = (lane % LPK) * 8;   // this lane's key within a warp load, its 8 columns
+    const float4* qp = (const float4*)(q + (long)item * D + col);
+    float4 qa = qp[0], qb = qp[1];
+    qa.x *= scale; qa.y *= scale; qa.z *= scale; qa.w *= scale; qb.x *= scale; qb.y *= scale; qb.z *= scale; qb.w *= scale;
+    int kb = s * 128 + warp * 32;                    // this warp's first key
+    const u16* kbase = k + (long)kvh * cap * D + col;
+    const u16* vbase = v + (long)kvh * cap * D + col;
+    uint4 rk[NIT], rv[NIT];
+#pragma unroll
+    for (int it = 0; it < NIT; it++)
+    {
+        int j = kb + it * KPW + sub;
+        rk[it] = j >= first && j <= p ? ld_stream(kbase + (long)j * D) : zero4();
+    }
+#pragma unroll
+    for (int it = 0; it < NIT; it++)
+    {
+        int j = kb + it * KPW + sub;
+        rv[it] = j >= first && j <= p ? ld_stream(vbase + (long)j * D) : zero4();
+    }
+#pragma unroll
+    for (int it = 0; it < NIT; it++)
+    {
+        float a = dot8(rk[it], qa, qb);
+#pragma unroll
+        for (int o = LPK / 2; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
+        int j = kb + it * KPW + sub;
+        if (lane % LPK == 0) ps[warp * 32 + it * KPW + sub] = j >= first && j <= p ? a : NEG_INF;
+    }
+    __syncthreads();
+    float sc = ps[tid];
+    float m = warp_max(sc);
+    if (lane == 0) red[warp] = m;
+    __syncthreads();
+    m = fmaxf(fmaxf(red[0], red[1]), fmaxf(red[2], red[3]));   // finite: the split holds at least one visible key
+    __syncthreads();
+    float pj = sc == NEG_INF ? 0.0f : __expf(sc - m);
+    ps[tid] = pj;
+    float l = warp_sum(pj);
+    if (lane == 0) red[warp] = l;
+    __syncwarp();
+    // values: the same keys (loaded with the K rows above), 8 columns per lane, weights from ps (this warp's 32)
+    float acc[8];
+#pragma unroll
+    for (int e = 0; e < 8; e++) acc[e] = 0.0f;
+#pragma unroll
+    for (int it = 0; it < NIT; it++)
+    {
+        float w = ps[warp * 32 + it * KPW + sub];
+        uint4 r = rv[it];
+        acc[0] += w * __uint_as_float(r.x << 16); acc[1] += w * __uint_as_float(r.x & 0xffff0000u);
+        acc[2] += w * __uint_as_float(r.y << 16); acc[3] += w * __uint_as_float(r.y & 0xffff0000u);
+        acc[4] += w * __uint_as_float(r.z << 16); acc[5] += w * __uint_as_float(r.z & 0xffff0000u);
+        acc[6] += w * __uint_as_float(r.w << 16); acc[7] += w * __uint_as_float(r.w & 0xffff0000u);
+    }
+    // sum over the warp's keys (lanes of equal col), then over the 4 warps
+#pragma unroll
+    for (int e = 0; e < 8; e++)
+#pragma unroll
+        for (int o = LPK; o < 32; o <<= 1) acc[e] += __shfl_xor_sync(0xffffffffu, acc[e], o);
+    if (sub == 0)
+#pragma unroll
+        for (int e = 0; e < 8; e++) accs[warp][col + e] = acc[e];
+    __syncthreads();
+    if (tid == 0) { pr[0] = m; pr[1] = red[0] + red[1] + red[2] + red[3]; }
+    for (int i = tid; i < D; i += blockDim.x) pr[2 + i] = accs[0][i] + accs[1][i] + accs[2][i] + accs[3][i];
+}
+extern "C" __global__ void attn_decode64_bf16(const float* q, const u16* k, const u16* v, float* part, const int* sh, int T, int st, int H, int Hkv, int cap, int win, int sp, float sc)
+{ PALU_GRID_START attn_decode<64>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
+extern "C" __global__ void attn_decode128_bf16(const float* q, const u16* k, const u16* v, float* part, const int* sh, int T, int st, int H, int Hkv, int cap, int win, int sp, float sc)
+{ PALU_GRID_START attn_decode<128>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
+
+// ---- y [T, m] = x [T, n] · Wᵀ, W bf16 [m, n] rows `stride` apart; T ≤ 8, n % 8 == 0, rows 16-byte aligned --------
+// R rows per block of 4 warps that split the columns: each lane reads 16-byte pieces (8 weights) of the R rows, U
+// pieces of each row issued before any is used; x is read once per piece for all R rows; the 4 warps' sums meet in
+// shared memory. (Tried on the 7B shapes, H200: 2 rows per block beat 1 or 4, 4 pieces beat 8, and warps with
+// rows of their own: 5.8 against 7.1 ms per batch-1 step.)
+// blk: this block's index among the blocks of this product (blockIdx.x, or less when one launch does several)
+template <int R, int U> __device__ void gemv_split(const u16* w, int stride, const float* x, float* y, int T, int n, int m, int blk)
+{
+    __shared__ float red[4][R][8];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+    int o0 = blk * R;
+    float acc[R][8];
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int t = 0; t < 8; t++) acc[r][t] = 0.0f;
+    const u16* rows[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) rows[r] = w + (long)imin(o0 + r, m - 1) * stride;
+    for (int i0 = (warp * 32 + lane) * 8; i0 < n; i0 += 1024 * U)
+    {
+        uint4 wv[R][U];
+#pragma unroll
+        for (int u = 0; u < U; u++)
+        {
+            int i = i0 + u * 1024;
+#pragma unroll
+            for (int r = 0; r < R; r++) wv[r][u] = i < n ? ld_stream(rows[r] + i) : zero4();
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++)
+        {
+            int i = i0 + u * 1024;
+#pragma unroll
+            for (int t = 0; t < 8; t++)
+                if (t < T && i < n)
+                {
+                    const float4* xp = (const float4*)(x + (long)t * n + i);
+                    float4 a = xp[0], b = xp[1];
+#pragma unroll
+                    for (int r = 0; r < R; r++) acc[r][t] += dot8(wv[r][u], a, b);
+                }
+        }
+    }
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int t = 0; t < 8; t++)
+            if (t < T)
+            {
+                float s = warp_sum(acc[r][t]);
+                if (lane == 0) red[warp][r][t] = s;
+            }
+    __syncthreads();
+    int tid = threadIdx.x;
+    if (tid < R * 8)
+    {
+        int r = tid / 8, t = tid % 8;
+        if (t < T && o0 + r < m) y[(long)t * m + o0 + r] = red[0][r][t] + red[1][r][t] + red[2][r][t] + red[3][r][t];
+    }
+}
+extern "C" __global__ void gemvs2_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { PALU_GRID_START gemv_split<2, 4>(w, s, x, y, T, n, m, blockIdx.x); }
+
+// ---- y [T, m] = x [T, n] · Wᵀ on the tensor cores (mma.m16n8k16), 2 ≤ T ≤ 8, n % 64 == 0 ------------------------
+// The mma's 8 columns are the rows of x (zero past T), x rounded to bf16 as cuBLAS does. Block: 4 warps, 16 rows of
+// W; warp w takes the 64-column blocks w, w + 4, ..., U of them in flight. In a 64-column block, lane (g, c) reads the
+// 16 contiguous columns [16c, 16c + 16) of W rows g and g + 8 and of x row g (two 16-byte loads per row). The k order
+// inside the block is permuted alike for W and x, which leaves the sums unchanged: mma j takes columns
+// 16c + 4j + {0, 1} as k = 2c, 2c + 1 and 16c + 4j + {2, 3} as k = 2c + 8, 2c + 9.
+template <int U> __device__ void gemv_mma(const u16* w, int stride, const float* x, float* y, int T, int n, int m, int blk)
+{
+    __shared__ float red[4][16][8];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
+    int r0 = blk * 16, nb = n / 64;
+    const u16* w0 = w + (long)imin(r0 + g, m - 1) * stride + 16 * c;
+    const u16* w1 = w + (long)imin(r0 + g + 8, m - 1) * stride + 16 * c;
+    const float* xr = x + (long)imin(g, T - 1) * n + 16 * c;
+    float acc[4] = { 0.0f, 0.0f, 0.0f, 0.0f };
+    for (int b0 = warp; b0 < nb; b0 += 4 * U)
+    {
+        uint4 wa[U][2], wb[U][2];
+#pragma unroll
+        for (int u = 0; u < U; u++)
+        {
+            int b = b0 + 4 * u;
+            bool in = b < nb;
+            wa[u][0] = in ? ld_stream(w0 + b * 64) : zero4();
+            wa[u][1] = in ? ld_stream(w0 + b * 64 + 8) : zero4();
+            wb[u][0] = in ? ld_stream(w1 + b * 64) : zero4();
+            wb[u][1] = in ? ld_stream(w1 + b * 64 + 8) : zero4();
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++)
+        {
+            int b = b0 + 4 * u;
+            if (b >= nb) continue;   // warp-uniform
+            u32 xb[8];
+            const float4* xp = (const float4*)(xr + b * 64);
+#pragma unroll
+            for (int q = 0; q < 4; q++)
+            {
+                float4 f;
+                if (g < T) f = xp[q];
+                else f.x = f.y = f.z = f.w = 0.0f;
+                xb[2 * q] = pack_bf16(f.x, f.y);
+                xb[2 * q + 1] = pack_bf16(f.z, f.w);
+            }
+            u32 pa[8] = { wa[u][0].x, wa[u][0].y, wa[u][0].z, wa[u][0].w, wa[u][1].x, wa[u][1].y, wa[u][1].z, wa[u][1].w };
+            u32 pb[8] = { wb[u][0].x, wb[u][0].y, wb[u][0].z, wb[u][0].w, wb[u][1].x, wb[u][1].y, wb[u][1].z, wb[u][1].w };
+#pragma unroll
+            for (int j = 0; j < 4; j++)
+            {
+                u32 a[4] = { pa[2 * j], pb[2 * j], pa[2 * j + 1], pb[2 * j + 1] };
+                mma_bf16(acc, a, xb[2 * j], xb[2 * j + 1]);
+            }
+        }
+    }
+    red[warp][g][2 * c] = acc[0]; red[warp][g][2 * c + 1] = acc[1];
+    red[warp][g + 8][2 * c] = acc[2]; red[warp][g + 8][2 * c + 1] = acc[3];
+    __syncthreads();
+    int row = threadIdx.x / 8, t = threadIdx.x % 8;
+    if (t < T && r0 + row < m) y[(long)t * m + r0 + row] = red[0][row][t] + red[1][row][t] + red[2][row][t] + red[3][row][t];
+}
+extern "C" __global__ void gemvm2_bf16(const u16* w, int s, const float* x, float* y, int T, int n, int m) { PALU_GRID_START gemv_mma<2>(w, s, x, y, T, n, m, blockIdx.x); }
+
+// ---- up to 3 products of the same x in one launch (Q, K, V; gate, up): blocks [first[i], first[i + 1]) do product i
+struct GemvSet { const u16* w[3]; float* y[3]; int stride[3]; int m[3]; int first[4]; };
+__device__ __forceinline__ int gemv_pick(const GemvSet& s, int b) { return b >= s.first[2] ? 2 : b >= s.first[1] ? 1 : 0; }
+#define PALU_PICK(f, i) ((i) == 2 ? s.f[2] : (i) == 1 ? s.f[1] : s.f[0])
+extern "C" __global__ void gemvs2x_bf16(const float* x, int T, int n, GemvSet s)
+{ PALU_GRID_START
+    int b = blockIdx.x, i = gemv_pick(s, b);
+    gemv_split<2, 4>(PALU_PICK(w, i), PALU_PICK(stride, i), x, PALU_PICK(y, i), T, n, PALU_PICK(m, i), b - PALU_PICK(first, i));
+}
+extern "C" __global__ void gemvm2x_bf16(const float* x, int T, int n, GemvSet s)
+{ PALU_GRID_START
+    int b = blockIdx.x, i = gemv_pick(s, b);
+    gemv_mma<2>(PALU_PICK(w, i), PALU_PICK(stride, i), x, PALU_PICK(y, i), T, n, PALU_PICK(m, i), b - PALU_PICK(first, i));
+}
+#undef PALU_PICK
+
+// ---- decode attention of up to 8 sequences in one launch (grid z = sequence) -------------------------------------
+// Sequence b has one query row: q [B, H, D] and the output rows are consecutive, its cache at tab.k[b], tab.v[b]
+// (capacity tab.cap[b]), position tab.start[b] + *shift; its partials start at part + b·H·splits·(2 + D), so that
+// attn_combine merges all B·H items at once.
+struct SeqTable { const u16* k[8]; const u16* v[8]; int start[8]; int cap[8]; };
+
+template <int D> __device__ void attn_decode_multi(const float* q, float* part, const int* shift, const SeqTable& tab,
+    int H, int Hkv, int window, int splits, float scale)
+{
+    int b = blockIdx.z;
+    const u16* k = tab.k[0]; const u16* v = tab.v[0]; int st = tab.start[0], cap = tab.cap[0];
+    switch (b)   // constant indices only: the table stays in the parameter space
+    {
+#define PALU_SEQ(i) case i: k = tab.k[i]; v = tab.v[i]; st = tab.start[i]; cap = tab.cap[i]; break;
+        PALU_SEQ(1) PALU_SEQ(2) PALU_SEQ(3) PALU_SEQ(4) PALU_SEQ(5) PALU_SEQ(6) PALU_SEQ(7)
+#undef PALU_SEQ
+        default: break;
+    }
+    attn_decode<D>(q + (long)b * H * D, k, v, part + (long)b * H * splits * (2 + D), shift, 1, st, H, Hkv, cap, window, splits, scale);
+}
+extern "C" __global__ void attn_decodem64_bf16(const float* q, float* part, const int* sh, SeqTable tab, int H, int Hkv, int win, int sp, float sc)
+{ PALU_GRID_START attn_decode_multi<64>(q, part, sh, tab, H, Hkv, win, sp, sc); }
+extern "C" __global__ void attn_decodem128_bf16(const float* q, float* part, const int* sh, SeqTable tab, int H, int Hkv, int win, int sp, float sc)
+{ PALU_GRID_START attn_decode_multi<128>(q, part, sh, tab, H, Hkv, win, sp, sc); }
+
+// ---- the one-row rope and cache stores of up to 8 sequences in one launch each ------------------------------------
+__device__ __forceinline__ int seq_start(const SeqTable& t, int b)
+{
+    switch (b) { case 1: return t.start[1]; case 2: return t.start[2]; case 3: return t.start[3]; case 4: return t.start[4];
+                 case 5: return t.start[5]; case 6: return t.start[6]; case 7: return t.start[7]; default: return t.start[0]; }
+}
+__device__ __forceinline__ int seq_cap(const SeqTable& t, int b)
+{
+    switch (b) { case 1: return t.cap[1]; case 2: return t.cap[2]; case 3: return t.cap[3]; case 4: return t.cap[4];
+                 case 5: return t.cap[5]; case 6: return t.cap[6]; case 7: return t.cap[7]; default: return t.cap[0]; }
+}
+__device__ __forceinline__ const u16* seq_k(const SeqTable& t, int b)
+{
+    switch (b) { case 1: return t.k[1]; case 2: return t.k[2]; case 3: return t.k[3]; case 4: return t.k[4];
+                 case 5: return t.k[5]; case 6: return t.k[6]; case 7: return t.k[7]; default: return t.k[0]; }
+}
+
+// in-place RoPE of x [N, heads, d] (N ≤ 8): row b at position tab.start[b] + *shift; cos, sin [positions, d/2]
+__device__ __forceinline__ void rope_rows(float* x, const float* cs, const float* sn, int heads, int d, const int* shift, const SeqTable& tab)
+{
+    int b = blockIdx.x / heads, half = d / 2;
+    long p = seq_start(tab, b) + *shift;
+    float* xr = x + (long)blockIdx.x * d;
+    for (int j = threadIdx.x; j < half; j += blockDim.x)
+    {
+        float c = cs[p * half + j], s = sn[p * half + j];
+        float x0 = xr[j], x1 = xr[j + half];
+        xr[j] = x0 * c - x1 * s;
+        xr[j + half] = x1 * c + x0 * s;
+    }
+}
+extern "C" __global__ void rope_multi(float* x, const float* cs, const float* sn, int heads, int d, const int* shift, SeqTable tab)
+{ PALU_GRID_START rope_rows(x, cs, sn, heads, d, shift, tab); }
+
+// cache store of row b of src [N, rowStride] into store tab.k[b] [heads, tab.cap[b], width] (DT) at position
+// tab.start[b] + *shift, head h from columns column + h·width
+template <int DT> __device__ void store_multi(const float* src, int rowStride, int column, int heads, int width, const int* shift, const SeqTable& tab)
+{
+    int b = blockIdx.x, h = blockIdx.y;
+    const float* s = src + (long)b * rowStride + column + (long)h * width;
+    long base = ((long)h * seq_cap(tab, b) + seq_start(tab, b) + *shift) * width;
+    void* dst = (void*)seq_k(tab, b);
+    for (int i = threadIdx.x; i < width; i += blockDim.x) store<DT>(dst, base + i, s[i]);
+}
+extern "C" __global__ void storem_f32(const float* s, int rs, int c, int h, int w, const int* sh, SeqTable t) { PALU_GRID_START store_multi<0>(s, rs, c, h, w, sh, t); }
+extern "C" __global__ void storem_bf16(const float* s, int rs, int c, int h, int w, const int* sh, SeqTable t) { PALU_GRID_START store_multi<1>(s, rs, c, h, w, sh, t); }
+extern "C" __global__ void storem_f16(const float* s, int rs, int c, int h, int w, const int* sh, SeqTable t) { PALU_GRID_START store_multi<2>(s, rs, c, h, w, sh, t); }
+
+// y [n] (bf16 bits) = x [n] (f32), four at a time (n % 4 == 0, both 16- and 8-byte aligned)
+extern "C" __global__ void cast4_bf16(const float4* x, uint2* y, long n4)
+{ PALU_GRID_START
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n4; i += (long)gridDim.x * blockDim.x)
+    {
+        float4 v = x[i];
+        uint2 r;
+        r.x = pack_bf16(v.x, v.y);
+        r.y = pack_bf16(v.z, v.w);
+        y[i] = r;
+    }
+}
