@@ -7,12 +7,9 @@ namespace Palu.Bench;
 /// End-to-end speed of a model, llama-bench style: prefill of P prompt tokens (pp) and decode of G tokens one at a time
 /// (tg), tokens/s, plus the weight bandwidth decode implies (bytes of weights read per token × tokens/s). Several
 /// models in one run are measured side by side (e.g. dense vs Palu-compressed).
-<<<<<<< HEAD
-/// usage: tokens --model DIR [--model DIR2 ...] [--prompt 512] [--gen 128] [--reps 3] [--fuse-values | --compare-fusion]
-=======
-/// usage: tokens --model DIR [--model DIR2 ...] [--prompt 512] [--gen 128] [--reps 3] [--fuse-values] [--interleave]
-/// (--interleave: all models loaded, measured in turn in every repetition — robust to a load that drifts)
->>>>>>> weights
+/// usage: tokens --model DIR [--model DIR2 ...] [--prompt 512] [--gen 128] [--reps 3] [--fuse-values | --compare-fusion] [--interleave]
+/// (--compare-fusion: each latent model loaded twice, values rebuilt and fused into o_proj; --interleave: all models
+/// loaded at once; in both cases the configurations are measured in turn in every repetition, robust to a load that drifts)
 /// </summary>
 public static class TokensBench
 {
@@ -24,62 +21,19 @@ public static class TokensBench
         int P = a.Int("--prompt", 512), G = a.Int("--gen", 128), reps = a.Int("--reps", 3);
         Console.WriteLine($"threads {Kernels.Cpu.Parallelism.Threads}, prompt {P}, generate {G}, median of {reps} after one warm-up run");
         Console.WriteLine($"{"model",-40} {"pp tok/s",10} {"tg tok/s",10} {"tg ms/tok",10} {"weights MB/tok",15} {"GB/s",7} {"KV B/tok",10}");
-<<<<<<< HEAD
-        // --compare-fusion: each latent model loaded twice (values rebuilt / fused into o_proj), runs interleaved per rep
         bool[] paths = a.Flag("--compare-fusion") ? [false, true] : [a.Flag("--fuse-values")];
-        foreach (var dir in models)
-        {
-            var lms = paths.Select(f => CausalLM.Load(dir, new LoadOptions { FuseValues = f })).ToArray();
-            try
-            {
-                var rng = new Random(1);
-                var prompt = Enumerable.Range(0, P).Select(_ => rng.Next(2, lms[0].Vocab)).ToArray();
-                var pp = paths.Select(_ => new List<double>()).ToArray();
-                var tg = paths.Select(_ => new List<double>()).ToArray();
-                for (int r = 0; r <= reps; r++)
-                    for (int i = 0; i < lms.Length; i++)
-                    {
-                        var (tp, tt) = Measure(lms[i], prompt, G);
-                        if (r > 0) { pp[i].Add(P / tp); tg[i].Add(G / tt); }
-                    }
-                for (int i = 0; i < lms.Length; i++)
-                {
-                    double ppm = Harness.Median(pp[i]), tgm = Harness.Median(tg[i]);
-                    double mb = lms[i].DecodeWeightBytes / 1e6;
-                    string label = Harness.Trim(dir) + (paths.Length > 1 ? (paths[i] ? " fused" : " unfused") : "");
-                    Console.WriteLine($"{label,-40} {ppm,10:F1} {tgm,10:F1} {1000 / tgm,10:F2} {mb,15:F2} {mb * tgm / 1000,7:F2} {lms[i].KvBytesPerToken,10}");
-                }
-            }
-            finally { foreach (var lm in lms) lm.Dispose(); }
-=======
-        if (a.Flag("--interleave")) return Interleaved(models, P, G, reps);
-        foreach (var dir in models)
-        {
-            using var lm = CausalLM.Load(dir, new LoadOptions { FuseValues = a.Flag("--fuse-values") });
-            var prompt = Prompt(lm, P);
-            var pp = new List<double>(); var tg = new List<double>();
-            long kvPerTok = 0;
-            for (int r = 0; r <= reps; r++)
-            {
-                var (tp, tt, kv) = Measure(lm, prompt, G);
-                kvPerTok = kv;
-                if (r > 0) { pp.Add(P / tp); tg.Add(G / tt); }
-            }
-            Row(dir, lm, Harness.Median(pp), Harness.Median(tg), kvPerTok);
->>>>>>> weights
-        }
+        var configs = models.SelectMany(d => paths.Select(f => (Dir: d, Fuse: f))).ToList();
+        // one group = configurations measured in turn: all of them with --interleave, else each model's fusion variants
+        List<List<(string Dir, bool Fuse)>> groups = a.Flag("--interleave") ? [configs] : configs.GroupBy(c => c.Dir).Select(g => g.ToList()).ToList();
+        foreach (var group in groups) Interleaved(group, P, G, reps, paths.Length > 1);
         return 0;
     }
 
-<<<<<<< HEAD
-    /// <summary>Seconds of one prefill of <paramref name="prompt"/> and of <paramref name="G"/> greedy decode steps after it.</summary>
-    static (double Prefill, double Decode) Measure(CausalLM lm, int[] prompt, int G)
-=======
-    /// <summary>All models loaded at once and measured in turn within each repetition, so that a load that changes
-    /// over minutes (a shared machine) weighs on every model alike.</summary>
-    static int Interleaved(List<string> models, int P, int G, int reps)
+    /// <summary>The configurations loaded at once and measured in turn within each repetition, so that a load that
+    /// changes over minutes (a shared machine) weighs on every one alike.</summary>
+    static void Interleaved(List<(string Dir, bool Fuse)> configs, int P, int G, int reps, bool labelFusion)
     {
-        var lms = models.Select(d => CausalLM.Load(d)).ToList();
+        var lms = configs.Select(c => CausalLM.Load(c.Dir, new LoadOptions { FuseValues = c.Fuse })).ToList();
         try
         {
             var pp = lms.Select(_ => new List<double>()).ToList();
@@ -92,10 +46,13 @@ public static class TokensBench
                     kv[i] = k;
                     if (r > 0) { pp[i].Add(P / tp); tg[i].Add(G / tt); }
                 }
-            for (int i = 0; i < lms.Count; i++) Row(models[i], lms[i], Harness.Median(pp[i]), Harness.Median(tg[i]), kv[i]);
+            for (int i = 0; i < lms.Count; i++)
+            {
+                string label = Harness.Trim(configs[i].Dir) + (labelFusion ? (configs[i].Fuse ? " fused" : " unfused") : "");
+                Row(label, lms[i], Harness.Median(pp[i]), Harness.Median(tg[i]), kv[i]);
+            }
         }
         finally { foreach (var lm in lms) lm.Dispose(); }
-        return 0;
     }
 
     static int[] Prompt(CausalLM lm, int P)
@@ -106,7 +63,6 @@ public static class TokensBench
 
     /// <summary>Seconds of a P-token prefill and of G greedy decode steps, and the cache bytes per token.</summary>
     static (double Prefill, double Decode, long KvPerToken) Measure(CausalLM lm, int[] prompt, int G)
->>>>>>> weights
     {
         int P = prompt.Length;
         using var cache = lm.NewSequence(P + G);
@@ -124,16 +80,12 @@ public static class TokensBench
             lm.Forward([next], cache, h1);
             lm.Logits(h1, logits, 1);
         }
-<<<<<<< HEAD
-        return (tp, sw.Elapsed.TotalSeconds);
-=======
         return (tp, sw.Elapsed.TotalSeconds, cache.BytesPerToken);
     }
 
-    static void Row(string dir, CausalLM lm, double ppm, double tgm, long kvPerTok)
+    static void Row(string label, CausalLM lm, double ppm, double tgm, long kvPerTok)
     {
         double mb = lm.DecodeWeightBytes / 1e6;
-        Console.WriteLine($"{Harness.Trim(dir),-40} {ppm,10:F1} {tgm,10:F1} {1000 / tgm,10:F2} {mb,15:F2} {mb * tgm / 1000,7:F2} {kvPerTok,10}");
->>>>>>> weights
+        Console.WriteLine($"{label,-40} {ppm,10:F1} {tgm,10:F1} {1000 / tgm,10:F2} {mb,15:F2} {mb * tgm / 1000,7:F2} {kvPerTok,10}");
     }
 }
