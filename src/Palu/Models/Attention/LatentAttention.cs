@@ -25,7 +25,7 @@ public sealed class LatentAttention : KvAttention
     {
         if (k.KvHeads != shape.KvHeads || v.KvHeads != shape.KvHeads)
             throw new ArgumentException($"latent projections cover {k.KvHeads}/{v.KvHeads} KV heads, the model has {shape.KvHeads}");
-        if (k.Bits != v.Bits || k.QuantGroup != v.QuantGroup)
+        if (k.Bits != v.Bits || (k.Bits != 16 && k.QuantGroup != v.QuantGroup))
             throw new ArgumentException($"K latents stored at {k.Bits} bits (group {k.QuantGroup}), V latents at {v.Bits} (group {v.QuantGroup}): one layout per layer is supported");
         K = k; V = v; O = o; KNorm = kNorm; _s = shape; FusedO = fusedO;
         _zOff = ZOffsets(v, shape);
