@@ -44,6 +44,36 @@ public class ReCalKVCompressorTests
     }
 
     /// <summary>
+    /// ReCalKV composes with the quantised latents: <c>--hadamard</c> at 16 bits changes nothing (the rotation is exact),
+    /// and <c>--kv-bits 4</c> stores both the HSR key groups and the joint value group packed.
+    /// </summary>
+    [Fact]
+    public void HadamardAndLowBitLatentsComposeWithReCalKV()
+    {
+        using var tmp = TestPaths.Temp();
+        string src = TestPaths.Model("stories260k");
+        var plain = Palu(0.5, 2);
+        ReCalKVCompressor.Compress(src, tmp.File("plain"), plain, Variant(ReCalKVVariant.Full));
+        var rotated = ReCalKVCompressor.Compress(src, tmp.File("rot"), plain with { Hadamard = true }, Variant(ReCalKVVariant.Full));
+        Assert.All(rotated.Modules.Where(m => m.Kind == ModulePlan.KvLatent), m => Assert.All(m.Groups!, g => Assert.NotNull(g.Rotation)));
+        var packed = ReCalKVCompressor.Compress(src, tmp.File("q4"), plain with { Hadamard = true, KvBits = 4 }, Variant(ReCalKVVariant.Full));
+        Assert.All(packed.Modules.Where(m => m.Kind == ModulePlan.KvLatent), m => Assert.Equal(4, m.Bits));
+
+        var tok = Tokenizer.FromDirectory(src);
+        int[] ids = tok.Encode("Once upon a time, a little girl found a red ball in the park. She was very happy.", true);
+        using var a = CausalLM.Load(tmp.File("plain"));
+        using var b = CausalLM.Load(tmp.File("rot"));
+        using var q = CausalLM.Load(tmp.File("q4"));
+        float[] la = LatentAttentionTests.Run(a, ids, true), lb = LatentAttentionTests.Run(b, ids, true), lq = LatentAttentionTests.Run(q, ids, true);
+        Assert.True(MaxRelDiff(la, lb) < 1e-4, $"Hadamard at 16 bits: logits rel diff {MaxRelDiff(la, lb):E2}");
+        float dq = MaxRelDiff(lb, lq);
+        Assert.True(dq > 0 && dq < 0.5, $"4-bit latents: logits rel diff {dq:E2} (quantisation must change the logits, a little)");
+        using var sa = a.NewSequence(8);
+        using var sq = q.NewSequence(8);
+        Assert.True(sq.BytesPerToken * 4 < sa.BytesPerToken, $"4-bit cache {sq.BytesPerToken} B/token vs f32 latents {sa.BytesPerToken}");
+    }
+
+    /// <summary>
     /// A biased (Qwen2) GQA model whose key heads come in similar pairs (0, 3) and (1, 2): HSR groups them, and the
     /// model compressed with those groups equals the same model with its heads explicitly permuted to [0, 3, 1, 2]
     /// (q/k/v rows, biases, o_proj columns) compressed with consecutive groups. Biases travel with their heads (the

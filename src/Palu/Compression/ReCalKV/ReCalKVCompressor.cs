@@ -38,6 +38,7 @@ public static class ReCalKVCompressor
         LayerRanks[] ranks;
         if (o.RankAllocation == RankAllocationMethod.Uniform) ranks = RankAllocation.Uniform(c.NumLayers, groups, width, o.KvKeep);
         else (ranks, fisherInfo) = PaluCompressor.FisherRanks(modelDir, lm, Tok, o, groups, width, progress, ct);
+        LatentQuantOptions.CheckRanks(o, ranks);
         var (grams, calib) = PaluCompressor.Calibrate(lm, Tok, o, la, progress, ct);
         GramCollector? denseOvc = null;
         if (ovcData != null && rc.Activations == OvcActivations.Dense)
@@ -93,8 +94,10 @@ public static class ReCalKVCompressor
             propagated?.Replace(l, k, v);
             foreach (var (kind, p) in new[] { (LinearKind.K, k), (LinearKind.V, v) })
             {
-                factors.AddRange(Tensors(l, kind, p, o.FactorDType));
-                modules.Add(PaluPlan.LatentModule(l, kind, p.Groups, p.Ranks, c.QkvBias));
+                var rotations = new string?[p.Groups.Length];
+                var stored = o.Hadamard ? Rotated(p, rotations, d) : p;
+                factors.AddRange(Tensors(l, kind, stored, o.FactorDType));
+                modules.Add(LatentQuantOptions.Annotate(PaluPlan.LatentModule(l, kind, p.Groups, p.Ranks, c.QkvBias), o, rotations));
             }
             progress?.Report(new("decomposing", (l + 1.0) / L));
         }
@@ -147,6 +150,23 @@ public static class ReCalKVCompressor
             ub[g] = bias is null ? null : HeadReordering.GatherBias(bias, groups[g], dh);
         }
         return new(down, groups, ranks, up, ub);
+    }
+
+    /// <summary>A copy of the factors with each group's latent rotated (A_g ← M·A_g, B_g ← B_g·Mᵀ; exact at full
+    /// precision, as in Palu's <c>--hadamard</c>); <paramref name="rotations"/> receives each group's rotation.</summary>
+    static PropagatedCalibration.Projection Rotated(PropagatedCalibration.Projection p, string?[] rotations, int d)
+    {
+        var down = (float[])p.Down.Clone();                         // [Σr, d]
+        var up = new float[p.Groups.Length][];
+        for (int g = 0, off = 0; g < p.Groups.Length; off += p.Ranks[g], g++)
+        {
+            int r = p.Ranks[g];
+            var a = down.AsSpan(off * d, r * d).ToArray();          // [r, d]
+            up[g] = (float[])p.Up[g].Clone();                       // [s_g·d_h, r]
+            rotations[g] = LatentRotation.Apply(a, up[g], r, d, up[g].Length / r);
+            a.CopyTo(down, off * d);
+        }
+        return p with { Down = down, Up = up };
     }
 
     static IEnumerable<TensorToWrite> Tensors(int l, LinearKind kind, PropagatedCalibration.Projection p, DType dtype)
