@@ -180,8 +180,8 @@ public sealed record CompressionPlan
                     if (m.Down is null || m.Groups is null || m.Groups.Length == 0)
                         throw new ModelFormatException(path, $"module {m.Name}: kind kv_latent needs \"down\" and \"groups\"");
                     foreach (var g in m.Groups)
-                        if (g is null || g.Heads is null || g.Heads.Length == 0 || g.Rank < 1 || g.Up is null)
-                            throw new ModelFormatException(path, $"module {m.Name}: every group needs \"heads\", \"rank\" ≥ 1 and \"up\"");
+                        if (g is null || g.Heads is null || g.Heads.Length == 0 || g.Rank < 1 || g.Rank > 1 << 20 || g.Up is null)
+                            throw new ModelFormatException(path, $"module {m.Name}: every group needs \"heads\", \"rank\" in [1, 2^20] and \"up\"");
                     if (m.Bits != 16) throw new ModelFormatException(path, $"module {m.Name}: {m.Bits}-bit latents are not supported by this version; upgrade palu");
                     break;
                 case ModulePlan.LowRank:
