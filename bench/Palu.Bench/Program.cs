@@ -23,6 +23,7 @@ public static class Program
             case "linalg": return LinalgBench.Run(rest);
             case "fingerprint": return FingerprintBench.Run(rest);
             case "golden": return GoldenBench.Run(rest);
+            case "weight-scan": return WeightScanBench.Run(rest);
             case "batch": return BatchBench.Run(rest);
             case "sequences-memory": return SequencesMemoryBench.Run(rest);
             case "bdn": BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(rest); return 0;
@@ -52,6 +53,8 @@ public static class Program
                   Memory of N sequences on one model vs N model copies (VmRSS, RssAnon, RssFile, Pss), fresh processes.
           fingerprint --model DIR [--model DIR2 ...] [--prompt 300] [--gen 40] [--ppl FILE] [--windows 8] [--fuse-values]
                   SHA-256 of prefill and greedy-decode logits and the perplexity NLL bits: checks a change is bit-identical.
+          weight-scan --model DIR [--model DIR2 ...] [--reps 5]
+                  Cost of the load-time NaN/Inf and dtype-label scan of every weight next to a load without it.
           golden --model DIR [--model DIR2 ...]
                   Largest max|Δ|/max|golden| of our logits vs the transformers goldens in DIR/golden/logits.safetensors.
           bdn [BenchmarkDotNet options, e.g. --filter *MatMul*]

@@ -216,8 +216,8 @@ public sealed record CompressionPlan
                     if (m.Down is null || m.Groups is null || m.Groups.Length == 0)
                         throw new ModelFormatException(path, $"module {m.Name}: kind kv_latent needs \"down\" and \"groups\"");
                     foreach (var g in m.Groups)
-                        if (g is null || g.Heads is null || g.Heads.Length == 0 || g.Rank < 1 || g.Up is null)
-                            throw new ModelFormatException(path, $"module {m.Name}: every group needs \"heads\", \"rank\" ≥ 1 and \"up\"");
+                        if (g is null || g.Heads is null || g.Heads.Length == 0 || g.Rank < 1 || g.Rank > 1 << 20 || g.Up is null)
+                            throw new ModelFormatException(path, $"module {m.Name}: every group needs \"heads\", \"rank\" in [1, 2^20] and \"up\"");
                     if (m.Bits != 16 && !Kernels.Cpu.QuantLayout.IsSupported(m.Bits))
                         throw new ModelFormatException(path, $"module {m.Name}: {m.Bits}-bit latents are not supported (this version stores 2, 3, 4, 8 or 16)");
                     if (m.Bits != 16 && m.Groups.FirstOrDefault(g => m.QuantGroup < 0 || (m.QuantGroup > 0 && g.Rank % m.QuantGroup != 0)) is { } bad)

@@ -16,7 +16,7 @@ public static class PlanErrors
             throw InputError.File(planPath, $"module {module} does not match the checkpoint: {e.Message.Replace(" from config.json", "").Replace(" from palu.json", "")}",
                 "restore the palu.json written with these factors (it was edited, or belongs to another checkpoint), or compress the model again", e);
         }
-        catch (ArgumentException e)
+        catch (Exception e) when (e is ArgumentException or OverflowException)
         {
             throw InputError.File(planPath, $"module {module}: {e.Message}", "restore the palu.json written with these factors, or compress the model again", e);
         }
