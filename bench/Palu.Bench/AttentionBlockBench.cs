@@ -71,26 +71,11 @@ public static class AttentionBlockBench
                 be.Rope(qv, 1, H, S - 1, rope);
                 m.Forward(be, x, qv, [new StepRows(0, 1, S - 1, c)], y, 0, ws, null);
             }
-            var t = Time(reps, () => Step(dense, dc), () => Step(rebuilt, lc), () => Step(fused, lc));
+            var t = Harness.RoundRobin(reps, () => Step(dense, dc), () => Step(rebuilt, lc), () => Step(fused, lc));
             Console.WriteLine($"{S,8} {t[0] * 1e3,10:F2} {t[1] * 1e3,10:F2} {t[2] * 1e3,10:F2} {t[1] / t[0],13:F2} {t[2] / t[0],12:F2} {dc.BytesAllocated / 1e6,12:F1} {lc.BytesAllocated / 1e6,13:F1}");
         }
         return 0;
     }
 
     static Runtime.Buf Load(Runtime.Backend be, float[] v) => be.Load(v);
-
-    /// <summary>Median seconds per call of each variant, run round-robin after a warm-up call of each.</summary>
-    static double[] Time(int reps, params Action[] variants)
-    {
-        foreach (var v in variants) v();
-        var samples = variants.Select(_ => new List<double>()).ToArray();
-        for (int r = 0; r < reps; r++)
-            for (int i = 0; i < variants.Length; i++)
-            {
-                var sw = Stopwatch.StartNew();
-                variants[i]();
-                samples[i].Add(sw.Elapsed.TotalSeconds);
-            }
-        return samples.Select(Harness.Median).ToArray();
-    }
 }

@@ -82,6 +82,29 @@ public static class Harness
     }
 
     /// <summary>At most 40 characters for a model column: longer strings keep their end after an ellipsis.</summary>
+    /// <summary>Median seconds per call of each variant, run round-robin after a warm-up call of each.</summary>
+    public static double[] RoundRobin(int reps, params Action[] variants)
+    {
+        foreach (var v in variants) v();
+        var samples = variants.Select(_ => new List<double>()).ToArray();
+        for (int r = 0; r < reps; r++)
+            for (int i = 0; i < variants.Length; i++)
+            {
+                var sw = Stopwatch.StartNew();
+                variants[i]();
+                samples[i].Add(sw.Elapsed.TotalSeconds);
+            }
+        return samples.Select(Median).ToArray();
+    }
+
+    /// <summary>This process's resident set (VmRSS), bytes.</summary>
+    public static long Rss()
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("VmRSS:")) return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
+        return 0;
+    }
+
     public static string Trim(string s) => s.Length <= 40 ? s : "…" + s[^39..];
 
     public static string Ms(double seconds) => double.IsNaN(seconds) ? "-" : (seconds * 1e3).ToString(seconds < 1e-4 ? "F4" : "F3");

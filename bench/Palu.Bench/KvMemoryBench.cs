@@ -40,19 +40,12 @@ public static class KvMemoryBench
         var ids = Enumerable.Range(0, N).Select(_ => rng.Next(2, lm.Vocab)).ToArray();
         var hidden = new float[N * lm.Hidden];
         GC.Collect();
-        long r0 = Rss();
+        long r0 = Harness.Rss();
         using var cache = lm.NewSequence(N);
-        long r1 = Rss();
+        long r1 = Harness.Rss();
         lm.Forward(ids, cache, hidden);
-        long r2 = Rss();
+        long r2 = Harness.Rss();
         Console.WriteLine($"{cache.BytesAllocated} {cache.BytesPerToken} {r1 - r0} {r2 - r0}");
-        return 0;
-    }
-
-    static long Rss()
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("VmRSS:")) return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
         return 0;
     }
 }

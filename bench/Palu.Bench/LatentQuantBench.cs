@@ -111,7 +111,7 @@ public static class LatentQuantBench
                 be.Rope(qv, 1, H, S - 1, sh.Rope);
                 m.Forward(be, x, qv, [new StepRows(0, 1, S - 1, c)], y, 0, ws, null);
             }
-            var t = Time(reps, caches.Select(mc => (Action)(() => Step(mc.m, mc.c))).ToArray());
+            var t = Harness.RoundRobin(reps, caches.Select(mc => (Action)(() => Step(mc.m, mc.c))).ToArray());
             var (f2, i2) = DotPeakBench.Measure(2);   // again beside each row: on a shared machine the best seen is the peak
             (f32Peak, int8Peak) = (Math.Max(f32Peak, f2), Math.Max(int8Peak, i2));
             double flops = 2.0 * S * b.Rank * dh * sh.KvHeads, rate = flops / t[3] / 1e9;
@@ -148,33 +148,11 @@ public static class LatentQuantBench
         var b = Build(a, n);
         var (m, o) = Kind(b, kind);
         GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
-        long r0 = Rss();
+        long r0 = Harness.Rss();
         using var c = m.CreateCache(Runtime.Backends.Default, n, o);   // buffers zero-filled: every page touched
-        long grown = Rss() - r0;
+        long grown = Harness.Rss() - r0;
         Fill(b, m, c, n, new Palu.LinearAlgebra.Gaussian(3));
         Console.WriteLine($"{c.BytesAllocated} {c.BytesPerToken} {grown}");
         return 0;
-    }
-
-    static long Rss()
-    {
-        foreach (var line in File.ReadLines("/proc/self/status"))
-            if (line.StartsWith("VmRSS:")) return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
-        return 0;
-    }
-
-    /// <summary>Median seconds per call of each variant, run round-robin after a warm-up call of each.</summary>
-    static double[] Time(int reps, params Action[] variants)
-    {
-        foreach (var v in variants) v();
-        var samples = variants.Select(_ => new List<double>()).ToArray();
-        for (int r = 0; r < reps; r++)
-            for (int i = 0; i < variants.Length; i++)
-            {
-                var sw = Stopwatch.StartNew();
-                variants[i]();
-                samples[i].Add(sw.Elapsed.TotalSeconds);
-            }
-        return samples.Select(Harness.Median).ToArray();
     }
 }

@@ -222,12 +222,6 @@ public sealed record CompressionPlan
                         throw new ModelFormatException(path, $"module {m.Name}: {m.Bits}-bit latents are not supported (this version stores 2, 3, 4, 8 or 16)");
                     if (m.Bits != 16 && m.Groups.FirstOrDefault(g => m.QuantGroup < 0 || (m.QuantGroup > 0 && g.Rank % m.QuantGroup != 0)) is { } bad)
                         throw new ModelFormatException(path, $"module {m.Name}: quant_group {m.QuantGroup} does not divide a group's rank {bad.Rank}");
-                    // keys and values of one attention block share one cache layout
-                    string block = m.Name[..Math.Max(0, m.Name.LastIndexOf('.'))];
-                    if (Modules.FirstOrDefault(o => o != null && o != m && o.Kind == ModulePlan.KvLatent && o.Name != null && o.Name.LastIndexOf('.') is int dot && dot >= 0
-                            && o.Name[..dot] == block && (o.Bits != m.Bits || (m.Bits != 16 && o.QuantGroup != m.QuantGroup))) is { } twin)
-                        throw new ModelFormatException(path, $"modules {m.Name} and {twin.Name}: keys and values of one layer must be stored alike " +
-                            $"({m.Bits} bits, quant_group {m.QuantGroup} vs {twin.Bits} bits, quant_group {twin.QuantGroup}); restore the palu.json written by palu compress");
                     break;
                 case ModulePlan.LowRank:
                     if (m.A is null || m.B is null) throw new ModelFormatException(path, $"module {m.Name}: kind lowrank needs \"a\" and \"b\"");
@@ -239,7 +233,17 @@ public sealed record CompressionPlan
                     throw new ModelFormatException(path, $"module {m.Name}: unknown kind '{m.Kind}' (this version knows {ModulePlan.KvLatent}, {ModulePlan.LowRank}); upgrade palu");
             }
         }
+        // keys and values of one attention block share one cache layout (the quantisation group matters below 16 bits only)
+        foreach (var block in Modules.Where(m => m.Kind == ModulePlan.KvLatent).GroupBy(m => m.Name[..Math.Max(0, m.Name.LastIndexOf('.'))]))
+        {
+            var (first, layout) = (block.First(), Layout(block.First()));
+            if (block.FirstOrDefault(m => Layout(m) != layout) is { } twin)
+                throw new ModelFormatException(path, $"modules {first.Name} and {twin.Name}: keys and values of one layer must be stored alike " +
+                    $"({first.Bits} bits, quant_group {first.QuantGroup} vs {twin.Bits} bits, quant_group {twin.QuantGroup}); restore the palu.json written by palu compress");
+        }
     }
+
+    static (int Bits, int Group) Layout(ModulePlan m) => (m.Bits, m.Bits == 16 ? 0 : m.QuantGroup);
 
     public string ToJson() => JsonSerializer.Serialize(this, Options);
 

@@ -15,10 +15,10 @@ public sealed record OpCase(string Op, string Shape, Func<Backend, float[]> Run)
 /// </summary>
 public static class OpCases
 {
-    static float[] Rand(int n, ulong seed, float std = 1f) => new Gaussian(seed).Floats(n, std);
+    internal static float[] Rand(int n, ulong seed, float std = 1f) => new Gaussian(seed).Floats(n, std);
 
     /// <summary>Uploads, runs, downloads: the result of <paramref name="body"/>'s output buffer.</summary>
-    static float[] Result(Backend be, Buf y)
+    internal static float[] Result(Backend be, Buf y)
     {
         var r = new float[y.Length];
         be.Download(y, r);

@@ -9,15 +9,6 @@ namespace Palu.Tests.Runtime;
 /// dequantise every bit width and odd widths, and latent attention over packed stores (GQA, windows, decode, prefill).</summary>
 public static class PackedOpCases
 {
-    static float[] Rand(int n, ulong seed, float std = 1f) => new Gaussian(seed).Floats(n, std);
-
-    static float[] Result(Backend be, Buf y)
-    {
-        var r = new float[y.Length];
-        be.Download(y, r);
-        return r;
-    }
-
     public static IEnumerable<OpCase> All()
     {
         foreach (int bits in new[] { 2, 3, 4, 8 })
@@ -26,10 +17,10 @@ public static class PackedOpCases
                 {
                     const int T = 9;
                     using var store = new PackedKvStore(be, QuantLayout.Create(w, bits, group), T + 2);
-                    be.QuantizeStore(be.Load(Rand(T * (w + 3), (ulong)(bits * 100 + w), 2f)), w + 3, 2, store, 1, T);
+                    be.QuantizeStore(be.Load(OpCases.Rand(T * (w + 3), (ulong)(bits * 100 + w), 2f)), w + 3, 2, store, 1, T);
                     var y = be.Load(new float[T * w]);
                     be.Dequantize(store, 1, T, y);
-                    return Result(be, y);
+                    return OpCases.Result(be, y);
                 });
         foreach (var (H, Hkv, dh, sk, sv, T, start, window, bits) in new[]
         {
@@ -42,16 +33,16 @@ public static class PackedOpCases
                 int[] kr = Enumerable.Range(0, Hkv / sk).Select(g => 5 + 3 * g).ToArray(), vr = Enumerable.Range(0, Hkv / sv).Select(g => 7 + g).ToArray();
                 var kStores = kr.Select(r => new PackedKvStore(be, QuantLayout.Create(r, bits, 0), cap)).ToArray();
                 var vStores = vr.Select(r => new PackedKvStore(be, QuantLayout.Create(r, bits, 0), cap)).ToArray();
-                for (int g = 0; g < kr.Length; g++) be.QuantizeStore(be.Load(Rand(S * kr[g], (ulong)(30 + g))), kr[g], 0, kStores[g], 0, S);
-                for (int g = 0; g < vr.Length; g++) be.QuantizeStore(be.Load(Rand(S * vr[g], (ulong)(40 + g))), vr[g], 0, vStores[g], 0, S);
+                for (int g = 0; g < kr.Length; g++) be.QuantizeStore(be.Load(OpCases.Rand(S * kr[g], (ulong)(30 + g))), kr[g], 0, kStores[g], 0, S);
+                for (int g = 0; g < vr.Length; g++) be.QuantizeStore(be.Load(OpCases.Rand(S * vr[g], (ulong)(40 + g))), vr[g], 0, vStores[g], 0, S);
                 var heads = Enumerable.Range(0, Hkv).Select(h => new PackedLatentHead(kStores[h / sk],
-                    be.Load(WeightMatrix.FromFloats(Rand(dh * kr[h / sk], (ulong)(50 + h), 0.2f), dh, kr[h / sk])), default, vStores[h / sv])).ToArray();
+                    be.Load(WeightMatrix.FromFloats(OpCases.Rand(dh * kr[h / sk], (ulong)(50 + h), 0.2f), dh, kr[h / sk])), default, vStores[h / sv])).ToArray();
                 var zOff = LatentAttentionKernels.ZOffsets(Enumerable.Range(0, Hkv).Select(h => vr[h / sv]).ToArray(), H);
                 var z = be.Load(new float[T * zOff[H]]);
-                be.PackedLatentAttention(be.Load(Rand(T * H * dh, 71)), heads, default, 1e-6f, new RopeTable(dh, 1024, 10000), zOff, z,
+                be.PackedLatentAttention(be.Load(OpCases.Rand(T * H * dh, 71)), heads, default, 1e-6f, new RopeTable(dh, 1024, 10000), zOff, z,
                     new AttentionCall(T, start, H, Hkv, dh, window > 0 ? window : null));
                 foreach (var st in kStores.Concat(vStores)) st.Dispose();
-                return Result(be, z);
+                return OpCases.Result(be, z);
             });
     }
 }
