@@ -31,16 +31,16 @@ internal struct GemvSet
 
 /// <summary>
 /// Decode attention of a batch in one launch: <see cref="ForEach"/> (the per-sequence part of a batched step) queues
-/// the dense attention calls of its body and runs the queue as one attn_decodem kernel over all sequences (grid z)
-/// and one merge, instead of two launches per sequence. Calls that do not fit (other dtypes or widths, several rows,
+/// the dense attention calls of its body and runs the queue as one attn_decodem kernel over all sequences (grid z),
+/// which also merges the splits, instead of two launches per sequence. Calls that do not fit (other dtypes or widths, several rows,
 /// rows not consecutive) run one by one, in order; any other op flushes the queue first, so the order of work is kept.
 /// </summary>
 public sealed unsafe partial class CudaBackend
 {
-    // ---- one-row RoPE and cache stores of a decode batch: queued, then one launch each ----
-    // CausalLM and DenseAttention rotate and store each sequence's row separately (8 sequences: 8 launches per op). A
-    // one-row Rope or Store is queued instead; the next other op (any launch, copy or cuBLAS call) runs the queued
-    // ropes, then the queued stores, each group as one launch where the rows are consecutive. Running the ropes first
+    // ---- one-row RoPE and cache stores of a decode step: queued, then one launch per group ----
+    // CausalLM and DenseAttention rotate and store each sequence's row separately (8 sequences: 8 launches per op, and
+    // Q, K, V apart). A one-row Rope or Store is queued instead; the next other op (any launch, copy or cuBLAS call)
+    // runs the queued ropes, then the queued stores, up to 8 of a kind per launch. Running the ropes first
     // is the order the model wants (a store reads its rotated row); a rope over memory that a queued store reads runs
     // the queue first, so no store ever sees a rotation made after it.
 
@@ -81,42 +81,46 @@ public sealed unsafe partial class CudaBackend
             if (_pendingAdd is { } add) { _pendingAdd = null; AddLocked(add.X, add.Y, add.Length); }
             var ropes = _ropeQueue.ToArray(); _ropeQueue.Clear();
             var stores = _storeQueue.ToArray(); _storeQueue.Clear();
-            for (int i = 0; i < ropes.Length;)
+            // every queued rope and store writes its own rows, so any of them may share a launch: up to 8 ropes of one
+            // table (any rows, any head counts), up to 8 stores of one geometry (any source rows, any caches)
+            static bool Overlap(ulong a, long aBytes, ulong b, long bBytes) => a < b + (ulong)bBytes && b < a + (ulong)aBytes;
+            foreach (var group in Groups(ropes, (a, b) => ReferenceEquals(a.Table, b.Table),
+                         (a, b) => Overlap(a.X, (long)a.Heads * a.Table.HeadDim * 4, b.X, (long)b.Heads * b.Table.HeadDim * 4)))
             {
-                var r = ropes[i];
-                long row = (long)r.Heads * r.Table.HeadDim * 4;
-                int n = 1;
-                while (n < 8 && i + n < ropes.Length && ropes[i + n] is var o && o.Heads == r.Heads && ReferenceEquals(o.Table, r.Table)
-                       && o.X == r.X + (ulong)(n * row)) n++;
-                if (n == 1) RopeLocked(r.X, 1, r.Heads, r.Start, r.Table);
-                else
-                {
-                    var t = RopeTables(r.Table);
-                    var table = new SeqTable();
-                    for (int b = 0; b < n; b++) table.Start[b] = ropes[i + b].Start;
-                    Launch("rope_multi", ((uint)(n * r.Heads), 1), (uint)Math.Clamp(r.Table.HeadDim / 2, 32, 256),
-                        r.X, t.Cos.Pointer, t.Sin.Pointer, r.Heads, r.Table.HeadDim, ShiftPointer, table);
-                }
-                i += n;
+                var r = group[0];
+                if (group.Count == 1) { RopeLocked(r.X, 1, r.Heads, r.Start, r.Table); continue; }
+                var t = RopeTables(r.Table);
+                var table = new SeqTable();
+                int heads = 0;
+                for (int b = 0; b < group.Count; b++) { table.K[b] = group[b].X; table.Start[b] = group[b].Start; table.Cap[b] = group[b].Heads; heads = Math.Max(heads, group[b].Heads); }
+                Launch("rope_multi", ((uint)heads, (uint)group.Count), (uint)Math.Clamp(r.Table.HeadDim / 2, 32, 256),
+                    t.Cos.Pointer, t.Sin.Pointer, r.Table.HeadDim, ShiftPointer, table);
             }
-            for (int i = 0; i < stores.Length;)
+            foreach (var group in Groups(stores, (a, b) => a.DType == b.DType && a.Heads == b.Heads && a.Width == b.Width && a.Column == b.Column,
+                         (a, b) => a.Dst == b.Dst && a.Start == b.Start))
             {
-                var s = stores[i];
-                int n = 1;
-                while (n < 8 && i + n < stores.Length && stores[i + n] is var o && o.DType == s.DType && o.Heads == s.Heads && o.Width == s.Width
-                       && o.RowStride == s.RowStride && o.Column == s.Column && o.Src == s.Src + (ulong)((long)n * s.RowStride * 4)) n++;
-                if (n == 1) StoreLocked(s.Src, s.RowStride, s.Column, s.Dst, s.DType, s.Heads, s.Cap, s.Width, s.Start, 1);
-                else
-                {
-                    var table = new SeqTable();
-                    for (int b = 0; b < n; b++) { table.K[b] = stores[i + b].Dst; table.Start[b] = stores[i + b].Start; table.Cap[b] = stores[i + b].Cap; }
-                    Launch("storem_" + Suffix(s.DType), ((uint)n, (uint)s.Heads), (uint)Math.Clamp(s.Width, 32, 256),
-                        s.Src, s.RowStride, s.Column, s.Heads, s.Width, ShiftPointer, table);
-                }
-                i += n;
+                var s = group[0];
+                if (group.Count == 1) { StoreLocked(s.Src, s.RowStride, s.Column, s.Dst, s.DType, s.Heads, s.Cap, s.Width, s.Start, 1); continue; }
+                var table = new SeqTable();
+                for (int b = 0; b < group.Count; b++) { table.K[b] = group[b].Dst; table.V[b] = group[b].Src; table.Start[b] = group[b].Start; table.Cap[b] = group[b].Cap; }
+                Launch("storem_" + Suffix(s.DType), ((uint)group.Count, (uint)s.Heads), (uint)Math.Clamp(s.Width, 32, 256),
+                    s.Column, s.Width, ShiftPointer, table);
             }
         }
         finally { _flushingRows = false; }
+    }
+
+    /// <summary>The items in groups of up to 8 of one kind (<paramref name="sameKind"/> as the group's first) whose
+    /// members do not <paramref name="clash"/> (write the same memory), in queue order.</summary>
+    static List<List<T>> Groups<T>(T[] items, Func<T, T, bool> sameKind, Func<T, T, bool> clash)
+    {
+        var groups = new List<List<T>>();
+        foreach (var item in items)
+        {
+            var g = groups.Find(g => g.Count < 8 && sameKind(g[0], item) && !g.Exists(o => clash(o, item)));
+            if (g != null) g.Add(item); else groups.Add([item]);
+        }
+        return groups;
     }
 
     // ---- GEMVs of one x (Q, K, V; gate, up): queued, then one launch ----
@@ -165,19 +169,49 @@ public sealed unsafe partial class CudaBackend
             var q = _gemvQueue.ToArray();
             _gemvQueue.Clear();
             if (q.Length == 1) { GemvLocked(q[0]); return; }
-            int perBlock = q[0].T == 1 ? 2 : 16, blocks = 0;
-            var set = new GemvSet();
-            for (int i = 0; i < 3; i++)
-            {
-                set.First[i] = blocks;
-                if (i >= q.Length) continue;
-                set.W[i] = q[i].W; set.Y[i] = q[i].Y; set.Stride[i] = q[i].Stride; set.M[i] = q[i].M;
-                blocks += (q[i].M + perBlock - 1) / perBlock;
-            }
-            set.First[3] = blocks;
+            if (q[0].T == 1 && s_streamGemv.Rows > 0) { StreamGemvs(q); return; }
+            var set = Set(q, q[0].T == 1 ? 2 : 16, out int blocks);
             Launch(q[0].T == 1 ? "gemvs2x_bf16" : "gemvm2x_bf16", ((uint)blocks, 1), 128, q[0].X, q[0].T, q[0].N, set);
         }
         finally { _flushingGemvs = false; }
+    }
+
+    /// <summary>Up to 3 products of one x as a <see cref="GemvSet"/>, in groups of <paramref name="rows"/> rows of W
+    /// (product i owns the groups [First[i], First[i + 1])); <paramref name="groups"/>: all of them.</summary>
+    static GemvSet Set(ReadOnlySpan<QueuedGemv> q, int rows, out int groups)
+    {
+        var set = new GemvSet();
+        groups = 0;
+        for (int i = 0; i < 3; i++)
+        {
+            set.First[i] = groups;
+            if (i >= q.Length) continue;
+            set.W[i] = q[i].W; set.Y[i] = q[i].Y; set.Stride[i] = q[i].Stride; set.M[i] = q[i].M;
+            groups += (q[i].M + rows - 1) / rows;
+        }
+        set.First[3] = groups;
+        return set;
+    }
+
+    /// <summary>PALU_CUDA_GEMV picks the one-row GEMV: "split" (a block per 2 rows, gemvs2) or "tR:B" (gemvtR, the
+    /// streamed kernel with R rows per group, B blocks per multiprocessor).</summary>
+    static readonly (int Rows, int BlocksPerSm) s_streamGemv = ParseGemv(Environment.GetEnvironmentVariable("PALU_CUDA_GEMV") ?? "t2:4");
+
+    static (int, int) ParseGemv(string v)
+    {
+        if (v == "split") return (0, 0);
+        var parts = v.TrimStart('t').Split(':');
+        if (parts.Length == 2 && int.TryParse(parts[0], out int r) && r is 1 or 2 or 4 && int.TryParse(parts[1], out int b) && b is > 0 and <= 32) return (r, b);
+        throw new ArgumentException($"PALU_CUDA_GEMV={v}: expected split, t1:B, t2:B or t4:B (B blocks per multiprocessor, 1..32)");
+    }
+
+    /// <summary>One-row products of one x through the streamed GEMV (gemvtR): a grid of a few blocks per multiprocessor.</summary>
+    void StreamGemvs(ReadOnlySpan<QueuedGemv> q)
+    {
+        int R = s_streamGemv.Rows;
+        var set = Set(q, R, out int groups);
+        int grid = Math.Min(groups, Multiprocessors * s_streamGemv.BlocksPerSm);
+        Launch($"gemvt{R}_bf16", ((uint)grid, 1), 128, q[0].X, 1, q[0].N, set);
     }
 
     // ---- decode attention ----
@@ -231,8 +265,7 @@ public sealed unsafe partial class CudaBackend
             }
             ulong partials = Scratch("attn-part", (long)B * H * Math.Max(n, nAlloc) * (2 + D) * 4).Pointer;
             Launch($"attn_decodem{D}_bf16", ((uint)H, (uint)n, (uint)B), 128,
-                calls[0].Q, partials, ShiftPointer, table, H, c.KvHeads, c.Window ?? 0, n, 1f / MathF.Sqrt(D));
-            Launch("attn_combine", ((uint)((B * H + 3) / 4), 1), 128, partials, calls[0].O, B * H, n, D);
+                calls[0].Q, partials, calls[0].O, MergeCounters(B * H), ShiftPointer, table, H, c.KvHeads, c.Window ?? 0, n, 1f / MathF.Sqrt(D));
         }
         finally { _pending = list; }
     }
