@@ -58,6 +58,7 @@ class Runner:
             f.write(f"{self.now():.1f}\t{model}\t{what}\t{value}\t{detail}\n")
 
     def add(self, job):
+        job.cost = min(job.cost, self.cap[job.pool])   # a job wider than its pool runs alone
         self.jobs.append(job)
 
     def used(self, pool):
@@ -366,7 +367,8 @@ def main():
         # the foundry's training of small alone (device_run.sh would also pack and split ~100 MB we do not need)
         train = subprocess.Popen(["python3", ".foundry/scripts/train.py", "--data", ".foundry", "--work", "/tmp/fd",
                                   "--mode", "full", "--only", "small"],
-                                 stdout=open(os.path.join(out, "train_log.txt"), "w"), stderr=subprocess.STDOUT)
+                                 stdout=open(os.path.join(out, "train_log.txt"), "w"), stderr=subprocess.STDOUT,
+                                 env=dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="true"))
         r.log("training small (train.py --only small)")
         # meanwhile: compile the CUDA kernels into the cache and time the GPU path on tiny
         tiny = "/tmp/palu-lean/models/tiny"
