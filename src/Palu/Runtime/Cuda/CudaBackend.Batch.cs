@@ -16,6 +16,19 @@ internal struct SeqTable
     [InlineArray(8)] public struct Ints8 { int _e; }
 }
 
+/// <summary>Up to 24 one-row ropes and cache stores of a decode step, passed by value to rows_* (the layout of RowTable in
+/// decode.cu; flags: 1 rotate, 2 store).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct RowTable
+{
+    public const int Capacity = 24;
+    public Ptrs24 X, Dst;
+    public Ints24 Start, Cap, Heads, Flags;
+
+    [InlineArray(Capacity)] public struct Ptrs24 { ulong _e; }
+    [InlineArray(Capacity)] public struct Ints24 { int _e; }
+}
+
 /// <summary>Up to 3 GEMV products of one x, passed by value to gemvs2x/gemvm2x (the layout of GemvSet in decode.cu).</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal struct GemvSet
@@ -37,12 +50,12 @@ internal struct GemvSet
 /// </summary>
 public sealed unsafe partial class CudaBackend
 {
-    // ---- one-row RoPE and cache stores of a decode step: queued, then one launch per group ----
+    // ---- one-row RoPE and cache stores of a decode step: queued, then one launch ----
     // CausalLM and DenseAttention rotate and store each sequence's row separately (8 sequences: 8 launches per op, and
     // Q, K, V apart). A one-row Rope or Store is queued instead; the next other op (any launch, copy or cuBLAS call)
-    // runs the queued ropes, then the queued stores, up to 8 of a kind per launch. Running the ropes first
-    // is the order the model wants (a store reads its rotated row); a rope over memory that a queued store reads runs
-    // the queue first, so no store ever sees a rotation made after it.
+    // runs them all as one rows_* launch (up to 24 entries): a K row is rotated and stored by one entry, Q rows are
+    // rotated, V rows stored. A rope over memory that a queued store reads runs the queue first, so no store ever
+    // sees a rotation made after it.
 
     readonly record struct QueuedRope(ulong X, int Heads, RopeTable Table, int Start);
     readonly record struct QueuedStore(ulong Src, int RowStride, int Column, ulong Dst, DType DType, int Heads, int Cap, int Width, int Start);
@@ -74,53 +87,85 @@ public sealed unsafe partial class CudaBackend
     {
         if (_flushingRows) return;
         FlushGemvs();
-        if (_pendingAdd == null && _ropeQueue.Count == 0 && _storeQueue.Count == 0) return;
+        if (_pendingAdd == null && _pendingSwiGlu == null && _ropeQueue.Count == 0 && _storeQueue.Count == 0) return;
         _flushingRows = true;
         try
         {
+            if (_pendingSwiGlu is { } sw) { _pendingSwiGlu = null; SwiGluLocked(sw.Gate, sw.Up, sw.Length); }
             if (_pendingAdd is { } add) { _pendingAdd = null; AddLocked(add.X, add.Y, add.Length); }
             var ropes = _ropeQueue.ToArray(); _ropeQueue.Clear();
             var stores = _storeQueue.ToArray(); _storeQueue.Clear();
-            // every queued rope and store writes its own rows, so any of them may share a launch: up to 8 ropes of one
-            // table (any rows, any head counts), up to 8 stores of one geometry (any source rows, any caches)
-            static bool Overlap(ulong a, long aBytes, ulong b, long bBytes) => a < b + (ulong)bBytes && b < a + (ulong)aBytes;
-            foreach (var group in Groups(ropes, (a, b) => ReferenceEquals(a.Table, b.Table),
-                         (a, b) => Overlap(a.X, (long)a.Heads * a.Table.HeadDim * 4, b.X, (long)b.Heads * b.Table.HeadDim * 4)))
-            {
-                var r = group[0];
-                if (group.Count == 1) { RopeLocked(r.X, 1, r.Heads, r.Start, r.Table); continue; }
-                var t = RopeTables(r.Table);
-                var table = new SeqTable();
-                int heads = 0;
-                for (int b = 0; b < group.Count; b++) { table.K[b] = group[b].X; table.Start[b] = group[b].Start; table.Cap[b] = group[b].Heads; heads = Math.Max(heads, group[b].Heads); }
-                Launch("rope_multi", ((uint)heads, (uint)group.Count), (uint)Math.Clamp(r.Table.HeadDim / 2, 32, 256),
-                    t.Cos.Pointer, t.Sin.Pointer, r.Table.HeadDim, ShiftPointer, table);
-            }
-            foreach (var group in Groups(stores, (a, b) => a.DType == b.DType && a.Heads == b.Heads && a.Width == b.Width && a.Column == b.Column,
-                         (a, b) => a.Dst == b.Dst && a.Start == b.Start))
-            {
-                var s = group[0];
-                if (group.Count == 1) { StoreLocked(s.Src, s.RowStride, s.Column, s.Dst, s.DType, s.Heads, s.Cap, s.Width, s.Start, 1); continue; }
-                var table = new SeqTable();
-                for (int b = 0; b < group.Count; b++) { table.K[b] = group[b].Dst; table.V[b] = group[b].Src; table.Start[b] = group[b].Start; table.Cap[b] = group[b].Cap; }
-                Launch("storem_" + Suffix(s.DType), ((uint)group.Count, (uint)s.Heads), (uint)Math.Clamp(s.Width, 32, 256),
-                    s.Column, s.Width, ShiftPointer, table);
-            }
+            RunRows(RowEntries(ropes, stores));
         }
         finally { _flushingRows = false; }
     }
 
-    /// <summary>The items in groups of up to 8 of one kind (<paramref name="sameKind"/> as the group's first) whose
-    /// members do not <paramref name="clash"/> (write the same memory), in queue order.</summary>
-    static List<List<T>> Groups<T>(T[] items, Func<T, T, bool> sameKind, Func<T, T, bool> clash)
+    /// <summary>One head-row job of a decode step: rotate (Table set) and/or store (Dst set) heads × width floats at X.</summary>
+    readonly record struct RowEntry(ulong X, int Heads, int Width, RopeTable? Table, int Start, ulong Dst, DType DType, int Cap)
     {
-        var groups = new List<List<T>>();
-        foreach (var item in items)
+        public long Bytes => (long)Heads * Width * 4;
+        public int Flags => (Table != null ? 1 : 0) | (Dst != 0 ? 2 : 0);
+    }
+
+    /// <summary>The queued ropes and stores as entries: a store that reads exactly the rows a rope rotates, at the same
+    /// position (a K row), becomes one rotate-and-store entry; the rest stay single. Rotations come first in the list,
+    /// so that a store reading rows a separate rotation writes lands in a later launch (<see cref="RunRows"/> keeps
+    /// them apart), as the queue's order wants (a rope queued after a store it overlaps flushed the queue first).</summary>
+    static List<RowEntry> RowEntries(QueuedRope[] ropes, QueuedStore[] stores)
+    {
+        var used = new bool[ropes.Length];
+        var storing = new List<RowEntry>();
+        foreach (var s in stores)
         {
-            var g = groups.Find(g => g.Count < 8 && sameKind(g[0], item) && !g.Exists(o => clash(o, item)));
-            if (g != null) g.Add(item); else groups.Add([item]);
+            ulong src = s.Src + (ulong)((long)s.Column * 4);
+            int r = Array.FindIndex(ropes, o => o.X == src && o.Heads == s.Heads && o.Table.HeadDim == s.Width && o.Start == s.Start);
+            if (r >= 0 && !used[r]) used[r] = true; else r = -1;
+            storing.Add(new RowEntry(src, s.Heads, s.Width, r >= 0 ? ropes[r].Table : null, s.Start, s.Dst, s.DType, s.Cap));
         }
-        return groups;
+        var entries = new List<RowEntry>();
+        for (int i = 0; i < ropes.Length; i++)
+            if (!used[i]) entries.Add(new RowEntry(ropes[i].X, ropes[i].Heads, ropes[i].Table.HeadDim, ropes[i].Table, ropes[i].Start, 0, DType.F32, 0));
+        entries.AddRange(storing);
+        return entries;
+    }
+
+    /// <summary>Runs row entries in order, up to <see cref="RowTable.Capacity"/> per launch: entries of one width whose
+    /// stores share a cache dtype and whose ropes share a table, none rotating rows another reads or writes, no two
+    /// storing at one place. Each entry then touches only its own rows (rotated in place, stored at its position), so
+    /// within a launch their order does not matter.</summary>
+    void RunRows(List<RowEntry> entries)
+    {
+        static bool Overlap(ulong a, long aBytes, ulong b, long bBytes) => a < b + (ulong)bBytes && b < a + (ulong)aBytes;
+        static bool Clash(RowEntry o, RowEntry e) =>
+            ((o.Table != null || e.Table != null) && Overlap(o.X, o.Bytes, e.X, e.Bytes)) || (o.Dst != 0 && o.Dst == e.Dst && o.Start == e.Start);
+        static bool Compatible(RowEntry o, RowEntry e) =>
+            o.Width == e.Width && (o.Dst == 0 || e.Dst == 0 || o.DType == e.DType) && (o.Table == null || e.Table == null || ReferenceEquals(o.Table, e.Table));
+        var groups = new List<List<RowEntry>>();
+        foreach (var e in entries)
+        {
+            // after every launch holding an entry it clashes with (they run in list order), into the first that suits
+            int after = groups.FindLastIndex(g => g.Exists(o => Clash(o, e)));
+            int at = groups.FindIndex(after + 1, g => g.Count < RowTable.Capacity && g.TrueForAll(o => Compatible(o, e)));
+            if (at >= 0) groups[at].Add(e); else groups.Add([e]);
+        }
+        foreach (var g in groups)
+        {
+            var table = new RowTable();
+            int heads = 0, width = g[0].Width;
+            RopeTable? rope = null;
+            DType dtype = DType.BF16;
+            for (int b = 0; b < g.Count; b++)
+            {
+                var e = g[b];
+                table.X[b] = e.X; table.Dst[b] = e.Dst; table.Start[b] = e.Start; table.Cap[b] = e.Cap; table.Heads[b] = e.Heads; table.Flags[b] = e.Flags;
+                heads = Math.Max(heads, e.Heads);
+                rope ??= e.Table;
+                if (e.Dst != 0) dtype = e.DType;
+            }
+            var t = rope != null ? RopeTables(rope) : default;
+            Launch("rows_" + Suffix(dtype), ((uint)heads, (uint)g.Count), (uint)Math.Clamp(width / 2, 32, 256),
+                t.Cos?.Pointer ?? 0ul, t.Sin?.Pointer ?? 0ul, width, ShiftPointer, table);
+        }
     }
 
     // ---- GEMVs of one x (Q, K, V; gate, up): queued, then one launch ----
@@ -140,7 +185,7 @@ public sealed unsafe partial class CudaBackend
     {
         if (!s_fuseGemv || _flushingGemvs) return false;
         if (_gemvQueue.Count > 0 && (_gemvQueue.Count == 3 || _gemvQueue[0].X != g.X || _gemvQueue[0].T != g.T || _gemvQueue[0].N != g.N)) FlushGemvs();
-        if (_pendingAdd != null || Overlaps(g.X, (long)g.T * g.N * 4) || Overlaps(g.Y, (long)g.T * g.M * 4)) { FlushGemvs(); FlushRows(); }
+        if (_pendingAdd != null || _pendingSwiGlu != null || Overlaps(g.X, (long)g.T * g.N * 4) || Overlaps(g.Y, (long)g.T * g.M * 4)) { FlushGemvs(); FlushRows(); }
         _gemvQueue.Add(g);
         return true;
     }
@@ -195,7 +240,7 @@ public sealed unsafe partial class CudaBackend
 
     /// <summary>PALU_CUDA_GEMV picks the one-row GEMV: "split" (a block per 2 rows, gemvs2) or "tR:B" (gemvtR, the
     /// streamed kernel with R rows per group, B blocks per multiprocessor).</summary>
-    static readonly (int Rows, int BlocksPerSm) s_streamGemv = ParseGemv(Environment.GetEnvironmentVariable("PALU_CUDA_GEMV") ?? "t2:4");
+    static readonly (int Rows, int BlocksPerSm) s_streamGemv = ParseGemv(Environment.GetEnvironmentVariable("PALU_CUDA_GEMV") ?? "t4:4");
 
     static (int, int) ParseGemv(string v)
     {
@@ -206,12 +251,14 @@ public sealed unsafe partial class CudaBackend
     }
 
     /// <summary>One-row products of one x through the streamed GEMV (gemvtR): a grid of a few blocks per multiprocessor.</summary>
-    void StreamGemvs(ReadOnlySpan<QueuedGemv> q)
+    /// With <paramref name="up"/>, x is the gate of a held-back SwiGLU and the product takes silu(x)·up as it reads x.
+    void StreamGemvs(ReadOnlySpan<QueuedGemv> q, ulong up = 0)
     {
         int R = s_streamGemv.Rows;
         var set = Set(q, R, out int groups);
         int grid = Math.Min(groups, Multiprocessors * s_streamGemv.BlocksPerSm);
-        Launch($"gemvt{R}_bf16", ((uint)grid, 1), 128, q[0].X, 1, q[0].N, set);
+        if (up != 0) Launch($"gemvt{R}_swiglu", ((uint)grid, 1), 128, q[0].X, up, q[0].N, set);
+        else Launch($"gemvt{R}_bf16", ((uint)grid, 1), 128, q[0].X, 1, q[0].N, set);
     }
 
     // ---- decode attention ----

@@ -55,6 +55,14 @@ public sealed unsafe partial class CudaBackend
         {
             if (w.DType == DType.BF16 && n % 8 == 0 && w.Stride % 8 == 0 && w.Pointer % 16 == 0 && x % 16 == 0 && (T == 1 || n % 64 == 0))
             {
+                if (T == 1 && _pendingSwiGlu is { } sw && sw.Gate == x && sw.Length == n && !_flushingGemvs)
+                {
+                    _pendingSwiGlu = null;
+                    FlushGemvs();
+                    FlushRows();
+                    StreamGemvs([new QueuedGemv(x, w.Pointer, w.Stride, y, T, n, m)], sw.Up);
+                    return;
+                }
                 var g = new QueuedGemv(x, w.Pointer, w.Stride, y, T, n, m);
                 if (!QueueGemv(g)) GemvLocked(g);
                 return;
@@ -188,6 +196,7 @@ public sealed unsafe partial class CudaBackend
         using var _ = Enter();
         if (T == 1 && _ropes.ContainsKey(RopeKey(table)))
         {
+            if (startPos + 1 > table.MaxPositions) throw new ArgumentOutOfRangeException(nameof(startPos), $"RoPE position {startPos} beyond the table's {table.MaxPositions}");
             Headroom(table.MaxPositions - (startPos + T));
             if (QueueRope(new QueuedRope(Ptr(x), heads, table, startPos))) return;
         }
@@ -228,11 +237,20 @@ public sealed unsafe partial class CudaBackend
     static string RopeKey(RopeTable t) =>
         $"{t.HeadDim}:{t.MaxPositions}:{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(t.InvFreq.AsSpan())))}";
 
+    /// <summary>Held back one op, like the residual add: when the next op is the one-row product of the gate (the
+    /// MLP's down projection), the streamed GEMV makes silu(gate)·up as it reads x and the gate buffer keeps the gate;
+    /// any other op runs the swiglu kernel first.</summary>
     public override void SwiGlu(Buf gate, Buf up)
     {
         using var _ = Enter();
-        Launch("swiglu", (Blocks(gate.Length), 1), 256, Ptr(gate), Ptr(up), (long)gate.Length);
+        FlushRows();
+        if (s_streamGemv.Rows > 0 && gate.Length % 4 == 0 && (Ptr(gate) | Ptr(up)) % 16 == 0) _pendingSwiGlu = (Ptr(gate), Ptr(up), gate.Length);
+        else SwiGluLocked(Ptr(gate), Ptr(up), gate.Length);
     }
+
+    (ulong Gate, ulong Up, long Length)? _pendingSwiGlu;
+
+    void SwiGluLocked(ulong gate, ulong up, long n) => Launch("swiglu", (Blocks(n), 1), 256, gate, up, n);
 
     public override void Store(Buf src, int rowStride, int column, KvStore dst, int start, int T)
     {

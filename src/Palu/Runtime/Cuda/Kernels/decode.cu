@@ -1,6 +1,15 @@
 // Decode kernels (appended to palu.cu by the backend, so its helpers are in scope): the bf16 matrix-vector product
 // and the split-key attention of one query row per sequence, both written to keep many 16-byte loads in flight.
 
+// silu(g)·u of four values, as the swiglu kernel computes it
+__device__ __forceinline__ float4 swiglu4(float4 g, float4 u)
+{
+    float4 r;
+    r.x = g.x / (1.0f + __expf(-g.x)) * u.x; r.y = g.y / (1.0f + __expf(-g.y)) * u.y;
+    r.z = g.z / (1.0f + __expf(-g.z)) * u.z; r.w = g.w / (1.0f + __expf(-g.w)) * u.w;
+    return r;
+}
+
 // one 16-byte read that skips L1 (streamed weights and cache rows are read once per step)
 __device__ __forceinline__ uint4 ld_stream(const void* p)
 {
@@ -338,7 +347,8 @@ extern "C" __global__ void gemvm2x_bf16(const float* x, int T, int n, GemvSet s)
 // set.first[i + 1]); block b takes the groups b, b + gridDim.x, ..., each in chunks of 1024·U columns (4 warps split
 // the columns as in gemv_split). The loads of the next chunk are issued before the current one is multiplied, so a
 // block always has a chunk of W in flight, also across its groups and their reductions (double-buffered in shared
-// memory, one barrier per group).
+// memory, one barrier per group). Under programmatic dependent launch the first chunk is loaded before the wait for
+// the kernel before (which writes x, never W), so the stream of weights starts while that one ends.
 template <int R, int U> __device__ __forceinline__ void gemv_stream_load(uint4 (&dst)[R][U], const GemvSet& s, int g, int c, int n)
 {
     int i = gemv_pick(s, g);
@@ -356,18 +366,20 @@ template <int R, int U> __device__ __forceinline__ void gemv_stream_load(uint4 (
     }
 }
 
-template <int R, int U> __device__ void gemv_stream(const float* x, int n, const GemvSet& s)
+// SWI: x is silu(x)·x2 (the SwiGLU of gate x and up x2, as the swiglu kernel computes it), made as it is read.
+template <int R, int U, bool SWI> __device__ void gemv_stream(const float* x, const float* x2, int n, const GemvSet& s)
 {
     __shared__ float red[2][4][R];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, buf = 0;
     int groups = s.first[3], chunks = (n + 1024 * U - 1) / (1024 * U);
     int g = blockIdx.x, c = 0;
-    if (g >= groups) return;
+    if (g >= groups) { PALU_GRID_START return; }
     uint4 cur[R][U], nxt[R][U];
     float acc[R];
 #pragma unroll
     for (int r = 0; r < R; r++) acc[r] = 0.0f;
     gemv_stream_load<R, U>(cur, s, g, c, n);
+    PALU_GRID_START   // W is never written by a kernel: its first chunk is read before waiting for the one before
     while (g < groups)
     {
         int ng = g, nc = c + 1;
@@ -380,6 +392,11 @@ template <int R, int U> __device__ void gemv_stream(const float* x, int n, const
             {
                 const float4* xp = (const float4*)(x + col + u * 1024);
                 float4 a = xp[0], b = xp[1];
+                if (SWI)
+                {
+                    const float4* up = (const float4*)(x2 + col + u * 1024);
+                    a = swiglu4(a, up[0]); b = swiglu4(b, up[1]);
+                }
 #pragma unroll
                 for (int r = 0; r < R; r++) acc[r] += dot8(cur[r][u], a, b);
             }
@@ -410,9 +427,12 @@ template <int R, int U> __device__ void gemv_stream(const float* x, int n, const
         g = ng; c = nc;
     }
 }
-extern "C" __global__ void gemvt2_bf16(const float* x, int T, int n, GemvSet s) { PALU_GRID_START gemv_stream<2, 4>(x, n, s); }
-extern "C" __global__ void gemvt4_bf16(const float* x, int T, int n, GemvSet s) { PALU_GRID_START gemv_stream<4, 2>(x, n, s); }
-extern "C" __global__ void gemvt1_bf16(const float* x, int T, int n, GemvSet s) { PALU_GRID_START gemv_stream<1, 8>(x, n, s); }
+extern "C" __global__ void gemvt2_bf16(const float* x, int T, int n, GemvSet s) { gemv_stream<2, 4, false>(x, 0, n, s); }
+extern "C" __global__ void gemvt4_bf16(const float* x, int T, int n, GemvSet s) { gemv_stream<4, 2, false>(x, 0, n, s); }
+extern "C" __global__ void gemvt1_bf16(const float* x, int T, int n, GemvSet s) { gemv_stream<1, 8, false>(x, 0, n, s); }
+extern "C" __global__ void gemvt2_swiglu(const float* g, const float* u, int n, GemvSet s) { gemv_stream<2, 4, true>(g, u, n, s); }
+extern "C" __global__ void gemvt4_swiglu(const float* g, const float* u, int n, GemvSet s) { gemv_stream<4, 2, true>(g, u, n, s); }
+extern "C" __global__ void gemvt1_swiglu(const float* g, const float* u, int n, GemvSet s) { gemv_stream<1, 8, true>(g, u, n, s); }
 
 // ---- decode attention of up to 8 sequences in one launch (grid z = sequence) -------------------------------------
 // Sequence b has one query row: q [B, H, D] and the output rows are consecutive, its cache at tab.k[b], tab.v[b]
@@ -440,60 +460,42 @@ extern "C" __global__ void attn_decodem64_bf16(const float* q, float* part, floa
 extern "C" __global__ void attn_decodem128_bf16(const float* q, float* part, float* o, int* cnt, const int* sh, SeqTable tab, int H, int Hkv, int win, int sp, float sc)
 { PALU_GRID_START attn_decode_multi<128>(q, part, o, cnt, sh, tab, H, Hkv, win, sp, sc); }
 
-// ---- the one-row ropes and cache stores of a decode step, up to 8 of each in one launch -----------------------------
-// Entry b of the table: rows at tab.k[b] (a rope's x, a store's destination), tab.v[b] (a store's source row),
-// position tab.start[b] + *shift, tab.cap[b] (a rope's head count, a store's cache capacity).
-__device__ __forceinline__ int seq_start(const SeqTable& t, int b)
-{
-    switch (b) { case 1: return t.start[1]; case 2: return t.start[2]; case 3: return t.start[3]; case 4: return t.start[4];
-                 case 5: return t.start[5]; case 6: return t.start[6]; case 7: return t.start[7]; default: return t.start[0]; }
-}
-__device__ __forceinline__ int seq_cap(const SeqTable& t, int b)
-{
-    switch (b) { case 1: return t.cap[1]; case 2: return t.cap[2]; case 3: return t.cap[3]; case 4: return t.cap[4];
-                 case 5: return t.cap[5]; case 6: return t.cap[6]; case 7: return t.cap[7]; default: return t.cap[0]; }
-}
-__device__ __forceinline__ const u16* seq_k(const SeqTable& t, int b)
-{
-    switch (b) { case 1: return t.k[1]; case 2: return t.k[2]; case 3: return t.k[3]; case 4: return t.k[4];
-                 case 5: return t.k[5]; case 6: return t.k[6]; case 7: return t.k[7]; default: return t.k[0]; }
-}
-__device__ __forceinline__ const u16* seq_v(const SeqTable& t, int b)
-{
-    switch (b) { case 1: return t.v[1]; case 2: return t.v[2]; case 3: return t.v[3]; case 4: return t.v[4];
-                 case 5: return t.v[5]; case 6: return t.v[6]; case 7: return t.v[7]; default: return t.v[0]; }
-}
+// ---- the one-row ropes and cache stores of a decode step in one launch ----------------------------------------------
+// Entry b (up to 24): heads[b] heads of width d at x[b] (f32, row-major); flags[b] & 1: rotate them in place (RoPE at
+// position start[b] + *shift; cos, sin [positions, d/2]); flags[b] & 2: store them (rotated, when both) into the cache
+// dst[b] [heads, cap[b], d] (DT) at that position. A K row is rotated and stored by the same entry, so no ordering
+// between blocks is needed. Block (h, b).
+struct RowTable { float* x[24]; void* dst[24]; int start[24]; int cap[24]; int heads[24]; int flags[24]; };
 
-// in-place RoPE of the rows x_b = (float*)tab.k[b] [tab.cap[b] heads, d]; block (h, b), a thread per rotated pair;
-// cos, sin [positions, d/2]
-extern "C" __global__ void rope_multi(const float* cs, const float* sn, int d, const int* shift, SeqTable tab)
-{ PALU_GRID_START
-    int h = blockIdx.x, b = blockIdx.y, half = d / 2;
-    if (h >= seq_cap(tab, b)) return;
-    long p = seq_start(tab, b) + *shift;
-    float* xr = (float*)seq_k(tab, b) + (long)h * d;
-    for (int j = threadIdx.x; j < half; j += blockDim.x)
+template <int DT> __device__ void rows_step(const float* cs, const float* sn, int d, const int* shift, const RowTable& t)
+{
+    int h = blockIdx.x, b = blockIdx.y;
+    float* x = 0; void* dst = 0; int start = 0, cap = 0, heads = 0, flags = 0;
+#pragma unroll
+    for (int i = 0; i < 24; i++)   // constant indices only: the table stays in the parameter space
+        if (i == b) { x = t.x[i]; dst = t.dst[i]; start = t.start[i]; cap = t.cap[i]; heads = t.heads[i]; flags = t.flags[i]; }
+    if (h >= heads) return;
+    long p = start + *shift, base = ((long)h * cap + p) * d;
+    float* xr = x + (long)h * d;
+    if (flags & 1)
     {
-        float c = cs[p * half + j], s = sn[p * half + j];
-        float x0 = xr[j], x1 = xr[j + half];
-        xr[j] = x0 * c - x1 * s;
-        xr[j + half] = x1 * c + x0 * s;
+        int half = d / 2;
+        for (int j = threadIdx.x; j < half; j += blockDim.x)
+        {
+            float c = cs[p * half + j], s = sn[p * half + j];
+            float x0 = xr[j], x1 = xr[j + half];
+            float y0 = x0 * c - x1 * s, y1 = x1 * c + x0 * s;
+            xr[j] = y0;
+            xr[j + half] = y1;
+            if (flags & 2) { store<DT>(dst, base + j, y0); store<DT>(dst, base + j + half, y1); }
+        }
     }
+    else if (flags & 2)
+        for (int j = threadIdx.x; j < d; j += blockDim.x) store<DT>(dst, base + j, xr[j]);
 }
-
-// cache store of the row (const float*)tab.v[b] (head h from columns column + h·width) into the store tab.k[b]
-// [heads, tab.cap[b], width] (DT) at position tab.start[b] + *shift; block (b, h)
-template <int DT> __device__ void store_multi(int column, int width, const int* shift, const SeqTable& tab)
-{
-    int b = blockIdx.x, h = blockIdx.y;
-    const float* s = (const float*)seq_v(tab, b) + column + (long)h * width;
-    long base = ((long)h * seq_cap(tab, b) + seq_start(tab, b) + *shift) * width;
-    void* dst = (void*)seq_k(tab, b);
-    for (int i = threadIdx.x; i < width; i += blockDim.x) store<DT>(dst, base + i, s[i]);
-}
-extern "C" __global__ void storem_f32(int c, int w, const int* sh, SeqTable t) { PALU_GRID_START store_multi<0>(c, w, sh, t); }
-extern "C" __global__ void storem_bf16(int c, int w, const int* sh, SeqTable t) { PALU_GRID_START store_multi<1>(c, w, sh, t); }
-extern "C" __global__ void storem_f16(int c, int w, const int* sh, SeqTable t) { PALU_GRID_START store_multi<2>(c, w, sh, t); }
+extern "C" __global__ void rows_f32(const float* cs, const float* sn, int d, const int* sh, RowTable t) { PALU_GRID_START rows_step<0>(cs, sn, d, sh, t); }
+extern "C" __global__ void rows_bf16(const float* cs, const float* sn, int d, const int* sh, RowTable t) { PALU_GRID_START rows_step<1>(cs, sn, d, sh, t); }
+extern "C" __global__ void rows_f16(const float* cs, const float* sn, int d, const int* sh, RowTable t) { PALU_GRID_START rows_step<2>(cs, sn, d, sh, t); }
 
 // y [n] (bf16 bits) = x [n] (f32), four at a time (n % 4 == 0, both 16- and 8-byte aligned)
 extern "C" __global__ void cast4_bf16(const float4* x, uint2* y, long n4)
