@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On the GPU machine (carry [".device-carry"], made by prepare-carry.sh): the GPU tests (TESTS=0 skips them), the
-# floors (copy bandwidth, bf16 matrix rate), palu's 7B-shape decode and prefill, the Palu latent model, and with TORCH=1 transformers on the same weights. Every output file
-# is packed into $OUT/results.tgz.
+# floors (copy bandwidth, bf16 matrix rate), palu's 7B-shape decode and prefill, the Palu latent model, with PROFILE=1
+# the per-kernel wall times of a 16K batch-8 step, with TORCH=1 transformers on the same weights (eager), with COMPILE=1
+# transformers under torch.compile (batch 1, 1K; COMPILE_S caps it). Every output file is packed into $OUT/results.tgz.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 [ "${TESTS:-1}" = 1 ] && bash tools/device/cuda-check.sh 2>&1 | grep -vE "OUTPUT\] (MatMul|Embed|Add|Rms|Rope|Swi|Gather|Copy|Attention|Latent)"
@@ -15,5 +16,9 @@ palu bench decode --model $W/llama7b-palu --device cuda --context 1024,16384 --b
 [ -n "${PROFILE:-}" ] && PALU_CUDA_PROFILE=1 palu bench decode --model $W/llama7b --device cuda --context 16384 --batch 8 --steps 4 2>&1 | grep -E "context|profile|calls" | head -16
 if [ -n "${TORCH:-}" ]; then
   python3 tools/device/torch_bench.py $W/llama7b --context $CTX --batch 1,8 --steps 16 --prefill 512,4096 > $OUT/torch.json 2> $OUT/torch.err; grep -vE "Warning|warn" $OUT/torch.err | tail -12
+fi
+# torch.compile (reduce-overhead) at batch 1, 1K: compiling the 7B shape took longer than 170 s on the H200
+if [ -n "${COMPILE:-}" ]; then
+  TORCHINDUCTOR_COMPILE_THREADS=16 timeout ${COMPILE_S:-400} python3 tools/device/torch_bench.py $W/llama7b --context 1024 --batch 1 --steps 16 --compile > $OUT/torch-compile.json 2> $OUT/torch-compile.err; echo "torch.compile: rc $?"; cat $OUT/torch-compile.json
 fi
 (cd $OUT && tar czf /tmp/results.tgz . && find . -type f -delete && mv /tmp/results.tgz .)
