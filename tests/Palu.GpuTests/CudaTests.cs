@@ -145,7 +145,8 @@ public class CudaTests(ITestOutputHelper output)
         return (Sampler.ArgMax(got) == Sampler.ArgMax(want), maxDiff / maxAbs);
     }
 
-    /// <summary>WikiText-2 perplexity (first 40 windows of 1024) on the GPU within 0.5 % of the CPU's, dense and Palu.</summary>
+    /// <summary>WikiText-2 perplexity (first 40 windows of 1024) on the GPU within 0.5 % of the CPU's: dense, Palu, and
+    /// SkipCat weights (keep 0.8: low-rank linears with shared projections and an identity block, gathered inputs).</summary>
     [Fact]
     public void PerplexityMatchesTheCpu()
     {
@@ -156,8 +157,13 @@ public class CudaTests(ITestOutputHelper output)
         {
             KvKeep = 0.5, GroupSize = 1, CalibrationFile = TestPaths.Data("calib/corpus-train-2M.txt"), CalibrationSamples = 8, CalibrationSeqLen = 256,
         }, ct: TestContext.Current.CancellationToken);
+        Palu.Compression.Weights.WeightCompressor.Compress(tiny, tmp.File("skipcat"), new Palu.Compression.Weights.WeightOptions
+        {
+            Keep = 0.8, Method = Palu.Compression.Weights.WeightMethod.SkipCat, CalibrationFile = TestPaths.Data("calib/corpus-train-2M.txt"),
+            CalibrationSamples = 8, CalibrationSeqLen = 256,
+        }, ct: TestContext.Current.CancellationToken);
         string text = File.ReadAllText(TestPaths.Data("wikitext-2-raw/wiki.test.raw"));
-        foreach (var dir in new[] { tiny, tmp.File("palu") })
+        foreach (var dir in new[] { tiny, tmp.File("palu"), tmp.File("skipcat") })
         {
             var tok = Tokenizer.FromDirectory(dir);
             double Ppl(LoadOptions? o)

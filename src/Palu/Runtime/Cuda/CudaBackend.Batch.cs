@@ -16,6 +16,19 @@ internal struct SeqTable
     [InlineArray(8)] public struct Ints8 { int _e; }
 }
 
+/// <summary>Up to 24 one-row ropes and cache stores of a decode step, passed by value to rows_* (the layout of RowTable in
+/// decode.cu; flags: 1 rotate, 2 store).</summary>
+[StructLayout(LayoutKind.Sequential)]
+internal struct RowTable
+{
+    public const int Capacity = 24;
+    public Ptrs24 X, Dst;
+    public Ints24 Start, Cap, Heads, Flags;
+
+    [InlineArray(Capacity)] public struct Ptrs24 { ulong _e; }
+    [InlineArray(Capacity)] public struct Ints24 { int _e; }
+}
+
 /// <summary>Up to 3 GEMV products of one x, passed by value to gemvs2x/gemvm2x (the layout of GemvSet in decode.cu).</summary>
 [StructLayout(LayoutKind.Sequential)]
 internal struct GemvSet
@@ -31,18 +44,18 @@ internal struct GemvSet
 
 /// <summary>
 /// Decode attention of a batch in one launch: <see cref="ForEach"/> (the per-sequence part of a batched step) queues
-/// the dense attention calls of its body and runs the queue as one attn_decodem kernel over all sequences (grid z)
-/// and one merge, instead of two launches per sequence. Calls that do not fit (other dtypes or widths, several rows,
+/// the dense attention calls of its body and runs the queue as one attn_decodem kernel over all sequences (grid z),
+/// which also merges the splits, instead of two launches per sequence. Calls that do not fit (other dtypes or widths, several rows,
 /// rows not consecutive) run one by one, in order; any other op flushes the queue first, so the order of work is kept.
 /// </summary>
 public sealed unsafe partial class CudaBackend
 {
-    // ---- one-row RoPE and cache stores of a decode batch: queued, then one launch each ----
-    // CausalLM and DenseAttention rotate and store each sequence's row separately (8 sequences: 8 launches per op). A
-    // one-row Rope or Store is queued instead; the next other op (any launch, copy or cuBLAS call) runs the queued
-    // ropes, then the queued stores, each group as one launch where the rows are consecutive. Running the ropes first
-    // is the order the model wants (a store reads its rotated row); a rope over memory that a queued store reads runs
-    // the queue first, so no store ever sees a rotation made after it.
+    // ---- one-row RoPE and cache stores of a decode step: queued, then one launch ----
+    // CausalLM and DenseAttention rotate and store each sequence's row separately (8 sequences: 8 launches per op, and
+    // Q, K, V apart). A one-row Rope or Store is queued instead; the next other op (any launch, copy or cuBLAS call)
+    // runs them all as one rows_* launch (up to 24 entries): a K row is rotated and stored by one entry, Q rows are
+    // rotated, V rows stored. A rope over memory that a queued store reads runs the queue first, so no store ever
+    // sees a rotation made after it.
 
     readonly record struct QueuedRope(ulong X, int Heads, RopeTable Table, int Start);
     readonly record struct QueuedStore(ulong Src, int RowStride, int Column, ulong Dst, DType DType, int Heads, int Cap, int Width, int Start);
@@ -74,49 +87,85 @@ public sealed unsafe partial class CudaBackend
     {
         if (_flushingRows) return;
         FlushGemvs();
-        if (_pendingAdd == null && _ropeQueue.Count == 0 && _storeQueue.Count == 0) return;
+        if (_pendingAdd == null && _pendingSwiGlu == null && _ropeQueue.Count == 0 && _storeQueue.Count == 0) return;
         _flushingRows = true;
         try
         {
+            if (_pendingSwiGlu is { } sw) { _pendingSwiGlu = null; SwiGluLocked(sw.Gate, sw.Up, sw.Length); }
             if (_pendingAdd is { } add) { _pendingAdd = null; AddLocked(add.X, add.Y, add.Length); }
             var ropes = _ropeQueue.ToArray(); _ropeQueue.Clear();
             var stores = _storeQueue.ToArray(); _storeQueue.Clear();
-            for (int i = 0; i < ropes.Length;)
-            {
-                var r = ropes[i];
-                long row = (long)r.Heads * r.Table.HeadDim * 4;
-                int n = 1;
-                while (n < 8 && i + n < ropes.Length && ropes[i + n] is var o && o.Heads == r.Heads && ReferenceEquals(o.Table, r.Table)
-                       && o.X == r.X + (ulong)(n * row)) n++;
-                if (n == 1) RopeLocked(r.X, 1, r.Heads, r.Start, r.Table);
-                else
-                {
-                    var t = RopeTables(r.Table);
-                    var table = new SeqTable();
-                    for (int b = 0; b < n; b++) table.Start[b] = ropes[i + b].Start;
-                    Launch("rope_multi", ((uint)(n * r.Heads), 1), (uint)Math.Clamp(r.Table.HeadDim / 2, 32, 256),
-                        r.X, t.Cos.Pointer, t.Sin.Pointer, r.Heads, r.Table.HeadDim, ShiftPointer, table);
-                }
-                i += n;
-            }
-            for (int i = 0; i < stores.Length;)
-            {
-                var s = stores[i];
-                int n = 1;
-                while (n < 8 && i + n < stores.Length && stores[i + n] is var o && o.DType == s.DType && o.Heads == s.Heads && o.Width == s.Width
-                       && o.RowStride == s.RowStride && o.Column == s.Column && o.Src == s.Src + (ulong)((long)n * s.RowStride * 4)) n++;
-                if (n == 1) StoreLocked(s.Src, s.RowStride, s.Column, s.Dst, s.DType, s.Heads, s.Cap, s.Width, s.Start, 1);
-                else
-                {
-                    var table = new SeqTable();
-                    for (int b = 0; b < n; b++) { table.K[b] = stores[i + b].Dst; table.Start[b] = stores[i + b].Start; table.Cap[b] = stores[i + b].Cap; }
-                    Launch("storem_" + Suffix(s.DType), ((uint)n, (uint)s.Heads), (uint)Math.Clamp(s.Width, 32, 256),
-                        s.Src, s.RowStride, s.Column, s.Heads, s.Width, ShiftPointer, table);
-                }
-                i += n;
-            }
+            RunRows(RowEntries(ropes, stores));
         }
         finally { _flushingRows = false; }
+    }
+
+    /// <summary>One head-row job of a decode step: rotate (Table set) and/or store (Dst set) heads × width floats at X.</summary>
+    readonly record struct RowEntry(ulong X, int Heads, int Width, RopeTable? Table, int Start, ulong Dst, DType DType, int Cap)
+    {
+        public long Bytes => (long)Heads * Width * 4;
+        public int Flags => (Table != null ? 1 : 0) | (Dst != 0 ? 2 : 0);
+    }
+
+    /// <summary>The queued ropes and stores as entries: a store that reads exactly the rows a rope rotates, at the same
+    /// position (a K row), becomes one rotate-and-store entry; the rest stay single. Rotations come first in the list,
+    /// so that a store reading rows a separate rotation writes lands in a later launch (<see cref="RunRows"/> keeps
+    /// them apart), as the queue's order wants (a rope queued after a store it overlaps flushed the queue first).</summary>
+    static List<RowEntry> RowEntries(QueuedRope[] ropes, QueuedStore[] stores)
+    {
+        var used = new bool[ropes.Length];
+        var storing = new List<RowEntry>();
+        foreach (var s in stores)
+        {
+            ulong src = s.Src + (ulong)((long)s.Column * 4);
+            int r = Array.FindIndex(ropes, o => o.X == src && o.Heads == s.Heads && o.Table.HeadDim == s.Width && o.Start == s.Start);
+            if (r >= 0 && !used[r]) used[r] = true; else r = -1;
+            storing.Add(new RowEntry(src, s.Heads, s.Width, r >= 0 ? ropes[r].Table : null, s.Start, s.Dst, s.DType, s.Cap));
+        }
+        var entries = new List<RowEntry>();
+        for (int i = 0; i < ropes.Length; i++)
+            if (!used[i]) entries.Add(new RowEntry(ropes[i].X, ropes[i].Heads, ropes[i].Table.HeadDim, ropes[i].Table, ropes[i].Start, 0, DType.F32, 0));
+        entries.AddRange(storing);
+        return entries;
+    }
+
+    /// <summary>Runs row entries in order, up to <see cref="RowTable.Capacity"/> per launch: entries of one width whose
+    /// stores share a cache dtype and whose ropes share a table, none rotating rows another reads or writes, no two
+    /// storing at one place. Each entry then touches only its own rows (rotated in place, stored at its position), so
+    /// within a launch their order does not matter.</summary>
+    void RunRows(List<RowEntry> entries)
+    {
+        static bool Overlap(ulong a, long aBytes, ulong b, long bBytes) => a < b + (ulong)bBytes && b < a + (ulong)aBytes;
+        static bool Clash(RowEntry o, RowEntry e) =>
+            ((o.Table != null || e.Table != null) && Overlap(o.X, o.Bytes, e.X, e.Bytes)) || (o.Dst != 0 && o.Dst == e.Dst && o.Start == e.Start);
+        static bool Compatible(RowEntry o, RowEntry e) =>
+            o.Width == e.Width && (o.Dst == 0 || e.Dst == 0 || o.DType == e.DType) && (o.Table == null || e.Table == null || ReferenceEquals(o.Table, e.Table));
+        var groups = new List<List<RowEntry>>();
+        foreach (var e in entries)
+        {
+            // after every launch holding an entry it clashes with (they run in list order), into the first that suits
+            int after = groups.FindLastIndex(g => g.Exists(o => Clash(o, e)));
+            int at = groups.FindIndex(after + 1, g => g.Count < RowTable.Capacity && g.TrueForAll(o => Compatible(o, e)));
+            if (at >= 0) groups[at].Add(e); else groups.Add([e]);
+        }
+        foreach (var g in groups)
+        {
+            var table = new RowTable();
+            int heads = 0, width = g[0].Width;
+            RopeTable? rope = null;
+            DType dtype = DType.BF16;
+            for (int b = 0; b < g.Count; b++)
+            {
+                var e = g[b];
+                table.X[b] = e.X; table.Dst[b] = e.Dst; table.Start[b] = e.Start; table.Cap[b] = e.Cap; table.Heads[b] = e.Heads; table.Flags[b] = e.Flags;
+                heads = Math.Max(heads, e.Heads);
+                rope ??= e.Table;
+                if (e.Dst != 0) dtype = e.DType;
+            }
+            var t = rope != null ? RopeTables(rope) : default;
+            Launch("rows_" + Suffix(dtype), ((uint)heads, (uint)g.Count), (uint)Math.Clamp(width / 2, 32, 256),
+                t.Cos?.Pointer ?? 0ul, t.Sin?.Pointer ?? 0ul, width, ShiftPointer, table);
+        }
     }
 
     // ---- GEMVs of one x (Q, K, V; gate, up): queued, then one launch ----
@@ -136,7 +185,7 @@ public sealed unsafe partial class CudaBackend
     {
         if (!s_fuseGemv || _flushingGemvs) return false;
         if (_gemvQueue.Count > 0 && (_gemvQueue.Count == 3 || _gemvQueue[0].X != g.X || _gemvQueue[0].T != g.T || _gemvQueue[0].N != g.N)) FlushGemvs();
-        if (_pendingAdd != null || Overlaps(g.X, (long)g.T * g.N * 4) || Overlaps(g.Y, (long)g.T * g.M * 4)) { FlushGemvs(); FlushRows(); }
+        if (_pendingAdd != null || _pendingSwiGlu != null || Overlaps(g.X, (long)g.T * g.N * 4) || Overlaps(g.Y, (long)g.T * g.M * 4)) { FlushGemvs(); FlushRows(); }
         _gemvQueue.Add(g);
         return true;
     }
@@ -165,19 +214,51 @@ public sealed unsafe partial class CudaBackend
             var q = _gemvQueue.ToArray();
             _gemvQueue.Clear();
             if (q.Length == 1) { GemvLocked(q[0]); return; }
-            int perBlock = q[0].T == 1 ? 2 : 16, blocks = 0;
-            var set = new GemvSet();
-            for (int i = 0; i < 3; i++)
-            {
-                set.First[i] = blocks;
-                if (i >= q.Length) continue;
-                set.W[i] = q[i].W; set.Y[i] = q[i].Y; set.Stride[i] = q[i].Stride; set.M[i] = q[i].M;
-                blocks += (q[i].M + perBlock - 1) / perBlock;
-            }
-            set.First[3] = blocks;
+            if (q[0].T == 1 && s_streamGemv.Rows > 0) { StreamGemvs(q); return; }
+            var set = Set(q, q[0].T == 1 ? 2 : 16, out int blocks);
             Launch(q[0].T == 1 ? "gemvs2x_bf16" : "gemvm2x_bf16", ((uint)blocks, 1), 128, q[0].X, q[0].T, q[0].N, set);
         }
         finally { _flushingGemvs = false; }
+    }
+
+    /// <summary>Up to 3 products of one x as a <see cref="GemvSet"/>, in groups of <paramref name="rows"/> rows of W
+    /// (product i owns the groups [First[i], First[i + 1])); <paramref name="groups"/>: all of them.</summary>
+    static GemvSet Set(ReadOnlySpan<QueuedGemv> q, int rows, out int groups)
+    {
+        var set = new GemvSet();
+        groups = 0;
+        for (int i = 0; i < 3; i++)
+        {
+            set.First[i] = groups;
+            if (i >= q.Length) continue;
+            set.W[i] = q[i].W; set.Y[i] = q[i].Y; set.Stride[i] = q[i].Stride; set.M[i] = q[i].M;
+            groups += (q[i].M + rows - 1) / rows;
+        }
+        set.First[3] = groups;
+        return set;
+    }
+
+    /// <summary>PALU_CUDA_GEMV picks the one-row GEMV: "split" (a block per 2 rows, gemvs2) or "tR:B" (gemvtR, the
+    /// streamed kernel with R rows per group, B blocks per multiprocessor).</summary>
+    static readonly (int Rows, int BlocksPerSm) s_streamGemv = ParseGemv(Environment.GetEnvironmentVariable("PALU_CUDA_GEMV") ?? "t4:4");
+
+    static (int, int) ParseGemv(string v)
+    {
+        if (v == "split") return (0, 0);
+        var parts = v.TrimStart('t').Split(':');
+        if (parts.Length == 2 && int.TryParse(parts[0], out int r) && r is 1 or 2 or 4 && int.TryParse(parts[1], out int b) && b is > 0 and <= 32) return (r, b);
+        throw new ArgumentException($"PALU_CUDA_GEMV={v}: expected split, t1:B, t2:B or t4:B (B blocks per multiprocessor, 1..32)");
+    }
+
+    /// <summary>One-row products of one x through the streamed GEMV (gemvtR): a grid of a few blocks per multiprocessor.</summary>
+    /// With <paramref name="up"/>, x is the gate of a held-back SwiGLU and the product takes silu(x)·up as it reads x.
+    void StreamGemvs(ReadOnlySpan<QueuedGemv> q, ulong up = 0)
+    {
+        int R = s_streamGemv.Rows;
+        var set = Set(q, R, out int groups);
+        int grid = Math.Min(groups, Multiprocessors * s_streamGemv.BlocksPerSm);
+        if (up != 0) Launch($"gemvt{R}_swiglu", ((uint)grid, 1), 128, q[0].X, up, q[0].N, set);
+        else Launch($"gemvt{R}_bf16", ((uint)grid, 1), 128, q[0].X, 1, q[0].N, set);
     }
 
     // ---- decode attention ----
@@ -231,8 +312,7 @@ public sealed unsafe partial class CudaBackend
             }
             ulong partials = Scratch("attn-part", (long)B * H * Math.Max(n, nAlloc) * (2 + D) * 4).Pointer;
             Launch($"attn_decodem{D}_bf16", ((uint)H, (uint)n, (uint)B), 128,
-                calls[0].Q, partials, ShiftPointer, table, H, c.KvHeads, c.Window ?? 0, n, 1f / MathF.Sqrt(D));
-            Launch("attn_combine", ((uint)((B * H + 3) / 4), 1), 128, partials, calls[0].O, B * H, n, D);
+                calls[0].Q, partials, calls[0].O, MergeCounters(B * H), ShiftPointer, table, H, c.KvHeads, c.Window ?? 0, n, 1f / MathF.Sqrt(D));
         }
         finally { _pending = list; }
     }

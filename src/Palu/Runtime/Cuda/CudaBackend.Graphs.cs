@@ -126,6 +126,7 @@ public sealed unsafe partial class CudaBackend
         _ropeQueue.Clear();   // what a broken recording left queued is run again by the eager step
         _storeQueue.Clear();
         _pendingAdd = null;
+        _pendingSwiGlu = null;
         _gemvQueue.Clear();
         _capturing = false;
         int r = cuStreamEndCapture(_stream, out nint graph);

@@ -55,6 +55,14 @@ public sealed unsafe partial class CudaBackend
         {
             if (w.DType == DType.BF16 && n % 8 == 0 && w.Stride % 8 == 0 && w.Pointer % 16 == 0 && x % 16 == 0 && (T == 1 || n % 64 == 0))
             {
+                if (T == 1 && _pendingSwiGlu is { } sw && sw.Gate == x && sw.Length == n && !_flushingGemvs)
+                {
+                    _pendingSwiGlu = null;
+                    FlushGemvs();
+                    FlushRows();
+                    StreamGemvs([new QueuedGemv(x, w.Pointer, w.Stride, y, T, n, m)], sw.Up);
+                    return;
+                }
                 var g = new QueuedGemv(x, w.Pointer, w.Stride, y, T, n, m);
                 if (!QueueGemv(g)) GemvLocked(g);
                 return;
@@ -89,11 +97,12 @@ public sealed unsafe partial class CudaBackend
         if (_profile != null) Profiled("cublasGemmEx", started);
     }
 
-    /// <summary>One row of x: f32 products, 2 rows of W per block (gemvs2); 2..8 rows: tensor cores, 16 rows of W per
-    /// block (gemvm2, n % 64 == 0).</summary>
+    /// <summary>One row of x: f32 products, the streamed kernel (gemvtR) or 2 rows of W per block (gemvs2); 2..8 rows:
+    /// tensor cores, 16 rows of W per block (gemvm2, n % 64 == 0).</summary>
     void GemvLocked(in QueuedGemv g)
     {
-        if (g.T == 1) Launch("gemvs2_bf16", ((uint)((g.M + 1) / 2), 1), 128, g.W, g.Stride, g.X, g.Y, g.T, g.N, g.M);
+        if (g.T == 1 && s_streamGemv.Rows > 0) StreamGemvs([g]);
+        else if (g.T == 1) Launch("gemvs2_bf16", ((uint)((g.M + 1) / 2), 1), 128, g.W, g.Stride, g.X, g.Y, g.T, g.N, g.M);
         else Launch("gemvm2_bf16", ((uint)((g.M + 15) / 16), 1), 128, g.W, g.Stride, g.X, g.Y, g.T, g.N, g.M);
     }
 
@@ -165,13 +174,21 @@ public sealed unsafe partial class CudaBackend
     public override void RmsNorm(Buf x, Buf weight, Buf y, int rows, float eps)
     {
         using var _ = Enter();
-        if (_pendingAdd is { } p && p.X == Ptr(x) && p.Length == (long)rows * weight.Length && Ptr(y) != p.X)
+        int n = weight.Length;
+        bool add = _pendingAdd is { } p && p.X == Ptr(x) && p.Length == (long)rows * n && Ptr(y) != p.X;
+        ulong r = add ? _pendingAdd!.Value.Y : 0;
+        if (add) _pendingAdd = null;
+        // rows of n % 4 == 0 up to 16 K floats: the float4 kernel, all of a row in registers (few rows: a thread per
+        // float4, so one row's block is as wide as it can be; many rows: up to 4 float4 per thread)
+        if (n % 4 == 0 && n <= 4 * 4096 && (Ptr(x) | Ptr(weight) | Ptr(y) | r) % 16 == 0)
         {
-            _pendingAdd = null;
-            Launch("add_rmsnorm", ((uint)rows, 1), 256, p.X, p.Y, Ptr(weight), Ptr(y), rows, weight.Length, eps);
+            int n4 = n / 4, threads = Math.Clamp((rows <= 16 ? n4 : (n4 + 3) / 4) + 31 & ~31, 32, 1024);
+            if (add) Launch("add_rmsnorm4", ((uint)rows, 1), (uint)threads, Ptr(x), r, Ptr(weight), Ptr(y), rows, n, eps);
+            else Launch("rmsnorm4", ((uint)rows, 1), (uint)threads, Ptr(x), Ptr(weight), Ptr(y), rows, n, eps);
             return;
         }
-        Launch("rmsnorm", ((uint)rows, 1), 256, Ptr(x), Ptr(weight), Ptr(y), rows, weight.Length, eps);
+        if (add) Launch("add_rmsnorm", ((uint)rows, 1), 256, Ptr(x), r, Ptr(weight), Ptr(y), rows, n, eps);
+        else Launch("rmsnorm", ((uint)rows, 1), 256, Ptr(x), Ptr(weight), Ptr(y), rows, n, eps);
     }
 
     public override void Rope(Buf x, int T, int heads, int startPos, RopeTable table)
@@ -179,6 +196,7 @@ public sealed unsafe partial class CudaBackend
         using var _ = Enter();
         if (T == 1 && _ropes.ContainsKey(RopeKey(table)))
         {
+            if (startPos + 1 > table.MaxPositions) throw new ArgumentOutOfRangeException(nameof(startPos), $"RoPE position {startPos} beyond the table's {table.MaxPositions}");
             Headroom(table.MaxPositions - (startPos + T));
             if (QueueRope(new QueuedRope(Ptr(x), heads, table, startPos))) return;
         }
@@ -219,11 +237,20 @@ public sealed unsafe partial class CudaBackend
     static string RopeKey(RopeTable t) =>
         $"{t.HeadDim}:{t.MaxPositions}:{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(t.InvFreq.AsSpan())))}";
 
+    /// <summary>Held back one op, like the residual add: when the next op is the one-row product of the gate (the
+    /// MLP's down projection), the streamed GEMV makes silu(gate)·up as it reads x and the gate buffer keeps the gate;
+    /// any other op runs the swiglu kernel first.</summary>
     public override void SwiGlu(Buf gate, Buf up)
     {
         using var _ = Enter();
-        Launch("swiglu", (Blocks(gate.Length), 1), 256, Ptr(gate), Ptr(up), (long)gate.Length);
+        FlushRows();
+        if (s_streamGemv.Rows > 0 && gate.Length % 4 == 0 && (Ptr(gate) | Ptr(up)) % 16 == 0) _pendingSwiGlu = (Ptr(gate), Ptr(up), gate.Length);
+        else SwiGluLocked(Ptr(gate), Ptr(up), gate.Length);
     }
+
+    (ulong Gate, ulong Up, long Length)? _pendingSwiGlu;
+
+    void SwiGluLocked(ulong gate, ulong up, long n) => Launch("swiglu", (Blocks(n), 1), 256, gate, up, n);
 
     public override void Store(Buf src, int rowStride, int column, KvStore dst, int start, int T)
     {
@@ -262,14 +289,15 @@ public sealed unsafe partial class CudaBackend
             int n = _capturing ? GraphSplits(S) : (S + 127) / 128;
             ulong partials = Scratch("attn-part", (long)items * Math.Max(n, GraphSplits(cap)) * (2 + dv) * 4).Pointer;
             if (dtype == DType.BF16 && dv == c.HeadDim && dv is 64 or 128 && (q | k | v) % 16 == 0)
-                Launch($"attn_decode{dv}_bf16", ((uint)items, (uint)n), 128,
-                    q, k, v, partials, ShiftPointer, c.T, c.StartPos, c.Heads, c.KvHeads, cap, c.Window ?? 0, n, scale);
-            else
             {
-                int vec = c.HeadDim % 8 == 0 && k % 16 == 0 ? 1 : 0;
-                Launch("attn_split_" + Suffix(dtype), ((uint)items, (uint)n), 128,
-                    q, k, v, partials, c.T, c.StartPos, c.Heads, c.KvHeads, c.HeadDim, dv, cap, c.Window ?? 0, n, scale, vec, ShiftPointer);
+                // the kernel merges the splits itself (the last block of each item)
+                Launch($"attn_decode{dv}_bf16", ((uint)items, (uint)n), 128,
+                    q, k, v, partials, o, MergeCounters(items), ShiftPointer, c.T, c.StartPos, c.Heads, c.KvHeads, cap, c.Window ?? 0, n, scale);
+                return;
             }
+            int vec = c.HeadDim % 8 == 0 && k % 16 == 0 ? 1 : 0;
+            Launch("attn_split_" + Suffix(dtype), ((uint)items, (uint)n), 128,
+                q, k, v, partials, c.T, c.StartPos, c.Heads, c.KvHeads, c.HeadDim, dv, cap, c.Window ?? 0, n, scale, vec, ShiftPointer);
             Launch("attn_combine", ((uint)((items + 3) / 4), 1), 128, partials, o, items, n, dv);
             return;
         }
@@ -296,6 +324,9 @@ public sealed unsafe partial class CudaBackend
             q, k, v, o, part, c.T, c.StartPos, c.Heads, c.KvHeads, c.HeadDim, dv, cap, c.Window ?? 0, splits, splitLen, scale);
         if (splits > 1) Launch("attn_combine", ((uint)((items + 3) / 4), 1), 128, part, o, items, splits, dv);
     }
+
+    /// <summary>Per-item block counters [items] (ints, zero between launches) for the decode attention's own merge.</summary>
+    ulong MergeCounters(int items) => Scratch("attn-count", (long)items * 4).Pointer;
 
     /// <summary>
     /// Latent attention by composition (no fused kernel yet): per KV head, the visible keys are rebuilt from the key

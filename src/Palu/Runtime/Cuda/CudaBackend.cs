@@ -132,7 +132,7 @@ public sealed unsafe partial class CudaBackend : Backend
     void Launch(string name, (uint x, uint y) grid, uint block, params object[] args) =>
         Launch(name, (grid.x, grid.y, 1u), block, args);
 
-    /// <summary>As above with a grid z; an argument may also be a <see cref="SeqTable"/> or <see cref="GemvSet"/> (passed by value).</summary>
+    /// <summary>As above with a grid z; an argument may also be a <see cref="SeqTable"/>, <see cref="GemvSet"/> or <see cref="RowTable"/> (passed by value).</summary>
     void Launch(string name, (uint x, uint y, uint z) grid, uint block, params object[] args) =>
         LaunchWithShared(name, grid, block, 0, args);
 
@@ -151,6 +151,7 @@ public sealed unsafe partial class CudaBackend : Backend
         var slots = stackalloc ulong[args.Length];
         SeqTable table = default;
         GemvSet gemvs = default;
+        RowTable rows = default;
         var ptrs = stackalloc nint[args.Length];
         for (int i = 0; i < args.Length; i++)
         {
@@ -162,6 +163,7 @@ public sealed unsafe partial class CudaBackend : Backend
                 case float f: slots[i] = 0; *(float*)&slots[i] = f; break;
                 case SeqTable t: table = t; ptrs[i] = (nint)(&table); continue;
                 case GemvSet g: gemvs = g; ptrs[i] = (nint)(&gemvs); continue;
+                case RowTable r: rows = r; ptrs[i] = (nint)(&rows); continue;
                 default: throw new ArgumentException($"kernel argument of type {args[i].GetType().Name}");
             }
             ptrs[i] = (nint)(&slots[i]);

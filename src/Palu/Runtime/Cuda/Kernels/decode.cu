@@ -1,11 +1,28 @@
 // Decode kernels (appended to palu.cu by the backend, so its helpers are in scope): the bf16 matrix-vector product
 // and the split-key attention of one query row per sequence, both written to keep many 16-byte loads in flight.
 
+// silu(g)·u of four values, as the swiglu kernel computes it
+__device__ __forceinline__ float4 swiglu4(float4 g, float4 u)
+{
+    float4 r;
+    r.x = g.x / (1.0f + __expf(-g.x)) * u.x; r.y = g.y / (1.0f + __expf(-g.y)) * u.y;
+    r.z = g.z / (1.0f + __expf(-g.z)) * u.z; r.w = g.w / (1.0f + __expf(-g.w)) * u.w;
+    return r;
+}
+
 // one 16-byte read that skips L1 (streamed weights and cache rows are read once per step)
 __device__ __forceinline__ uint4 ld_stream(const void* p)
 {
     uint4 v;
     asm("ld.global.nc.L1::no_allocate.v4.u32 {%0, %1, %2, %3}, [%4];" : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w) : "l"(p));
+    return v;
+}
+
+// one f32 read through L2 only (written by other blocks of this launch; L1 is not coherent)
+__device__ __forceinline__ float ld_cg(const float* p)
+{
+    float v;
+    asm volatile("ld.global.cg.f32 %0, [%1];" : "=f"(v) : "l"(p));
     return v;
 }
 
@@ -36,14 +53,66 @@ __device__ __forceinline__ float dot8(uint4 w, float4 a, float4 b)
          + __uint_as_float(w.w << 16) * b.z + __uint_as_float(w.w & 0xffff0000u) * b.w;
 }
 
+// ---- the merge of an item's splits by the last of its blocks to finish -------------------------------------------
+// Called by every thread of a block after it wrote its split's (max, sum, acc[D]) to pr = part [splits, 2 + D]. Each
+// block counts itself in *cnt after a fence; the one that counts last reads every split (through L2: other blocks
+// wrote them) and writes out [D] = Σ e^(m_s − M) acc_s / Σ e^(m_s − M) l_s, then sets *cnt back to zero for the next
+// launch (a replayed graph reuses it).
+template <int D> __device__ void merge_if_last(const float* pr, float* out, int* cnt, int splits)
+{
+    __shared__ int last;
+    __shared__ float wsp[256];
+    __shared__ float red2[4];
+    int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+    __threadfence();
+    __syncthreads();
+    if (tid == 0) last = atomicAdd(cnt, 1) == splits - 1;
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    float M = NEG_INF;
+    for (int s = tid; s < splits; s += blockDim.x) M = fmaxf(M, ld_cg(pr + (long)s * (2 + D)));
+    M = warp_max(M);
+    if (lane == 0) red2[warp] = M;
+    __syncthreads();
+    M = fmaxf(fmaxf(red2[0], red2[1]), fmaxf(red2[2], red2[3]));
+    __syncthreads();
+    float l = 0.0f, acc = 0.0f;
+    for (int s0 = 0; s0 < splits; s0 += 256)
+    {
+        int n = imin(256, splits - s0);
+        for (int j = tid; j < n; j += blockDim.x)
+        {
+            float m = ld_cg(pr + (long)(s0 + j) * (2 + D));
+            float e = m == NEG_INF ? 0.0f : __expf(m - M);
+            wsp[j] = e;
+            l += e * ld_cg(pr + (long)(s0 + j) * (2 + D) + 1);
+        }
+        __syncthreads();
+        if (tid < D)
+        {
+#pragma unroll 4
+            for (int j = 0; j < n; j++) acc += wsp[j] * ld_cg(pr + (long)(s0 + j) * (2 + D) + 2 + tid);
+        }
+        __syncthreads();
+    }
+    l = warp_sum(l);
+    if (lane == 0) red2[warp] = l;
+    __syncthreads();
+    l = red2[0] + red2[1] + red2[2] + red2[3];
+    if (tid < D) out[tid] = l > 0.0f ? acc / l : 0.0f;
+    if (tid == 0) *cnt = 0;
+}
+
 // ---- decode attention over a bf16 cache, head width D (64 or 128) for keys and values -----------------------------
 // One block of 4 warps per (query row t, head h, split s of 128 keys). A key row is D/8 lanes × 16 bytes, so a warp
 // covers 32/(D/8) keys per load; each warp loads all K rows of its 32 keys before using them (then the same for V).
 // q [T, H, D]; k, v [Hkv, cap, D]; query t at position p = start + *shift + t sees keys [first, p] (first from the
-// window). Writes (max, sum, acc[D]) of the split to part [T·H, splits, 2 + D] for attn_combine; a split past p is
-// written empty (max −inf), so a replayed graph may cover more splits than its step needs.
-template <int D> __device__ void attn_decode(const float* q, const u16* k, const u16* v, float* part, const int* shift,
-    int T, int start, int H, int Hkv, int cap, int window, int splits, float scale)
+// window). Writes (max, sum, acc[D]) of the split to part [T·H, splits, 2 + D]; a split past p is written empty (max
+// −inf), so a replayed graph may cover more splits than its step needs. The last block of an item to finish (counted
+// in cnt [T·H], left at zero again) merges the item's splits into out [T·H, D]: no separate merge launch.
+template <int D> __device__ void attn_decode(const float* q, const u16* k, const u16* v, float* part, float* out, int* cnt,
+    const int* shift, int T, int start, int H, int Hkv, int cap, int window, int splits, float scale)
 {
     constexpr int LPK = D / 8, KPW = 32 / LPK, NIT = 32 / KPW;   // lanes per key, keys per warp load, loads per warp
     __shared__ float ps[128];
@@ -56,6 +125,7 @@ template <int D> __device__ void attn_decode(const float* q, const u16* k, const
     if (s * 128 > p || s * 128 + 127 < first)
     {
         for (int i = tid; i < 2 + D; i += blockDim.x) pr[i] = i == 0 ? NEG_INF : 0.0f;
+        merge_if_last<D>(part + (long)item * splits * (2 + D), out + (long)item * D, cnt + item, splits);
         return;
     }
     int sub = lane / LPK, col = (lane % LPK) * 8;   // this lane's key within a warp load, its 8 columns
@@ -124,11 +194,12 @@ template <int D> __device__ void attn_decode(const float* q, const u16* k, const
     __syncthreads();
     if (tid == 0) { pr[0] = m; pr[1] = red[0] + red[1] + red[2] + red[3]; }
     for (int i = tid; i < D; i += blockDim.x) pr[2 + i] = accs[0][i] + accs[1][i] + accs[2][i] + accs[3][i];
+    merge_if_last<D>(part + (long)item * splits * (2 + D), out + (long)item * D, cnt + item, splits);
 }
-extern "C" __global__ void attn_decode64_bf16(const float* q, const u16* k, const u16* v, float* part, const int* sh, int T, int st, int H, int Hkv, int cap, int win, int sp, float sc)
-{ PALU_GRID_START attn_decode<64>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
-extern "C" __global__ void attn_decode128_bf16(const float* q, const u16* k, const u16* v, float* part, const int* sh, int T, int st, int H, int Hkv, int cap, int win, int sp, float sc)
-{ PALU_GRID_START attn_decode<128>(q, k, v, part, sh, T, st, H, Hkv, cap, win, sp, sc); }
+extern "C" __global__ void attn_decode64_bf16(const float* q, const u16* k, const u16* v, float* part, float* o, int* cnt, const int* sh, int T, int st, int H, int Hkv, int cap, int win, int sp, float sc)
+{ PALU_GRID_START attn_decode<64>(q, k, v, part, o, cnt, sh, T, st, H, Hkv, cap, win, sp, sc); }
+extern "C" __global__ void attn_decode128_bf16(const float* q, const u16* k, const u16* v, float* part, float* o, int* cnt, const int* sh, int T, int st, int H, int Hkv, int cap, int win, int sp, float sc)
+{ PALU_GRID_START attn_decode<128>(q, k, v, part, o, cnt, sh, T, st, H, Hkv, cap, win, sp, sc); }
 
 // ---- y [T, m] = x [T, n] · Wᵀ, W bf16 [m, n] rows `stride` apart; T ≤ 8, n % 8 == 0, rows 16-byte aligned --------
 // R rows per block of 4 warps that split the columns: each lane reads 16-byte pieces (8 weights) of the R rows, U
@@ -271,13 +342,105 @@ extern "C" __global__ void gemvm2x_bf16(const float* x, int T, int n, GemvSet s)
 }
 #undef PALU_PICK
 
+// ---- y = W·x for one row (T = 1), streamed: a grid of a few blocks per multiprocessor that walk the work -----------
+// Work: the row groups (R rows) of up to 3 products of one x (set; group g belongs to product i when set.first[i] ≤ g <
+// set.first[i + 1]); block b takes the groups b, b + gridDim.x, ..., each in chunks of 1024·U columns (4 warps split
+// the columns as in gemv_split). The loads of the next chunk are issued before the current one is multiplied, so a
+// block always has a chunk of W in flight, also across its groups and their reductions (double-buffered in shared
+// memory, one barrier per group). Under programmatic dependent launch the first chunk is loaded before the wait for
+// the kernel before (which writes x, never W), so the stream of weights starts while that one ends.
+template <int R, int U> __device__ __forceinline__ void gemv_stream_load(uint4 (&dst)[R][U], const GemvSet& s, int g, int c, int n)
+{
+    int i = gemv_pick(s, g);
+    const u16* w = i == 2 ? s.w[2] : i == 1 ? s.w[1] : s.w[0];
+    int stride = i == 2 ? s.stride[2] : i == 1 ? s.stride[1] : s.stride[0];
+    int m = i == 2 ? s.m[2] : i == 1 ? s.m[1] : s.m[0];
+    int first = i == 2 ? s.first[2] : i == 1 ? s.first[1] : s.first[0];
+    int o0 = (g - first) * R, col = c * 1024 * U + (int)threadIdx.x * 8;
+#pragma unroll
+    for (int r = 0; r < R; r++)
+    {
+        const u16* row = w + (long)imin(o0 + r, m - 1) * stride;
+#pragma unroll
+        for (int u = 0; u < U; u++) dst[r][u] = col + u * 1024 < n ? ld_stream(row + col + u * 1024) : zero4();
+    }
+}
+
+// SWI: x is silu(x)·x2 (the SwiGLU of gate x and up x2, as the swiglu kernel computes it), made as it is read.
+template <int R, int U, bool SWI> __device__ void gemv_stream(const float* x, const float* x2, int n, const GemvSet& s)
+{
+    __shared__ float red[2][4][R];
+    int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, buf = 0;
+    int groups = s.first[3], chunks = (n + 1024 * U - 1) / (1024 * U);
+    int g = blockIdx.x, c = 0;
+    if (g >= groups) { PALU_GRID_START return; }
+    uint4 cur[R][U], nxt[R][U];
+    float acc[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) acc[r] = 0.0f;
+    gemv_stream_load<R, U>(cur, s, g, c, n);
+    PALU_GRID_START   // W is never written by a kernel: its first chunk is read before waiting for the one before
+    while (g < groups)
+    {
+        int ng = g, nc = c + 1;
+        if (nc == chunks) { nc = 0; ng += gridDim.x; }
+        if (ng < groups) gemv_stream_load<R, U>(nxt, s, ng, nc, n);
+        int col = c * 1024 * U + (int)threadIdx.x * 8;
+#pragma unroll
+        for (int u = 0; u < U; u++)
+            if (col + u * 1024 < n)
+            {
+                const float4* xp = (const float4*)(x + col + u * 1024);
+                float4 a = xp[0], b = xp[1];
+                if (SWI)
+                {
+                    const float4* up = (const float4*)(x2 + col + u * 1024);
+                    a = swiglu4(a, up[0]); b = swiglu4(b, up[1]);
+                }
+#pragma unroll
+                for (int r = 0; r < R; r++) acc[r] += dot8(cur[r][u], a, b);
+            }
+        if (nc == 0)   // group g is done: its R sums meet in shared memory
+        {
+#pragma unroll
+            for (int r = 0; r < R; r++)
+            {
+                float t = warp_sum(acc[r]);
+                if (lane == 0) red[buf][warp][r] = t;
+                acc[r] = 0.0f;
+            }
+            __syncthreads();
+            if (threadIdx.x < R)
+            {
+                int i = gemv_pick(s, g), r = threadIdx.x;
+                int m = i == 2 ? s.m[2] : i == 1 ? s.m[1] : s.m[0];
+                int o = (g - (i == 2 ? s.first[2] : i == 1 ? s.first[1] : s.first[0])) * R + r;
+                float* y = i == 2 ? s.y[2] : i == 1 ? s.y[1] : s.y[0];
+                if (o < m) y[o] = red[buf][0][r] + red[buf][1][r] + red[buf][2][r] + red[buf][3][r];
+            }
+            buf ^= 1;
+        }
+#pragma unroll
+        for (int r = 0; r < R; r++)
+#pragma unroll
+            for (int u = 0; u < U; u++) cur[r][u] = nxt[r][u];
+        g = ng; c = nc;
+    }
+}
+extern "C" __global__ void gemvt2_bf16(const float* x, int T, int n, GemvSet s) { gemv_stream<2, 4, false>(x, 0, n, s); }
+extern "C" __global__ void gemvt4_bf16(const float* x, int T, int n, GemvSet s) { gemv_stream<4, 2, false>(x, 0, n, s); }
+extern "C" __global__ void gemvt1_bf16(const float* x, int T, int n, GemvSet s) { gemv_stream<1, 8, false>(x, 0, n, s); }
+extern "C" __global__ void gemvt2_swiglu(const float* g, const float* u, int n, GemvSet s) { gemv_stream<2, 4, true>(g, u, n, s); }
+extern "C" __global__ void gemvt4_swiglu(const float* g, const float* u, int n, GemvSet s) { gemv_stream<4, 2, true>(g, u, n, s); }
+extern "C" __global__ void gemvt1_swiglu(const float* g, const float* u, int n, GemvSet s) { gemv_stream<1, 8, true>(g, u, n, s); }
+
 // ---- decode attention of up to 8 sequences in one launch (grid z = sequence) -------------------------------------
 // Sequence b has one query row: q [B, H, D] and the output rows are consecutive, its cache at tab.k[b], tab.v[b]
 // (capacity tab.cap[b]), position tab.start[b] + *shift; its partials start at part + b·H·splits·(2 + D), so that
 // attn_combine merges all B·H items at once.
 struct SeqTable { const u16* k[8]; const u16* v[8]; int start[8]; int cap[8]; };
 
-template <int D> __device__ void attn_decode_multi(const float* q, float* part, const int* shift, const SeqTable& tab,
+template <int D> __device__ void attn_decode_multi(const float* q, float* part, float* out, int* cnt, const int* shift, const SeqTable& tab,
     int H, int Hkv, int window, int splits, float scale)
 {
     int b = blockIdx.z;
@@ -289,60 +452,50 @@ template <int D> __device__ void attn_decode_multi(const float* q, float* part, 
 #undef PALU_SEQ
         default: break;
     }
-    attn_decode<D>(q + (long)b * H * D, k, v, part + (long)b * H * splits * (2 + D), shift, 1, st, H, Hkv, cap, window, splits, scale);
+    attn_decode<D>(q + (long)b * H * D, k, v, part + (long)b * H * splits * (2 + D), out + (long)b * H * D, cnt + b * H, shift,
+        1, st, H, Hkv, cap, window, splits, scale);
 }
-extern "C" __global__ void attn_decodem64_bf16(const float* q, float* part, const int* sh, SeqTable tab, int H, int Hkv, int win, int sp, float sc)
-{ PALU_GRID_START attn_decode_multi<64>(q, part, sh, tab, H, Hkv, win, sp, sc); }
-extern "C" __global__ void attn_decodem128_bf16(const float* q, float* part, const int* sh, SeqTable tab, int H, int Hkv, int win, int sp, float sc)
-{ PALU_GRID_START attn_decode_multi<128>(q, part, sh, tab, H, Hkv, win, sp, sc); }
+extern "C" __global__ void attn_decodem64_bf16(const float* q, float* part, float* o, int* cnt, const int* sh, SeqTable tab, int H, int Hkv, int win, int sp, float sc)
+{ PALU_GRID_START attn_decode_multi<64>(q, part, o, cnt, sh, tab, H, Hkv, win, sp, sc); }
+extern "C" __global__ void attn_decodem128_bf16(const float* q, float* part, float* o, int* cnt, const int* sh, SeqTable tab, int H, int Hkv, int win, int sp, float sc)
+{ PALU_GRID_START attn_decode_multi<128>(q, part, o, cnt, sh, tab, H, Hkv, win, sp, sc); }
 
-// ---- the one-row rope and cache stores of up to 8 sequences in one launch each ------------------------------------
-__device__ __forceinline__ int seq_start(const SeqTable& t, int b)
-{
-    switch (b) { case 1: return t.start[1]; case 2: return t.start[2]; case 3: return t.start[3]; case 4: return t.start[4];
-                 case 5: return t.start[5]; case 6: return t.start[6]; case 7: return t.start[7]; default: return t.start[0]; }
-}
-__device__ __forceinline__ int seq_cap(const SeqTable& t, int b)
-{
-    switch (b) { case 1: return t.cap[1]; case 2: return t.cap[2]; case 3: return t.cap[3]; case 4: return t.cap[4];
-                 case 5: return t.cap[5]; case 6: return t.cap[6]; case 7: return t.cap[7]; default: return t.cap[0]; }
-}
-__device__ __forceinline__ const u16* seq_k(const SeqTable& t, int b)
-{
-    switch (b) { case 1: return t.k[1]; case 2: return t.k[2]; case 3: return t.k[3]; case 4: return t.k[4];
-                 case 5: return t.k[5]; case 6: return t.k[6]; case 7: return t.k[7]; default: return t.k[0]; }
-}
+// ---- the one-row ropes and cache stores of a decode step in one launch ----------------------------------------------
+// Entry b (up to 24): heads[b] heads of width d at x[b] (f32, row-major); flags[b] & 1: rotate them in place (RoPE at
+// position start[b] + *shift; cos, sin [positions, d/2]); flags[b] & 2: store them (rotated, when both) into the cache
+// dst[b] [heads, cap[b], d] (DT) at that position. A K row is rotated and stored by the same entry, so no ordering
+// between blocks is needed. Block (h, b).
+struct RowTable { float* x[24]; void* dst[24]; int start[24]; int cap[24]; int heads[24]; int flags[24]; };
 
-// in-place RoPE of x [N, heads, d] (N ≤ 8): row b at position tab.start[b] + *shift; cos, sin [positions, d/2]
-__device__ __forceinline__ void rope_rows(float* x, const float* cs, const float* sn, int heads, int d, const int* shift, const SeqTable& tab)
+template <int DT> __device__ void rows_step(const float* cs, const float* sn, int d, const int* shift, const RowTable& t)
 {
-    int b = blockIdx.x / heads, half = d / 2;
-    long p = seq_start(tab, b) + *shift;
-    float* xr = x + (long)blockIdx.x * d;
-    for (int j = threadIdx.x; j < half; j += blockDim.x)
+    int h = blockIdx.x, b = blockIdx.y;
+    float* x = 0; void* dst = 0; int start = 0, cap = 0, heads = 0, flags = 0;
+#pragma unroll
+    for (int i = 0; i < 24; i++)   // constant indices only: the table stays in the parameter space
+        if (i == b) { x = t.x[i]; dst = t.dst[i]; start = t.start[i]; cap = t.cap[i]; heads = t.heads[i]; flags = t.flags[i]; }
+    if (h >= heads) return;
+    long p = start + *shift, base = ((long)h * cap + p) * d;
+    float* xr = x + (long)h * d;
+    if (flags & 1)
     {
-        float c = cs[p * half + j], s = sn[p * half + j];
-        float x0 = xr[j], x1 = xr[j + half];
-        xr[j] = x0 * c - x1 * s;
-        xr[j + half] = x1 * c + x0 * s;
+        int half = d / 2;
+        for (int j = threadIdx.x; j < half; j += blockDim.x)
+        {
+            float c = cs[p * half + j], s = sn[p * half + j];
+            float x0 = xr[j], x1 = xr[j + half];
+            float y0 = x0 * c - x1 * s, y1 = x1 * c + x0 * s;
+            xr[j] = y0;
+            xr[j + half] = y1;
+            if (flags & 2) { store<DT>(dst, base + j, y0); store<DT>(dst, base + j + half, y1); }
+        }
     }
+    else if (flags & 2)
+        for (int j = threadIdx.x; j < d; j += blockDim.x) store<DT>(dst, base + j, xr[j]);
 }
-extern "C" __global__ void rope_multi(float* x, const float* cs, const float* sn, int heads, int d, const int* shift, SeqTable tab)
-{ PALU_GRID_START rope_rows(x, cs, sn, heads, d, shift, tab); }
-
-// cache store of row b of src [N, rowStride] into store tab.k[b] [heads, tab.cap[b], width] (DT) at position
-// tab.start[b] + *shift, head h from columns column + h·width
-template <int DT> __device__ void store_multi(const float* src, int rowStride, int column, int heads, int width, const int* shift, const SeqTable& tab)
-{
-    int b = blockIdx.x, h = blockIdx.y;
-    const float* s = src + (long)b * rowStride + column + (long)h * width;
-    long base = ((long)h * seq_cap(tab, b) + seq_start(tab, b) + *shift) * width;
-    void* dst = (void*)seq_k(tab, b);
-    for (int i = threadIdx.x; i < width; i += blockDim.x) store<DT>(dst, base + i, s[i]);
-}
-extern "C" __global__ void storem_f32(const float* s, int rs, int c, int h, int w, const int* sh, SeqTable t) { PALU_GRID_START store_multi<0>(s, rs, c, h, w, sh, t); }
-extern "C" __global__ void storem_bf16(const float* s, int rs, int c, int h, int w, const int* sh, SeqTable t) { PALU_GRID_START store_multi<1>(s, rs, c, h, w, sh, t); }
-extern "C" __global__ void storem_f16(const float* s, int rs, int c, int h, int w, const int* sh, SeqTable t) { PALU_GRID_START store_multi<2>(s, rs, c, h, w, sh, t); }
+extern "C" __global__ void rows_f32(const float* cs, const float* sn, int d, const int* sh, RowTable t) { PALU_GRID_START rows_step<0>(cs, sn, d, sh, t); }
+extern "C" __global__ void rows_bf16(const float* cs, const float* sn, int d, const int* sh, RowTable t) { PALU_GRID_START rows_step<1>(cs, sn, d, sh, t); }
+extern "C" __global__ void rows_f16(const float* cs, const float* sn, int d, const int* sh, RowTable t) { PALU_GRID_START rows_step<2>(cs, sn, d, sh, t); }
 
 // y [n] (bf16 bits) = x [n] (f32), four at a time (n % 4 == 0, both 16- and 8-byte aligned)
 extern "C" __global__ void cast4_bf16(const float4* x, uint2* y, long n4)

@@ -98,6 +98,22 @@ extern "C" __global__ void swiglu(float* g, const float* u, long n)
     }
 }
 
+// the sum of v over the block's threads (any multiple of 32 up to 1024), returned to all; part: 32 floats of shared memory
+__device__ __forceinline__ float block_sum(float v, float* part)
+{
+    v = warp_sum(v);
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = v;
+    __syncthreads();
+    if (threadIdx.x < 32)
+    {
+        float t = threadIdx.x < (blockDim.x >> 5) ? part[threadIdx.x] : 0.0f;
+        t = warp_sum(t);
+        if (threadIdx.x == 0) part[0] = t;
+    }
+    __syncthreads();
+    return part[0];
+}
+
 // y [rows, n] = x / sqrt(mean(x²) + eps) · w [n]; one block (256 threads) per row; x and y may alias
 extern "C" __global__ void rmsnorm(const float* x, const float* w, float* y, int rows, int n, float eps)
 { PALU_GRID_START
@@ -106,17 +122,7 @@ extern "C" __global__ void rmsnorm(const float* x, const float* w, float* y, int
     const float* xr = x + r * n;
     float ss = 0;
     for (int i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
-    ss = warp_sum(ss);
-    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = ss;
-    __syncthreads();
-    if (threadIdx.x < 32)
-    {
-        float v = threadIdx.x < (blockDim.x >> 5) ? part[threadIdx.x] : 0.0f;
-        v = warp_sum(v);
-        if (threadIdx.x == 0) part[0] = v;
-    }
-    __syncthreads();
-    float inv = rsqrtf(part[0] / n + eps);
+    float inv = rsqrtf(block_sum(ss, part) / n + eps);
     for (int i = threadIdx.x; i < n; i += blockDim.x) y[r * n + i] = w[i] * (xr[i] * inv);
 }
 
@@ -130,19 +136,56 @@ extern "C" __global__ void add_rmsnorm(float* x, const float* r, const float* w,
     const float* rr = r + row * n;
     float ss = 0;
     for (int i = threadIdx.x; i < n; i += blockDim.x) { float v = xr[i] + rr[i]; xr[i] = v; ss += v * v; }
-    ss = warp_sum(ss);
-    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = ss;
-    __syncthreads();
-    if (threadIdx.x < 32)
-    {
-        float v = threadIdx.x < (blockDim.x >> 5) ? part[threadIdx.x] : 0.0f;
-        v = warp_sum(v);
-        if (threadIdx.x == 0) part[0] = v;
-    }
-    __syncthreads();
-    float inv = rsqrtf(part[0] / n + eps);
+    float inv = rsqrtf(block_sum(ss, part) / n + eps);
     for (int i = threadIdx.x; i < n; i += blockDim.x) y[row * n + i] = w[i] * (xr[i] * inv);
 }
+
+// rmsnorm and add_rmsnorm for rows of n % 4 == 0 floats, 16-byte aligned, n ≤ 16·blockDim: each thread keeps its
+// (at most 4) float4 pieces in registers between the sum of squares and the scaling, so x (and r) are read once.
+// One block per row; with ADD, x += r first and y may not alias x; without, y may alias x.
+template <bool ADD> __device__ void rmsnorm_vec(float* x, const float* r, const float* w, float* y, int n, float eps)
+{
+    __shared__ float part[32];
+    long row = blockIdx.x;
+    int n4 = n / 4;
+    float4* xr = (float4*)(x + row * n);
+    float4 v[4];
+    float ss = 0;
+#pragma unroll
+    for (int k = 0; k < 4; k++)
+    {
+        int i = threadIdx.x + k * blockDim.x;
+        if (i < n4)
+        {
+            float4 a = xr[i];
+            if (ADD)
+            {
+                float4 b = ((const float4*)(r + row * n))[i];
+                a.x += b.x; a.y += b.y; a.z += b.z; a.w += b.w;
+                xr[i] = a;
+            }
+            v[k] = a;
+            ss += a.x * a.x + a.y * a.y + a.z * a.z + a.w * a.w;
+        }
+    }
+    float inv = rsqrtf(block_sum(ss, part) / n + eps);
+    float4* yr = (float4*)(y + row * n);
+#pragma unroll
+    for (int k = 0; k < 4; k++)
+    {
+        int i = threadIdx.x + k * blockDim.x;
+        if (i < n4)
+        {
+            float4 g = ((const float4*)w)[i], a = v[k], o;
+            o.x = g.x * (a.x * inv); o.y = g.y * (a.y * inv); o.z = g.z * (a.z * inv); o.w = g.w * (a.w * inv);
+            yr[i] = o;
+        }
+    }
+}
+extern "C" __global__ void rmsnorm4(const float* x, const float* w, float* y, int rows, int n, float eps)
+{ PALU_GRID_START rmsnorm_vec<false>((float*)x, 0, w, y, n, eps); }
+extern "C" __global__ void add_rmsnorm4(float* x, const float* r, const float* w, float* y, int rows, int n, float eps)
+{ PALU_GRID_START rmsnorm_vec<true>(x, r, w, y, n, eps); }
 
 // in-place rotate-half RoPE. x [T, heads, d]; row t at position start + *shift + t; cos, sin [positions, d/2].
 // shift: a device int, 0 except in a replayed decode graph (the steps since the graph was recorded). One thread per
