@@ -10,8 +10,9 @@ $OUT/summary.md holds the tables (also: python3 tools/device/issue12_small.py --
 
 Environment: OUT (results folder), PALU_BIN (the CLI), DRY=1 (no training: ../shared's tiny stands for small, the
 CPU for the GPU, a few items and windows, tiny calibration: tests the script's logic anywhere), DEADLINE_S (seconds
-after --t0 at which everything stops; default 545), GPU_SLOTS (concurrent GPU processes, default 6), CPU_CORES
-(cores for compressions and CPU evaluations, default: all minus GPU_SLOTS), SMALL (use this model directory instead of
+after --t0 at which everything stops; default 545), GPU_SLOTS (concurrent GPU processes, default 8), ZS_BATCH_ROWS
+(zero-shot --batch-rows on the GPU, default 512; 0 = one item per step), CPU_CORES
+(cores for compressions and CPU evaluations, default: all but 4, left to the GPU processes), SMALL (use this model directory instead of
 training one); DRY_CUDA=1 with DRY=1: the GPU jobs still ask for --device cuda (here: they fail, and the CPU
 redoes them), FINAL_RESERVE_S (seconds kept before the deadline for the decode-speed runs, default 30).
 """
@@ -122,11 +123,17 @@ class Runner:
         if never:
             self.log(f"never started ({why}): {len(never)} jobs: " + ", ".join(never))
 
-    def loop(self, final_reserve):
+    def loop(self, final_reserve, until=None):
         """Runs the jobs until none is left or final_reserve seconds before the deadline; then, alone one after the
-        other on a quiet machine, the final ones (speed measurements) until the deadline. True if nothing was cut."""
+        other on a quiet machine, the final ones (speed measurements) until the deadline. True if nothing was cut.
+        With until: only until it holds (or the deadline), nothing killed."""
         def busy():
             return any(j.state in ("wait", "run") and not j.final for j in self.jobs)
+        if until is not None:
+            while not until() and time.time() < self.deadline:
+                self.step()
+                time.sleep(0.25)
+            return True
         while busy() and time.time() < self.deadline - final_reserve:
             self.step()
             time.sleep(0.25)
@@ -194,8 +201,10 @@ def p_inspect(model):
 
 
 # ---------------------------------------------------------------- plan
-def plan(r, palu, small, work, dry):
+def plan(r, palu, small, work, dry, zs_batch):
     zs_lim = ["--limit", "20"] if dry else []
+    # zs_batch > 0: GPU zero-shot in batched steps (one forward per item or more, not one per choice); the CPU
+    # fallback is unbatched
     ppl_lim = ["--max-windows", "4"] if dry else []
     wcal = ["--weights-calib-samples", "8", "--calib-seq-len", "256"] if dry else ["--weights-calib-samples", "64", "--calib-seq-len", "1024"]
     kvcal = ["--calib-samples", "8"] if dry else ["--calib-samples", "64"]
@@ -220,7 +229,8 @@ def plan(r, palu, small, work, dry):
         if cpu_only:
             return Job(name, "cpu", cpu_eval_t, argv + ["--device", "cpu", "-t", str(cpu_eval_t)], parse, deps, prio)
         fb = lambda: Job(name + " @cpu", "cpu", cpu_eval_t, argv + ["--device", "cpu", "-t", str(cpu_eval_t)], parse, deps, prio)
-        return Job(name, "gpu", 1, argv + ["--device", device, "-t", "1" if dry else "2"], parse, deps, prio, fb)
+        batch = ["--batch-rows", str(zs_batch)] if kind == "zs" and zs_batch > 0 else []
+        return Job(name, "gpu", 1, argv + batch + ["--device", device, "-t", "1" if dry else "2"], parse, deps, prio, fb)
 
     # compressions (CPU): the first fills the gram cache alone; the KV-only one needs no weight grams
     cprio = 0
@@ -255,15 +265,15 @@ def plan(r, palu, small, work, dry):
                    "--weights-gram-cache", os.path.join(work, "grams"), "--overwrite", "--json", "-t", str(comp_t)],
                   p_compress(name), [first], 40))
 
-    # evaluations, in the issue's priority order
+    # evaluations, in the issue's priority order; the perplexities (~20 s each on the GPU) before any zero-shot set,
+    # so that long zero-shot runs holding the GPU slots cannot keep a table's column out
     p = 100
     r.add(ev("ppl dense", "dense", "ppl", p))
-    for m, _ in METHODS:
-        p += 1; r.add(ev(f"ppl {m}-0.7", f"{m}-0.7", "ppl", p, [f"compress {m}-0.7"]))
+    for keep in ["0.7", "0.8", "0.6"]:
+        for m, _ in METHODS:
+            p += 1; r.add(ev(f"ppl {m}-{keep}", f"{m}-{keep}", "ppl", p, [f"compress {m}-{keep}"]))
     for t in TASKS:
         p += 1; r.add(ev(f"zs dense {t}", "dense", "zs", p, task=t))
-    for m, _ in METHODS:
-        p += 1; r.add(ev(f"ppl {m}-0.8", f"{m}-0.8", "ppl", p, [f"compress {m}-0.8"]))
     for t in TASKS:
         for m, _ in METHODS:
             p += 1; r.add(ev(f"zs {m}-0.8 {t}", f"{m}-0.8", "zs", p, [f"compress {m}-0.8"], task=t))
@@ -275,8 +285,6 @@ def plan(r, palu, small, work, dry):
         p += 1; r.add(ev(f"bench {model} cpu", model, "bench", p, dep, cpu_only=True))
         if model in ("dense", "cat+skip-0.8"):
             p += 1; r.add(ev(f"bench {model} gpu", model, "bench", p, dep))
-    for m, _ in METHODS:
-        p += 1; r.add(ev(f"ppl {m}-0.6", f"{m}-0.6", "ppl", p, [f"compress {m}-0.6"]))
     for keep in ["0.6", "0.7"]:
         for t in TASKS:
             for m, _ in METHODS:
@@ -325,6 +333,20 @@ def usable_cores():
     return n
 
 
+def batch_check(r, files, rows):
+    """rows if the batched warm-up run gave the log-likelihoods of the one-item-at-a-time run (to float rounding), else 0."""
+    try:
+        a, b = ([json.loads(l)["loglikelihoods"] for l in open(f)] for f in files)
+        worst = max(abs(x - y) / max(1.0, abs(x)) for p, q in zip(a, b, strict=True) for x, y in zip(p, q, strict=True))
+    except (OSError, ValueError, KeyError) as e:
+        r.log(f"batched zero-shot check failed ({e!r}): zero-shot one item at a time")
+        return 0
+    ok = worst < 1e-3
+    r.log(f"batched zero-shot check: largest relative log-likelihood difference {worst:.2e} over {len(a)} items -> "
+          + (f"--batch-rows {rows}" if ok else "one item at a time"))
+    return rows if ok else 0
+
+
 def wait_for_model(r, train, model_dir):
     """Until the trained model's weights, config and tokenizer are final (goldens under way) or training ended."""
     marker = os.path.join(model_dir, "golden", "logits.safetensors")
@@ -349,15 +371,31 @@ def main():
     out = os.environ["OUT"]
     os.makedirs(out, exist_ok=True)
     dry = os.environ.get("DRY") == "1"
-    gpu_slots = int(os.environ.get("GPU_SLOTS", "2" if dry else "6"))
+    gpu_slots = int(os.environ.get("GPU_SLOTS", "2" if dry else "8"))
     cores = usable_cores()
-    cpu_cores = int(os.environ.get("CPU_CORES", cores if dry else max(2, cores - 3)))
+    cpu_cores = int(os.environ.get("CPU_CORES", cores if dry else max(2, cores - 4)))
     r = Runner(out, a.t0, float(os.environ.get("DEADLINE_S", "545")), gpu_slots, cpu_cores)
     palu = os.environ["PALU_BIN"]
     work = "/tmp/i12"
     shutil.rmtree(work, ignore_errors=True)
     os.makedirs(work)
     r.log(f"issue-12 small: dry={dry} gpu_slots={gpu_slots} cpu_cores={cpu_cores} of {cores} deadline t+{r.deadline - r.t0:.0f}s")
+
+    # first (while small trains): compile the CUDA kernels into the cache, time the GPU path on tiny, and check that
+    # batched zero-shot scoring gives the same log-likelihoods as one item at a time on this GPU
+    tiny = os.path.join(os.environ.get("PALU_LEAN", "/tmp/palu-lean"), "models", "tiny")
+    dev = "cpu" if dry else "cuda"
+    zs_batch = int(os.environ.get("ZS_BATCH_ROWS", "512"))
+    r.add(Job("warm tiny ppl", "gpu", 1, [palu, "eval", "ppl", tiny, "--json", "--max-windows", "32", "--device", dev],
+              p_ppl("tiny(warm-up, 32 windows)"), [], -3))
+    warm = []
+    for b in ([0, zs_batch] if zs_batch > 0 else [0]):
+        warm.append(f"/tmp/i12-warm-zs-{b}.jsonl")
+        if os.path.exists(warm[-1]):
+            os.remove(warm[-1])
+        r.add(Job(f"warm tiny zs batch {b}", "gpu", 1, [palu, "eval", "zeroshot", tiny, "--task", "hellaswag", "--limit", "200",
+                                                         "--batch-rows", str(b), "--samples", warm[-1], "--json", "--device", dev],
+                  p_zs(f"tiny(warm-up, 200 items, batch {b})"), ["warm tiny ppl"], -2))
 
     train = None
     small = os.environ.get("SMALL")
@@ -370,12 +408,6 @@ def main():
                                  stdout=open(os.path.join(out, "train_log.txt"), "w"), stderr=subprocess.STDOUT,
                                  env=dict(os.environ, PYTHONUNBUFFERED="1", TOKENIZERS_PARALLELISM="true"))
         r.log("training small (train.py --only small)")
-        # meanwhile: compile the CUDA kernels into the cache and time the GPU path on tiny
-        tiny = "/tmp/palu-lean/models/tiny"
-        r.add(Job("warm tiny ppl", "gpu", 1, [palu, "eval", "ppl", tiny, "--json", "--max-windows", "32", "--device", "cuda"],
-                  p_ppl("tiny(warm-up, 32 windows)"), [], -2))
-        r.add(Job("warm tiny zs", "gpu", 1, [palu, "eval", "zeroshot", tiny, "--task", "arc-easy", "--limit", "300",
-                                              "--json", "--device", "cuda"], p_zs("tiny(warm-up, 300 items)"), ["warm tiny ppl"], -1))
         trained = "/tmp/fd/out/models/small"
         if not wait_for_model(r, train, trained):
             r.log("no trained model before the deadline / training failed")
@@ -389,7 +421,10 @@ def main():
             if os.path.isfile(os.path.join(trained, f)) and f != "foundry.json":
                 shutil.copy(os.path.join(trained, f), small)
         r.log(f"small trained: {sorted(os.listdir(small))}")
-    plan(r, palu, small, work, dry)
+    r.loop(0, until=lambda: not any(j.state in ("wait", "run") for j in r.jobs if j.name.startswith("warm")))
+    if zs_batch > 0:
+        zs_batch = batch_check(r, warm, zs_batch)
+    plan(r, palu, small, work, dry, zs_batch)
     finished = r.loop(float(os.environ.get("FINAL_RESERVE_S", "30")))
     if train is not None:
         if train.poll() is None:

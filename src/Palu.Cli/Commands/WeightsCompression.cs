@@ -27,6 +27,7 @@ public sealed class WeightsCompression
     readonly Option<string?> _calib = new("--weights-calib") { Description = "calibration text for the weight Grams " + DataPaths.Help(DataPaths.CalibrationFile), HelpName = "FILE" };
     readonly Option<int> _samples = new("--weights-calib-samples") { Description = "calibration sequences for the weight Grams (--calib-seq-len tokens each)", DefaultValueFactory = _ => 512, HelpName = "N" };
     readonly Option<bool> _sequential = new("--sequential") { Description = "calibrate each layer through the layers already compressed (SVD-LLM's sequential mode) instead of on the dense model" };
+    readonly Option<int?> _update = new("--weights-update") { Description = "SVD-LLM's whitening + local update: whiten with the dense model's Grams, then refit each linear's left factor by least squares (A fixed) on the first N calibration sequences run through the layers already compressed (SVD-LLM: 16)", HelpName = "N" };
     readonly Option<string?> _gramCache = new("--weights-gram-cache") { Description = "keep the dense model's calibration Grams in this folder and reuse them (several compressions of one model calibrate once)", HelpName = "DIR" };
     readonly Option<double> _maxCond = new("--max-block-condition") { Description = "skipcat: largest condition number of an identity block accepted after column pivoting", DefaultValueFactory = _ => 1e6, HelpName = "X" };
 
@@ -34,7 +35,7 @@ public sealed class WeightsCompression
 
     public void AddTo(Command cmd)
     {
-        foreach (var o in new Option[] { _keep, _method, _noCat, _noSkip, _calib, _samples, _sequential, _gramCache, _maxCond }) cmd.Options.Add(o);
+        foreach (var o in new Option[] { _keep, _method, _noCat, _noSkip, _calib, _samples, _sequential, _update, _gramCache, _maxCond }) cmd.Options.Add(o);
     }
 
     /// <summary>Whether --weights-keep was given.</summary>
@@ -48,11 +49,14 @@ public sealed class WeightsCompression
             throw new ArgumentException("--no-cat and --no-skip switch off parts of SkipCat; with --weights-method svdllm there is nothing to switch off");
         if (skipcat && p.GetValue(_noCat) && p.GetValue(_noSkip))
             throw new ArgumentException("--no-cat with --no-skip leaves plain SVD-LLM: use --weights-method svdllm");
+        if (p.GetValue(_update) is int n && (n < 1 || p.GetValue(_sequential)))
+            throw new ArgumentException(n < 1 ? $"--weights-update must be ≥ 1 (calibration sequences), got {n}"
+                : "--weights-update refits on the inputs that --sequential already whitens with (the refit would change nothing): use one of them");
         var o = new WeightOptions
         {
             Keep = p.GetValue(_keep)!.Value,
             Method = skipcat ? WeightMethod.SkipCat : WeightMethod.SvdLlm,
-            Cat = !p.GetValue(_noCat), Skip = !p.GetValue(_noSkip), Sequential = p.GetValue(_sequential),
+            Cat = !p.GetValue(_noCat), Skip = !p.GetValue(_noSkip), Sequential = p.GetValue(_sequential), UpdateSamples = p.GetValue(_update),
             CalibrationFile = DataPaths.FileOrDefault(p.GetValue(_calib), DataPaths.CalibrationFile, "--weights-calib"),
             CalibrationSamples = p.GetValue(_samples), CalibrationSeqLen = seqLen, Seed = seed,
             MaxBlockCondition = p.GetValue(_maxCond), Overwrite = overwrite, GramCacheDir = p.GetValue(_gramCache),

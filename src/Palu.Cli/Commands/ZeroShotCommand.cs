@@ -50,6 +50,15 @@ public static class ZeroShotCommand
         DefaultValueFactory = _ => 1,
     };
 
+    public static Option<int> BatchRowsOption() => new("--batch-rows")
+    {
+        Description = "score several items per forward step: every choice of every item runs as its own sequence (the shared prefix " +
+                      "recomputed), as many whole items per step as fit in N rows (at most 512, a batched step's limit); for --device cuda, " +
+                      "where one step of many rows costs about what one of a few rows does. 0 = one item at a time, its choices sharing their prefix",
+        HelpName = "N",
+        DefaultValueFactory = _ => 0,
+    };
+
     public static Command Create()
     {
         var model = new ModelInput("dense or Palu-compressed");
@@ -67,11 +76,12 @@ public static class ZeroShotCommand
         var bos = BosOption();
         var normLength = NormLengthOption();
         var workers = WorkersOption();
+        var batchRows = BatchRowsOption();
         var run = new RunOptions();
         var samples = new Option<string?>("--samples") { Description = "also write one JSON line per item to this file: line, gold, log-likelihoods, predictions", HelpName = "FILE" };
         var json = new Option<bool>("--json") { Description = Cli.JsonHelp };
         var cmd = new Command("zeroshot", "Zero-shot multiple-choice accuracy of a model on one task. " + ScoringHelp)
-            { task, data, limit, bos, normLength, workers, samples, json };
+            { task, data, limit, bos, normLength, workers, batchRows, samples, json };
         model.AddTo(cmd);
         run.AddTo(cmd);
         cmd.SetAction((p, ct) =>
@@ -87,9 +97,14 @@ public static class ZeroShotCommand
             var tok = Tokenizer.FromDirectory(dir);
             var r = Cli.WithProgress($"{t.Name} ({items.Count} items)",
                 progress => ZeroShot.Evaluate(t.Name, lm, n, tok, ParseBos(p.GetValue(bos)!), items, file, progress, ct,
-                    ParseNormLength(p.GetValue(normLength)!)));
+                    ParseNormLength(p.GetValue(normLength)!), p.GetValue(batchRows)));
             if (p.GetValue(samples) is string sp) WriteSamples(sp, items, r);
-            if (p.GetValue(json)) Cli.WriteJson(Json(r, t, dir, file, p.GetValue(limit), n));
+            if (p.GetValue(json))
+            {
+                var j = Json(r, t, dir, file, p.GetValue(limit), n);
+                if (p.GetValue(batchRows) > 0) j["batch_rows"] = p.GetValue(batchRows);
+                Cli.WriteJson(j);
+            }
             else Console.Out.WriteLine(Line(r, t));
             return Task.FromResult(0);
         });

@@ -13,6 +13,8 @@ public sealed class LoglikelihoodScorer(CausalLM lm) : IDisposable
 {
     readonly CausalLM _lm = lm;
     SequenceState? _seq;
+    readonly List<SequenceState?> _batchSeqs = [];
+    Workspace? _batchWorkspace;
     float[] _shared = [], _rest = [], _rows = [], _logits = [];
 
     /// <summary>Longest input the model runs (lm-eval's max_length = max_position_embeddings).</summary>
@@ -55,6 +57,107 @@ public sealed class LoglikelihoodScorer(CausalLM lm) : IDisposable
             result[i] = SumLogProbs(_rows, seq.AsSpan(first + 1, contLen[i]));
         }
         return result;
+    }
+
+    /// <summary>The rows an item's requests take in <see cref="ScoreBatch"/> (each its whole input); checks every request.</summary>
+    public int BatchRows(IReadOnlyList<(int[] Context, int[] Continuation)> requests)
+    {
+        int rows = 0;
+        foreach (var r in requests) rows += Sequence(r).Seq.Length - 1;
+        return rows;
+    }
+
+    /// <summary>
+    /// The summed continuation log-likelihoods of several items' requests, in batched steps: every request runs as its
+    /// own sequence (its prefix recomputed, not shared), as many whole items per step as fit in
+    /// <paramref name="maxRows"/> rows (at most a batched step's 512); an item larger than that is scored alone
+    /// by <see cref="Score"/>. The same sums as <see cref="Score"/> up to float rounding; fewer, larger steps, which is
+    /// what a GPU needs (one step of many rows costs about what one of a few rows does).
+    /// </summary>
+    public double[][] ScoreBatch(IReadOnlyList<IReadOnlyList<(int[] Context, int[] Continuation)>> items, int maxRows)
+    {
+        if (maxRows < 1) throw new ArgumentOutOfRangeException(nameof(maxRows), "at least one row per step");
+        maxRows = Math.Min(maxRows, CausalLM.PrefillChunk);
+        var result = new double[items.Count][];
+        var pack = new List<int>();
+        int packRows = 0;
+        for (int i = 0; i <= items.Count; i++)
+        {
+            int rows = i < items.Count ? BatchRows(items[i]) : 0;
+            if (i == items.Count || (packRows + rows > maxRows && pack.Count > 0))
+            {
+                if (pack.Count > 0) ScorePack(items, pack, packRows, result);
+                pack.Clear();
+                packRows = 0;
+            }
+            if (i == items.Count) break;
+            if (rows > maxRows) result[i] = Score(items[i]);
+            else { pack.Add(i); packRows += rows; }
+        }
+        return result;
+    }
+
+    void ScorePack(IReadOnlyList<IReadOnlyList<(int[] Context, int[] Continuation)>> items, List<int> pack, int rows, double[][] result)
+    {
+        int d = _lm.Hidden, V = _lm.Vocab;
+        var steps = new List<SequenceStep>();
+        var seqs = new List<(int Item, int Choice, int[] Seq, int ContLen, int Offset)>();
+        int offset = 0;
+        foreach (int i in pack)
+        {
+            result[i] = new double[items[i].Count];
+            for (int c = 0; c < items[i].Count; c++)
+            {
+                var (seq, contLen) = Sequence(items[i][c]);
+                int inputs = seq.Length - 1;
+                var state = BatchSequence(steps.Count, inputs);
+                state.RewindTo(0);
+                steps.Add(new SequenceStep(state, seq.AsMemory(0, inputs)));
+                seqs.Add((i, c, seq, contLen, offset));
+                offset += inputs;
+            }
+        }
+        Scratch(ref _rest, rows * d);
+        _lm.Forward(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(steps), _rest.AsSpan(0, rows * d), _batchWorkspace ??= _lm.NewWorkspace());
+        // the scored rows of every request, one logits call per chunk of them
+        int scored = seqs.Sum(s => s.ContLen);
+        Scratch(ref _rows, scored * d);
+        var targets = new int[scored];
+        var owner = new int[scored];
+        int k = 0;
+        for (int q = 0; q < seqs.Count; q++)
+        {
+            var (_, _, seq, contLen, off) = seqs[q];
+            int first = seq.Length - 1 - contLen;   // hidden row p predicts seq[p + 1]
+            _rest.AsSpan((off + first) * d, contLen * d).CopyTo(_rows.AsSpan(k * d, contLen * d));
+            for (int r = 0; r < contLen; r++, k++) { targets[k] = seq[first + 1 + r]; owner[k] = q; }
+        }
+        const int Chunk = 256;
+        Scratch(ref _logits, Math.Min(Chunk, scored) * V);
+        for (int r0 = 0; r0 < scored; r0 += Chunk)
+        {
+            int n = Math.Min(Chunk, scored - r0);
+            _lm.Logits(_rows.AsSpan(r0 * d, n * d), _logits, n);
+            NonFiniteCheck.Logits(_lm, _logits.AsSpan(0, n * V), $"at scored rows {r0}..{r0 + n - 1} of a batch");
+            for (int r = 0; r < n; r++)
+            {
+                var s = seqs[owner[r0 + r]];
+                result[s.Item][s.Choice] += Perplexity.LogSoftmaxAt(_logits.AsSpan(r * V, V), targets[r0 + r]);
+            }
+        }
+    }
+
+    /// <summary>Batch slot <paramref name="slot"/>'s sequence, with room for <paramref name="positions"/>.</summary>
+    SequenceState BatchSequence(int slot, int positions)
+    {
+        while (_batchSeqs.Count <= slot) _batchSeqs.Add(null);
+        if (_batchSeqs[slot] is not { } s || s.Capacity < positions)
+        {
+            _batchSeqs[slot]?.Dispose();
+            int cap = Math.Min(_lm.Config.MaxPositionEmbeddings, Math.Max(256, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)positions)));
+            _batchSeqs[slot] = s = _lm.NewSequence(cap);
+        }
+        return s;
     }
 
     /// <summary>One request on its own, from an empty cache (the reference the shared-prefix path must match).</summary>
@@ -112,5 +215,10 @@ public sealed class LoglikelihoodScorer(CausalLM lm) : IDisposable
 
     static void Scratch(ref float[] a, int n) { if (a.Length < n) a = new float[Math.Max(n, a.Length * 2)]; }
 
-    public void Dispose() => _seq?.Dispose();
+    public void Dispose()
+    {
+        _seq?.Dispose();
+        foreach (var s in _batchSeqs) s?.Dispose();
+        _batchWorkspace?.Dispose();
+    }
 }

@@ -39,12 +39,15 @@ public static class ZeroShot
     /// <summary>
     /// Runs <paramref name="items"/> on <paramref name="workers"/> threads sharing one loaded model (each with its own
     /// sequence; items handed out in order; results do not depend on the number of workers) and aggregates acc,
-    /// acc_norm and their standard errors.
+    /// acc_norm and their standard errors. <paramref name="batchRows"/> &gt; 0: each worker scores its items in batched
+    /// steps of up to that many rows (<see cref="LoglikelihoodScorer.ScoreBatch"/>: every choice its own sequence);
+    /// 0: one item at a time, its choices sharing their prefix.
     /// </summary>
     public static ZeroShotResult Evaluate(string task, CausalLM lm, int workers, Tokenizer tokenizer, BosMode bos,
         IReadOnlyList<McItem> items, string source, IProgress<double>? progress = null, CancellationToken ct = default,
-        AccNormLength normLength = AccNormLength.Bytes)
+        AccNormLength normLength = AccNormLength.Bytes, int batchRows = 0)
     {
+        if (batchRows < 0) throw new ArgumentException($"--batch-rows must be ≥ 0, got {batchRows}");
         CheckWorkers(workers);
         var sw = System.Diagnostics.Stopwatch.StartNew();
         var cfg = lm.Config;
@@ -56,13 +59,36 @@ public static class ZeroShot
         {
             using var limit = Kernels.Cpu.Parallelism.Limit(threads);
             using var scorer = new LoglikelihoodScorer(lm);
+            var pack = new List<(int Index, (int[], int[])[] Requests)>();
+            int packRows = 0;
+            void Flush()
+            {
+                var scores = scorer.ScoreBatch(pack.Select(p => (IReadOnlyList<(int[], int[])>)p.Requests).ToList(), batchRows);
+                for (int k = 0; k < pack.Count; k++) lls[pack[k].Index] = scores[k];
+                progress?.Report((double)Interlocked.Add(ref done, pack.Count) / items.Count);
+                pack.Clear();
+                packRows = 0;
+            }
             for (int i; (i = Interlocked.Increment(ref next)) < items.Count;)
             {
                 ct.ThrowIfCancellationRequested();
-                try { lls[i] = ScoreItem(scorer, encoder, items[i]); }
+                try
+                {
+                    if (batchRows == 0) lls[i] = ScoreItem(scorer, encoder, items[i]);
+                    else
+                    {
+                        var requests = items[i].Choices.Select(c => encoder.Encode(c.Context, c.Continuation)).ToArray();
+                        int rows = scorer.BatchRows(requests);   // checks the requests, so a bad one names its line
+                        if (pack.Count > 0 && packRows + rows > batchRows) Flush();
+                        pack.Add((i, requests));
+                        packRows += rows;
+                        continue;
+                    }
+                }
                 catch (ArgumentException e) { throw new ModelFormatException(source, $"line {items[i].Line}: {e.Message}"); }
                 progress?.Report((double)Interlocked.Increment(ref done) / items.Count);
             }
+            if (pack.Count > 0) Flush();
         }
         if (workers == 1) Work();
         else Task.WaitAll(Enumerable.Range(0, workers).Select(_ => Task.Factory.StartNew(Work, ct, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray(), ct);

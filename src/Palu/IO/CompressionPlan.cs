@@ -128,6 +128,8 @@ public sealed record WeightCompressionInfo
     [JsonPropertyName("cat")] public required bool Cat { get; init; }
     [JsonPropertyName("skip")] public required bool Skip { get; init; }
     [JsonPropertyName("sequential")] public required bool Sequential { get; init; }
+    /// <summary>SVD-LLM's local update: the calibration sequences the left factors were refitted on (absent: no update).</summary>
+    [JsonPropertyName("update_samples")] public int? UpdateSamples { get; init; }
     /// <summary>Dense parameters of the linears that were compressed (weights, no biases).</summary>
     [JsonPropertyName("parameters_dense")] public required long ParametersDense { get; init; }
     /// <summary>Their parameters as stored now (factors, without indices or biases).</summary>

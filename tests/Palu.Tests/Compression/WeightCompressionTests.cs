@@ -160,6 +160,87 @@ public class WeightCompressionTests
         Assert.NotEqual(la, lb);
     }
 
+    /// <summary>‖(B·A − W)·X‖²_F written with G = X·Xᵀ: tr((B·A − W)·G·(B·A − W)ᵀ).</summary>
+    static double Loss(ILinearAlgebra la, double[] w, double[] b, double[] a, double[] g, int m, int r, int n)
+    {
+        var e = la.MatMul(b, a, m, n, r);
+        for (int i = 0; i < e.Length; i++) e[i] -= w[i];
+        var eg = la.MatMul(e, g, m, n, n);
+        double s = 0;
+        for (int i = 0; i < e.Length; i++) s += e[i] * eg[i];
+        return s;
+    }
+
+    static double[] Gram(Gaussian rng, int tokens, int n, double spread)
+    {
+        var x = new double[tokens * n];   // [T, n], column j scaled by spread^j: anisotropic, as activations are
+        rng.Fill(x);
+        for (int t = 0; t < tokens; t++)
+            for (int j = 0; j < n; j++) x[t * n + j] *= Math.Pow(spread, j);
+        return LinearAlgebraProvider.Default.MatMul(x, x, n, n, tokens, transA: true);
+    }
+
+    [Fact]
+    public void LocalUpdateRefitsTheLeftFactorByLeastSquares()
+    {
+        const int m = 20, n = 16, r = 6;
+        var la = LinearAlgebraProvider.Default;
+        var rng = new Gaussian(11);
+        var w = new double[m * n];
+        rng.Fill(w);
+        var g = Gram(rng, 64, n, 0.9);
+        var f = Palu.Compression.LowRankDecomposer.Decompose64(la, w, m, n, la.WhiteningFactor(g, n, 1e-3).S, r);
+        // on the Gram it whitened with, the whitened SVD's left factor is already the least-squares one
+        var same = WeightCompressor.RefitLeft(la, w, m, n, f.A, r, g, "t");
+        double scale = f.B.Max(Math.Abs);
+        Assert.True(same.Zip(f.B, (x, y) => Math.Abs(x - y)).Max() < 1e-9 * scale);
+        // on other inputs it lowers the output error, to the least-squares optimum: the gradient (B·A − W)·G'·Aᵀ is 0
+        var g2 = Gram(rng, 64, n, 0.8);
+        var b2 = WeightCompressor.RefitLeft(la, w, m, n, f.A, r, g2, "t");
+        double before = Loss(la, w, f.B, f.A, g2, m, r, n), after = Loss(la, w, b2, f.A, g2, m, r, n);
+        Assert.True(after < 0.95 * before, $"loss {before:G4} -> {after:G4}");
+        var e = la.MatMul(b2, f.A, m, n, r);
+        for (int i = 0; i < e.Length; i++) e[i] -= w[i];
+        var grad = la.MatMul(la.MatMul(e, g2, m, n, n), f.A, m, r, n, transB: true);
+        var wga = la.MatMul(la.MatMul(w, g2, m, n, n), f.A, m, r, n, transB: true);
+        Assert.True(grad.Max(Math.Abs) < 1e-9 * wga.Max(Math.Abs));
+        // and any other left factor does worse
+        var other = (double[])b2.Clone();
+        other[3] += 1e-3;
+        Assert.True(Loss(la, w, other, f.A, g2, m, r, n) > after);
+    }
+
+    [Fact]
+    public void LocalUpdateRunsThroughCompressedLayers()
+    {
+        using var tmp = TestPaths.Temp();
+        string src = TestPaths.Model("stories260k");
+        var plan = WeightCompressor.Compress(src, tmp.File("d"), Options(0.8, WeightMethod.SvdLlm));
+        var upd = WeightCompressor.Compress(src, tmp.File("u"), Options(0.8, WeightMethod.SvdLlm) with { UpdateSamples = 2 });
+        Assert.Null(plan.Weights!.UpdateSamples);
+        Assert.Equal(2, upd.Weights!.UpdateSamples);
+        Assert.False(upd.Weights.Sequential);
+        Assert.Equal(plan.Weights.ParametersStored, upd.Weights.ParametersStored);
+        Assert.Equal(2, CompressionPlan.Load(tmp.File("u"), qkvBias: false).Weights!.UpdateSamples);   // palu.json keeps it
+        using var a = CausalLM.Load(tmp.File("d"));
+        using var b = CausalLM.Load(tmp.File("u"));
+        float[] la = LatentAttentionTests.Run(a, Ids, false), lb = LatentAttentionTests.Run(b, Ids, false);
+        Assert.All(lb, v => Assert.True(float.IsFinite(v)));
+        Assert.NotEqual(la, lb);
+    }
+
+    [Theory]
+    [InlineData("0", "--weights-update must be ≥ 1")]
+    [InlineData("16 --sequential", "use one of them")]
+    public void BadLocalUpdateIsRefused(string args, string expected)
+    {
+        var r = Palu.Tests.CommandLine.CliRunner.Run(["compress", TestPaths.Model("tiny"), "--out", "/tmp/never-u", "--weights-keep", "0.8",
+            "--weights-method", "svdllm", "--weights-update", .. args.Split(' ')]);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains(expected, r.Stderr);
+        Assert.False(Directory.Exists("/tmp/never-u"));
+    }
+
     [Fact]
     public void KvAndWeightsInOneModel()
     {

@@ -89,6 +89,41 @@ public class ScoringTests
     }
 
     [Fact]
+    public void Batched_scoring_matches_one_item_at_a_time()
+    {
+        // HellaSwag: 4 endings of ~20 tokens after a ~70-token context; 300 rows hold 1 item, 512 hold 1–2, 90 none
+        // (those items fall back to the shared-prefix path)
+        using var lm = CausalLM.Load(Tiny);
+        var tok = Tokenizer.FromDirectory(Tiny);
+        string file = TestPaths.Data("tasks/hellaswag/hellaswag_val_full.txt.bz2");
+        var items = ZeroShot.Limit(ZeroShotTask.HellaSwag.Load(file), 12);
+        var one = ZeroShot.Evaluate("hellaswag", lm, 1, tok, BosMode.Auto, items, file);
+        foreach (int rows in new[] { 512, 300, 90 })
+            foreach (int workers in new[] { 1, 2 })
+            {
+                var b = ZeroShot.Evaluate("hellaswag", lm, workers, tok, BosMode.Auto, items, file, batchRows: rows);
+                Assert.Equal(one.Acc, b.Acc);
+                Assert.Equal(one.AccNorm, b.AccNorm);
+                for (int i = 0; i < items.Count; i++)
+                    for (int c = 0; c < 4; c++)
+                        Assert.True(Math.Abs(one.LogLikelihoods[i][c] - b.LogLikelihoods[i][c]) < 1e-4 * Math.Abs(one.LogLikelihoods[i][c]),
+                            $"rows {rows} workers {workers} item {i} choice {c}: {one.LogLikelihoods[i][c]} vs {b.LogLikelihoods[i][c]}");
+            }
+        // every request's sum is the plain one-forward reference
+        var enc = new RequestEncoder(tok, BosMode.Auto, lm.Config.BosTokenId, lm.Config.EosTokenIds[0]);
+        var requests = items.Take(3).Select(it => (IReadOnlyList<(int[], int[])>)it.Choices.Select(c => enc.Encode(c.Context, c.Continuation)).ToArray()).ToList();
+        using var scorer = new LoglikelihoodScorer(lm);
+        var lls = scorer.ScoreBatch(requests, 512);
+        for (int i = 0; i < 3; i++)
+            for (int c = 0; c < 4; c++)
+            {
+                var (ctx, cont) = requests[i][c];
+                Assert.Equal(Reference(lm, ctx, cont), lls[i][c], 1e-3);
+            }
+        Assert.Throws<ArgumentException>(() => ZeroShot.Evaluate("hellaswag", lm, 1, tok, BosMode.Auto, items, file, batchRows: -1));
+    }
+
+    [Fact]
     public void Acc_and_acc_norm_differ_when_byte_lengths_differ()
     {
         using var lm = CausalLM.Load(Tiny);

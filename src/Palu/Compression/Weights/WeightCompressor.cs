@@ -53,26 +53,35 @@ public static class WeightCompressor
         var modules = new List<ModulePlan>();
         long stored = 0;
         double maxCond = 0;
+        // the layers below are swapped for their compressed versions as they are done (sequential calibration, update)
+        bool throughCompressed = o.Sequential || o.UpdateSamples != null;
+        var updateSamples = o.UpdateSamples is int u ? samples.Take(u).ToList() : null;
         for (int l = 0; l < c.NumLayers; l++)
         {
+            WeightCalibration? local = null;
             if (o.Sequential)
             {
                 grams = new WeightCalibration(c, la, onlyLayer: l);
                 grams.Run(lm, samples, i => progress?.Report(new("calibrating", (l + (double)i / samples.Count) / c.NumLayers)), ct);
             }
+            else if (updateSamples != null)
+            {
+                local = new WeightCalibration(c, la, onlyLayer: l);
+                local.Run(lm, updateSamples, i => progress?.Report(new("updating", (l + (double)i / updateSamples.Count) / c.NumLayers)), ct);
+            }
             var built = new Dictionary<LinearKind, LowRankLinear>();
             foreach (var (g, r) in groups.Zip(ranks).Where(x => x.First.Layer == l))
             {
                 ct.ThrowIfCancellationRequested();
-                var f = Factorise(la, md, c, g, r, grams!.Gram(l, g.Input), o);
+                var f = Factorise(la, md, c, g, r, grams!.Gram(l, g.Input), o, local?.Gram(l, g.Input));
                 if (f.Condition is double k) maxCond = Math.Max(maxCond, k);
                 stored += WeightBudget.Parameters(g.Out, g.In, r, o.UsesSkip);
                 factors.AddRange(f.Tensors(dtype));
                 modules.AddRange(f.Modules());
-                if (o.Sequential) foreach (var (kind, lin) in f.Linears(lm.Backend)) built[kind] = lin;
+                if (throughCompressed) foreach (var (kind, lin) in f.Linears(lm.Backend)) built[kind] = lin;
             }
-            if (o.Sequential) lm.Layers[l] = Replace(lm, lm.Layers[l], built);
-            if (!o.Sequential) progress?.Report(new("decomposing", (l + 1.0) / c.NumLayers));
+            if (throughCompressed) lm.Layers[l] = Replace(lm, lm.Layers[l], built);
+            if (!throughCompressed) progress?.Report(new("decomposing", (l + 1.0) / c.NumLayers));
         }
 
         long dense = groups.Sum(g => g.DenseParameters);
@@ -86,7 +95,7 @@ public static class WeightCompressor
             WhiteningJitter = source?.WhiteningJitter,
             Weights = new WeightCompressionInfo
             {
-                Method = o.MethodName, WeightsKeep = o.Keep, Cat = o.UsesCat, Skip = o.UsesSkip, Sequential = o.Sequential,
+                Method = o.MethodName, WeightsKeep = o.Keep, Cat = o.UsesCat, Skip = o.UsesSkip, Sequential = o.Sequential, UpdateSamples = updateSamples?.Count,
                 ParametersDense = dense, ParametersStored = stored, RealizedKeep = (double)stored / dense,
                 MaxBlockCondition = o.UsesSkip ? maxCond : null, FactorDType = DTypes.Name(dtype), Calibration = calib,
             },
@@ -119,7 +128,10 @@ public static class WeightCompressor
         return ranks;
     }
 
-    static GroupFactors Factorise(ILinearAlgebra la, ModelDirectory md, ModelConfig c, WeightGroup g, int r, double[] gram, WeightOptions o)
+    /// <param name="updateGram">with SVD-LLM's local update: the Gram of the input as the layers already compressed
+    /// give it, on which the left factor is refitted; null: no update.</param>
+    static GroupFactors Factorise(ILinearAlgebra la, ModelDirectory md, ModelConfig c, WeightGroup g, int r, double[] gram, WeightOptions o,
+        double[]? updateGram = null)
     {
         int n = g.In, m = g.Out;
         var w = new double[(long)m * n];                       // [Σ m_i, n] the members stacked
@@ -138,7 +150,7 @@ public static class WeightCompressor
             throw new LinearAlgebraException($"{g.Name}: the calibration Gram of its input could not be factorised even with the eigenvalue-shift jitter ({e.Message}); use more calibration tokens (--weights-calib-samples)");
         }
         var f = LowRankDecomposer.Decompose64(la, w, m, n, s.S, r);
-        double[] a = f.A, b = f.B;
+        double[] a = f.A, b = updateGram == null ? f.B : RefitLeft(la, w, m, n, f.A, r, updateGram, g.Name);
         int[]? J = null, rest = null;
         double? cond = null;
         if (o.UsesSkip)
@@ -152,6 +164,23 @@ public static class WeightCompressor
         for (int i = 0, row = 0; i < parts.Length; row += g.Outs[i], i++)
             parts[i] = Dense.ToSingle(b.AsSpan(row * r, g.Outs[i] * r));
         return new GroupFactors(g, r, Dense.ToSingle(a), J == null ? n : n - r, parts, bias, J, rest, cond);
+    }
+
+    /// <summary>
+    /// The left factor that minimises ‖B·A·X − W·X‖_F for a fixed A [r, n], given only G = X·Xᵀ [n, n]:
+    /// B = W·G·Aᵀ·(A·G·Aᵀ)⁻¹ [m, r] (SVD-LLM's local update, its least squares written with the Gram). With the
+    /// Gram the whitening used, this is the whitened SVD's own left factor; it differs when G comes from other inputs.
+    /// </summary>
+    internal static double[] RefitLeft(ILinearAlgebra la, double[] w, int m, int n, double[] a, int r, double[] g, string name)
+    {
+        var ag = la.MatMul(a, g, r, n, n);                             // A·G [r, n]
+        var gram = la.MatMul(ag, a, r, r, n, transB: true);            // A·G·Aᵀ [r, r]
+        var b = la.MatMul(w, ag, m, r, n, transB: true);               // W·G·Aᵀ = W·(A·G)ᵀ [m, r]
+        if (!la.TryCholesky(gram, r))
+            throw new LinearAlgebraException($"{name}: A·G·Aᵀ of the local update is not positive definite (the update's calibration inputs do not span the kept directions); use more --weights-update samples");
+        la.SolveTriangular(gram, r, lower: true, transpose: true, left: false, b, m);    // X·Lᵀ = W·G·Aᵀ
+        la.SolveTriangular(gram, r, lower: true, transpose: false, left: false, b, m);   // B·L = X
+        return b;
     }
 
     /// <summary>Layer <paramref name="layer"/> with its compressed linears swapped in (for sequential calibration).</summary>

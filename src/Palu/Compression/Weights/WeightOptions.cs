@@ -16,6 +16,10 @@ public sealed record WeightOptions
     /// <summary>Calibrate each layer on the outputs of the already-compressed layers before it (SVD-LLM's sequential
     /// calibration) instead of on the dense model.</summary>
     public bool Sequential { get; init; }
+    /// <summary>SVD-LLM's "whitening + local update" (its step 2): the factorisation whitens with the dense model's
+    /// Grams, then each linear's left factor is refitted by least squares, min ‖B·A·X − W·X‖ with A fixed, on the inputs
+    /// X of the first <c>UpdateSamples</c> calibration sequences run through the layers already compressed. Null: off.</summary>
+    public int? UpdateSamples { get; init; }
     public required string CalibrationFile { get; init; }
     public int CalibrationSamples { get; init; } = 512;
     public int CalibrationSeqLen { get; init; } = 2048;
