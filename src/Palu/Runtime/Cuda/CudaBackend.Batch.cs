@@ -95,59 +95,17 @@ public sealed unsafe partial class CudaBackend
             if (_pendingAdd is { } add) { _pendingAdd = null; AddLocked(add.X, add.Y, add.Length); }
             var ropes = _ropeQueue.ToArray(); _ropeQueue.Clear();
             var stores = _storeQueue.ToArray(); _storeQueue.Clear();
-            RunRows(RowEntries(ropes, stores));
+            RunRows(ropes, stores);
         }
         finally { _flushingRows = false; }
     }
 
-    /// <summary>One head-row job of a decode step: rotate (Table set) and/or store (Dst set) heads × width floats at X.</summary>
-    readonly record struct RowEntry(ulong X, int Heads, int Width, RopeTable? Table, int Start, ulong Dst, DType DType, int Cap)
+    /// <summary>Runs the queued ropes and stores as <see cref="DecodeRows"/> plans them, one rows_* launch per group.</summary>
+    void RunRows(QueuedRope[] ropes, QueuedStore[] stores)
     {
-        public long Bytes => (long)Heads * Width * 4;
-        public int Flags => (Table != null ? 1 : 0) | (Dst != 0 ? 2 : 0);
-    }
-
-    /// <summary>The queued ropes and stores as entries: a store that reads exactly the rows a rope rotates, at the same
-    /// position (a K row), becomes one rotate-and-store entry; the rest stay single. Rotations come first in the list,
-    /// so that a store reading rows a separate rotation writes lands in a later launch (<see cref="RunRows"/> keeps
-    /// them apart), as the queue's order wants (a rope queued after a store it overlaps flushed the queue first).</summary>
-    static List<RowEntry> RowEntries(QueuedRope[] ropes, QueuedStore[] stores)
-    {
-        var used = new bool[ropes.Length];
-        var storing = new List<RowEntry>();
-        foreach (var s in stores)
-        {
-            ulong src = s.Src + (ulong)((long)s.Column * 4);
-            int r = Array.FindIndex(ropes, o => o.X == src && o.Heads == s.Heads && o.Table.HeadDim == s.Width && o.Start == s.Start);
-            if (r >= 0 && !used[r]) used[r] = true; else r = -1;
-            storing.Add(new RowEntry(src, s.Heads, s.Width, r >= 0 ? ropes[r].Table : null, s.Start, s.Dst, s.DType, s.Cap));
-        }
-        var entries = new List<RowEntry>();
-        for (int i = 0; i < ropes.Length; i++)
-            if (!used[i]) entries.Add(new RowEntry(ropes[i].X, ropes[i].Heads, ropes[i].Table.HeadDim, ropes[i].Table, ropes[i].Start, 0, DType.F32, 0));
-        entries.AddRange(storing);
-        return entries;
-    }
-
-    /// <summary>Runs row entries in order, up to <see cref="RowTable.Capacity"/> per launch: entries of one width whose
-    /// stores share a cache dtype and whose ropes share a table, none rotating rows another reads or writes, no two
-    /// storing at one place. Each entry then touches only its own rows (rotated in place, stored at its position), so
-    /// within a launch their order does not matter.</summary>
-    void RunRows(List<RowEntry> entries)
-    {
-        static bool Overlap(ulong a, long aBytes, ulong b, long bBytes) => a < b + (ulong)bBytes && b < a + (ulong)aBytes;
-        static bool Clash(RowEntry o, RowEntry e) =>
-            ((o.Table != null || e.Table != null) && Overlap(o.X, o.Bytes, e.X, e.Bytes)) || (o.Dst != 0 && o.Dst == e.Dst && o.Start == e.Start);
-        static bool Compatible(RowEntry o, RowEntry e) =>
-            o.Width == e.Width && (o.Dst == 0 || e.Dst == 0 || o.DType == e.DType) && (o.Table == null || e.Table == null || ReferenceEquals(o.Table, e.Table));
-        var groups = new List<List<RowEntry>>();
-        foreach (var e in entries)
-        {
-            // after every launch holding an entry it clashes with (they run in list order), into the first that suits
-            int after = groups.FindLastIndex(g => g.Exists(o => Clash(o, e)));
-            int at = groups.FindIndex(after + 1, g => g.Count < RowTable.Capacity && g.TrueForAll(o => Compatible(o, e)));
-            if (at >= 0) groups[at].Add(e); else groups.Add([e]);
-        }
+        var groups = DecodeRows.Groups(DecodeRows.Entries(
+            ropes.Select(r => new DecodeRows.Rope(r.X, r.Heads, r.Table, r.Start)).ToArray(),
+            stores.Select(s => new DecodeRows.Store(s.Src + (ulong)((long)s.Column * 4), s.Heads, s.Width, s.Start, s.Dst, s.DType, s.Cap)).ToArray()));
         foreach (var g in groups)
         {
             var table = new RowTable();
