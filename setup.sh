@@ -39,4 +39,22 @@ if [ -x tests/fixtures/install-tokenizers.sh ] && command -v npm >/dev/null; the
   bash tests/fixtures/install-tokenizers.sh || echo "setup: tokenizer fixtures not installed; those tests will be skipped"
 fi
 
+# NVRTC, CUDA's runtime compiler, needs no GPU: with it the tests compile the CUDA kernels on any machine (CudaKernel-
+# CompileTests). Debian's non-free build of CUDA 11.8's libnvrtc (16 MB) is unpacked into .tools/nvrtc, nothing is
+# installed; where it cannot be fetched those tests skip.
+nvrtc_dir=.tools/nvrtc
+if [ ! -f "$nvrtc_dir/libnvrtc.so.11.2" ] && command -v curl >/dev/null && command -v dpkg-deb >/dev/null; then
+  pool=http://deb.debian.org/debian/pool/non-free/n/nvidia-cuda-toolkit
+  t="$(mktemp -d)"
+  if curl -fsSL --retry 2 -o "$t/a.deb" "$pool/libnvrtc11.2_11.8.89~11.8.0-5~deb12u1_amd64.deb" &&
+     curl -fsSL --retry 2 -o "$t/b.deb" "$pool/libnvrtc-builtins11.8_11.8.89~11.8.0-5~deb12u1_amd64.deb" &&
+     dpkg-deb -x "$t/a.deb" "$t/x" && dpkg-deb -x "$t/b.deb" "$t/x"; then
+    mkdir -p "$nvrtc_dir" && find "$t/x" -name "libnvrtc*.so*" -exec cp -P {} "$nvrtc_dir/" \;
+    echo "setup: NVRTC 11.8 unpacked into $nvrtc_dir (kernel compile tests)"
+  else
+    echo "setup: NVRTC not fetched; the CUDA kernel compile tests will be skipped"
+  fi
+  rm -rf "$t"
+fi
+
 dotnet build -c Release -v q -nologo Palu.slnx

@@ -81,7 +81,7 @@ public sealed unsafe partial class CudaBackend : Backend
 
     /// <summary>The kernels: palu.cu (helpers, elementwise ops, the general kernels), then decode.cu and flash.cu, which
     /// use its helpers; one module.</summary>
-    static string KernelSource() => string.Concat(new[] { "palu.cu", "decode.cu", "flash.cu" }.Select(name =>
+    internal static string KernelSource() => string.Concat(new[] { "palu.cu", "decode.cu", "flash.cu" }.Select(name =>
     {
         using var s = typeof(CudaBackend).Assembly.GetManifestResourceStream("Palu.Runtime.Cuda.Kernels." + name)
                       ?? throw new InvalidOperationException($"the CUDA kernel source {name} is not embedded in Palu.dll");

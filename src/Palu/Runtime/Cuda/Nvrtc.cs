@@ -9,7 +9,8 @@ namespace Palu.Runtime.Cuda;
 /// NVRTC (the CUDA runtime compiler) through P/Invoke: compiles the backend's .cu sources for the GPU in hand at first
 /// use and caches the CUBIN on disk keyed by the SHA-256 of (source, target architecture, NVRTC version, options), so a
 /// later process loads it without compiling. Cache: $PALU_CACHE_DIR/cuda, else $XDG_CACHE_HOME/palu/cuda, else
-/// ~/.cache/palu/cuda. Library: libnvrtc.so (or .so.13/.12), found on the loader path or under /usr/local/cuda.
+/// ~/.cache/palu/cuda. Library: libnvrtc.so (or .so.13/.12/.11.2), found on the loader path, under /usr/local/cuda or
+/// in $PALU_NVRTC_DIR.
 /// </summary>
 internal static unsafe partial class Nvrtc
 {
@@ -22,17 +23,37 @@ internal static unsafe partial class Nvrtc
     {
         string[] bases = name switch
         {
-            "nvrtc" => ["libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12"],
+            "nvrtc" => ["libnvrtc.so", "libnvrtc.so.13", "libnvrtc.so.12", "libnvrtc.so.11.2"],
             "cublas" => ["libcublas.so", "libcublas.so.13", "libcublas.so.12"],
             _ => [],
         };
+        string[] dirs = ["/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib", .. ExtraDirectories()];
         foreach (var b in bases)
         {
             if (NativeLibrary.TryLoad(b, out var h)) return h;
-            foreach (var dir in new[] { "/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib" })
+            foreach (var dir in dirs)
+            {
+                // NVRTC loads its builtins library by name at the first compile: load the one beside it first
+                if (name == "nvrtc")
+                    foreach (var builtins in Directory.Exists(dir) ? Directory.GetFiles(dir, "libnvrtc-builtins.so*") : [])
+                        NativeLibrary.TryLoad(builtins, out _);
                 if (NativeLibrary.TryLoad(Path.Combine(dir, b), out h)) return h;
+            }
         }
         return 0;
+    }
+
+    /// <summary>Folders of $PALU_NVRTC_DIR (a standalone NVRTC, e.g. the one setup.sh unpacks into .tools/nvrtc so that
+    /// tests compile the kernels on a machine without a GPU).</summary>
+    static string[] ExtraDirectories() =>
+        Environment.GetEnvironmentVariable("PALU_NVRTC_DIR") is { Length: > 0 } d ? d.Split(':', StringSplitOptions.RemoveEmptyEntries) : [];
+
+    /// <summary>True when an NVRTC library loads (no GPU or driver needed to compile).</summary>
+    public static bool Available()
+    {
+        try { Version(); return true; }
+        catch (DllNotFoundException) { return false; }
+        catch (EntryPointNotFoundException) { return false; }
     }
 
     /// <summary>Makes sure the resolver is installed before any cuBLAS or NVRTC call.</summary>
@@ -71,7 +92,7 @@ internal static unsafe partial class Nvrtc
     public static byte[] Compile(string source, string name, int arch, out bool cached)
     {
         string version = Version();
-        string[] options = [$"--gpu-architecture=sm_{arch}", "--std=c++17", "-default-device", "--use_fast_math", "-lineinfo"];
+        string[] options = Options(arch);
         string key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{source}\n{arch}\n{version}\n{string.Join(' ', options)}"))).ToLowerInvariant();
         string file = Path.Combine(CacheDirectory(), $"{name}-sm{arch}-{key[..24]}.cubin");
         if (File.Exists(file)) { cached = true; return File.ReadAllBytes(file); }
@@ -88,6 +109,16 @@ internal static unsafe partial class Nvrtc
         catch (UnauthorizedAccessException) { }
         return cubin;
     }
+
+    /// <summary>The backend's NVRTC options. Line info (for profilers) from NVRTC 12 on: NVRTC 11.8 crashed (SIGSEGV)
+    /// compiling these kernels for sm_90 with -lineinfo.</summary>
+    static string[] Options(int arch) => int.Parse(Version().Split('.')[0]) >= 12
+        ? [$"--gpu-architecture=sm_{arch}", "--std=c++17", "-default-device", "--use_fast_math", "-lineinfo"]
+        : [$"--gpu-architecture=sm_{arch}", "--std=c++17", "-default-device", "--use_fast_math"];
+
+    /// <summary>The CUBIN of <paramref name="source"/> for sm_<paramref name="arch"/>, compiled now (no cache), with the
+    /// options the backend uses; throws <see cref="CudaException"/> with NVRTC's log when it does not compile.</summary>
+    public static byte[] CompileUncached(string source, string name, int arch) => CompileNow(source, name, Options(arch), arch);
 
     static byte[] CompileNow(string source, string name, string[] options, int arch)
     {
