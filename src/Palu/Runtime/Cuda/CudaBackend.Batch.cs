@@ -57,24 +57,20 @@ public sealed unsafe partial class CudaBackend
     // rotated, V rows stored. A rope over memory that a queued store reads runs the queue first, so no store ever
     // sees a rotation made after it.
 
-    readonly record struct QueuedRope(ulong X, int Heads, RopeTable Table, int Start);
-    readonly record struct QueuedStore(ulong Src, int RowStride, int Column, ulong Dst, DType DType, int Heads, int Cap, int Width, int Start);
-
-    readonly List<QueuedRope> _ropeQueue = [];
-    readonly List<QueuedStore> _storeQueue = [];
+    readonly List<DecodeRows.Rope> _ropeQueue = [];
+    readonly List<DecodeRows.Store> _storeQueue = [];
     bool _flushingRows;
 
-    bool QueueRope(in QueuedRope r)
+    bool QueueRope(in DecodeRows.Rope r)
     {
         if (_flushingRows) return false;
-        long bytes = (long)r.Heads * r.Table.HeadDim * 4;
         foreach (var s in _storeQueue)
-            if (r.X < s.Src + (ulong)((long)s.Heads * s.Width * 4 + s.Column * 4L) && s.Src < r.X + (ulong)bytes) { FlushRows(); break; }
+            if (r.X < s.Src + (ulong)s.SrcBytes && s.Src < r.X + (ulong)r.Bytes) { FlushRows(); break; }
         _ropeQueue.Add(r);
         return true;
     }
 
-    bool QueueStore(in QueuedStore s)
+    bool QueueStore(in DecodeRows.Store s)
     {
         if (_flushingRows) return false;
         _storeQueue.Add(s);
@@ -93,20 +89,17 @@ public sealed unsafe partial class CudaBackend
         {
             if (_pendingSwiGlu is { } sw) { _pendingSwiGlu = null; SwiGluLocked(sw.Gate, sw.Up, sw.Length); }
             if (_pendingAdd is { } add) { _pendingAdd = null; AddLocked(add.X, add.Y, add.Length); }
-            var ropes = _ropeQueue.ToArray(); _ropeQueue.Clear();
-            var stores = _storeQueue.ToArray(); _storeQueue.Clear();
-            RunRows(ropes, stores);
+            var entries = DecodeRows.Entries(_ropeQueue.ToArray(), _storeQueue.ToArray());
+            _ropeQueue.Clear(); _storeQueue.Clear();
+            RunRows(entries);
         }
         finally { _flushingRows = false; }
     }
 
-    /// <summary>Runs the queued ropes and stores as <see cref="DecodeRows"/> plans them, one rows_* launch per group.</summary>
-    void RunRows(QueuedRope[] ropes, QueuedStore[] stores)
+    /// <summary>Runs row entries as <see cref="DecodeRows.Groups"/> plans them, one rows_* launch per group.</summary>
+    void RunRows(List<DecodeRows.Entry> entries)
     {
-        var groups = DecodeRows.Groups(DecodeRows.Entries(
-            ropes.Select(r => new DecodeRows.Rope(r.X, r.Heads, r.Table, r.Start)).ToArray(),
-            stores.Select(s => new DecodeRows.Store(s.Src + (ulong)((long)s.Column * 4), s.Heads, s.Width, s.Start, s.Dst, s.DType, s.Cap)).ToArray()));
-        foreach (var g in groups)
+        foreach (var g in DecodeRows.Groups(entries))
         {
             var table = new RowTable();
             int heads = 0, width = g[0].Width;
@@ -153,13 +146,9 @@ public sealed unsafe partial class CudaBackend
     {
         ulong end = p + (ulong)bytes;
         foreach (var r in _ropeQueue)
-            if (p < r.X + (ulong)((long)r.Heads * r.Table.HeadDim * 4) && r.X < end) return true;
+            if (p < r.X + (ulong)r.Bytes && r.X < end) return true;
         foreach (var s in _storeQueue)
-        {
-            ulong srcEnd = s.Src + (ulong)(((long)s.Column + (long)s.Heads * s.Width) * 4);
-            ulong dstEnd = s.Dst + (ulong)((long)s.Heads * s.Cap * s.Width * DTypes.Size(s.DType));
-            if ((p < srcEnd && s.Src < end) || (p < dstEnd && s.Dst < end)) return true;
-        }
+            if ((p < s.Src + (ulong)s.SrcBytes && s.Src < end) || (p < s.Dst + (ulong)s.CacheBytes && s.Dst < end)) return true;
         return false;
     }
 

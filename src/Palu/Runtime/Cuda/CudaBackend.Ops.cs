@@ -198,7 +198,7 @@ public sealed unsafe partial class CudaBackend
         {
             if (startPos + 1 > table.MaxPositions) throw new ArgumentOutOfRangeException(nameof(startPos), $"RoPE position {startPos} beyond the table's {table.MaxPositions}");
             Headroom(table.MaxPositions - (startPos + T));
-            if (QueueRope(new QueuedRope(Ptr(x), heads, table, startPos))) return;
+            if (QueueRope(new DecodeRows.Rope(Ptr(x), heads, table, startPos))) return;
         }
         RopeLocked(Ptr(x), T, heads, startPos, table);
     }
@@ -258,7 +258,8 @@ public sealed unsafe partial class CudaBackend
         if (T == 0) return;
         using var _ = Enter();
         Headroom(dst.Capacity - (start + T));
-        if (T == 1 && QueueStore(new QueuedStore(Ptr(src), rowStride, column, Mem(dst.Memory).Pointer, dst.DType, dst.Heads, dst.Capacity, dst.Width, start))) return;
+        // one row: heads × width floats from column `column` of src (its row stride does not matter)
+        if (T == 1 && QueueStore(new DecodeRows.Store(Ptr(src) + (ulong)((long)column * 4), dst.Heads, dst.Width, start, Mem(dst.Memory).Pointer, dst.DType, dst.Capacity))) return;
         StoreLocked(Ptr(src), rowStride, column, Mem(dst.Memory).Pointer, dst.DType, dst.Heads, dst.Capacity, dst.Width, start, T);
     }
 

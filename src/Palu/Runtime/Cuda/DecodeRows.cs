@@ -14,10 +14,17 @@ internal static class DecodeRows
     public const int Capacity = RowTable.Capacity;
 
     /// <summary>A queued rotation of heads × table.HeadDim floats at X, at position Start.</summary>
-    public readonly record struct Rope(ulong X, int Heads, RopeTable Table, int Start);
+    public readonly record struct Rope(ulong X, int Heads, RopeTable Table, int Start)
+    {
+        public long Bytes => (long)Heads * Table.HeadDim * 4;
+    }
 
     /// <summary>A queued store of heads × width floats read at Src into cache Dst ([heads, cap, width], dtype) at Start.</summary>
-    public readonly record struct Store(ulong Src, int Heads, int Width, int Start, ulong Dst, DType DType, int Cap);
+    public readonly record struct Store(ulong Src, int Heads, int Width, int Start, ulong Dst, DType DType, int Cap)
+    {
+        public long SrcBytes => (long)Heads * Width * 4;
+        public long CacheBytes => (long)Heads * Cap * Width * DTypes.Size(DType);
+    }
 
     /// <summary>One job: rotate (Table set) and/or store (Dst set) heads × width floats at X.</summary>
     public readonly record struct Entry(ulong X, int Heads, int Width, RopeTable? Table, int Start, ulong Dst, DType DType, int Cap)

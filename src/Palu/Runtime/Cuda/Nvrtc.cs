@@ -92,7 +92,7 @@ internal static unsafe partial class Nvrtc
     public static byte[] Compile(string source, string name, int arch, out bool cached)
     {
         string version = Version();
-        string[] options = Options(arch);
+        string[] options = Options(arch, version);
         string key = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes($"{source}\n{arch}\n{version}\n{string.Join(' ', options)}"))).ToLowerInvariant();
         string file = Path.Combine(CacheDirectory(), $"{name}-sm{arch}-{key[..24]}.cubin");
         if (File.Exists(file)) { cached = true; return File.ReadAllBytes(file); }
@@ -112,13 +112,13 @@ internal static unsafe partial class Nvrtc
 
     /// <summary>The backend's NVRTC options. Line info (for profilers) from NVRTC 12 on: NVRTC 11.8 crashed (SIGSEGV)
     /// compiling these kernels for sm_90 with -lineinfo.</summary>
-    static string[] Options(int arch) => int.Parse(Version().Split('.')[0]) >= 12
+    static string[] Options(int arch, string version) => int.Parse(version.Split('.')[0]) >= 12
         ? [$"--gpu-architecture=sm_{arch}", "--std=c++17", "-default-device", "--use_fast_math", "-lineinfo"]
         : [$"--gpu-architecture=sm_{arch}", "--std=c++17", "-default-device", "--use_fast_math"];
 
     /// <summary>The CUBIN of <paramref name="source"/> for sm_<paramref name="arch"/>, compiled now (no cache), with the
     /// options the backend uses; throws <see cref="CudaException"/> with NVRTC's log when it does not compile.</summary>
-    public static byte[] CompileUncached(string source, string name, int arch) => CompileNow(source, name, Options(arch), arch);
+    public static byte[] CompileUncached(string source, string name, int arch) => CompileNow(source, name, Options(arch, Version()), arch);
 
     static byte[] CompileNow(string source, string name, string[] options, int arch)
     {

@@ -329,6 +329,7 @@ extern "C" __global__ void gemvm2_bf16(const u16* w, int s, const float* x, floa
 // ---- up to 3 products of the same x in one launch (Q, K, V; gate, up): blocks [first[i], first[i + 1]) do product i
 struct GemvSet { const u16* w[3]; float* y[3]; int stride[3]; int m[3]; int first[4]; };
 __device__ __forceinline__ int gemv_pick(const GemvSet& s, int b) { return b >= s.first[2] ? 2 : b >= s.first[1] ? 1 : 0; }
+// field f of product i of the GemvSet s (constant indices only: the set stays in the parameter space)
 #define PALU_PICK(f, i) ((i) == 2 ? s.f[2] : (i) == 1 ? s.f[1] : s.f[0])
 extern "C" __global__ void gemvs2x_bf16(const float* x, int T, int n, GemvSet s)
 { PALU_GRID_START
@@ -340,7 +341,6 @@ extern "C" __global__ void gemvm2x_bf16(const float* x, int T, int n, GemvSet s)
     int b = blockIdx.x, i = gemv_pick(s, b);
     gemv_mma<2>(PALU_PICK(w, i), PALU_PICK(stride, i), x, PALU_PICK(y, i), T, n, PALU_PICK(m, i), b - PALU_PICK(first, i));
 }
-#undef PALU_PICK
 
 // ---- y = W·x for one row (T = 1), streamed: a grid of a few blocks per multiprocessor that walk the work -----------
 // Work: the row groups (R rows) of up to 3 products of one x (set; group g belongs to product i when set.first[i] ≤ g <
@@ -352,11 +352,9 @@ extern "C" __global__ void gemvm2x_bf16(const float* x, int T, int n, GemvSet s)
 template <int R, int U> __device__ __forceinline__ void gemv_stream_load(uint4 (&dst)[R][U], const GemvSet& s, int g, int c, int n)
 {
     int i = gemv_pick(s, g);
-    const u16* w = i == 2 ? s.w[2] : i == 1 ? s.w[1] : s.w[0];
-    int stride = i == 2 ? s.stride[2] : i == 1 ? s.stride[1] : s.stride[0];
-    int m = i == 2 ? s.m[2] : i == 1 ? s.m[1] : s.m[0];
-    int first = i == 2 ? s.first[2] : i == 1 ? s.first[1] : s.first[0];
-    int o0 = (g - first) * R, col = c * 1024 * U + (int)threadIdx.x * 8;
+    const u16* w = PALU_PICK(w, i);
+    int stride = PALU_PICK(stride, i), m = PALU_PICK(m, i);
+    int o0 = (g - PALU_PICK(first, i)) * R, col = c * 1024 * U + (int)threadIdx.x * 8;
 #pragma unroll
     for (int r = 0; r < R; r++)
     {
@@ -413,10 +411,8 @@ template <int R, int U, bool SWI> __device__ void gemv_stream(const float* x, co
             if (threadIdx.x < R)
             {
                 int i = gemv_pick(s, g), r = threadIdx.x;
-                int m = i == 2 ? s.m[2] : i == 1 ? s.m[1] : s.m[0];
-                int o = (g - (i == 2 ? s.first[2] : i == 1 ? s.first[1] : s.first[0])) * R + r;
-                float* y = i == 2 ? s.y[2] : i == 1 ? s.y[1] : s.y[0];
-                if (o < m) y[o] = red[buf][0][r] + red[buf][1][r] + red[buf][2][r] + red[buf][3][r];
+                int o = (g - PALU_PICK(first, i)) * R + r;
+                if (o < PALU_PICK(m, i)) PALU_PICK(y, i)[o] = red[buf][0][r] + red[buf][1][r] + red[buf][2][r] + red[buf][3][r];
             }
             buf ^= 1;
         }
@@ -433,6 +429,7 @@ extern "C" __global__ void gemvt1_bf16(const float* x, int T, int n, GemvSet s) 
 extern "C" __global__ void gemvt2_swiglu(const float* g, const float* u, int n, GemvSet s) { gemv_stream<2, 4, true>(g, u, n, s); }
 extern "C" __global__ void gemvt4_swiglu(const float* g, const float* u, int n, GemvSet s) { gemv_stream<4, 2, true>(g, u, n, s); }
 extern "C" __global__ void gemvt1_swiglu(const float* g, const float* u, int n, GemvSet s) { gemv_stream<1, 8, true>(g, u, n, s); }
+#undef PALU_PICK
 
 // ---- decode attention of up to 8 sequences in one launch (grid z = sequence) -------------------------------------
 // Sequence b has one query row: q [B, H, D] and the output rows are consecutive, its cache at tab.k[b], tab.v[b]
