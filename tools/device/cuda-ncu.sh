@@ -10,8 +10,8 @@ C=${1:-1024}; B=${2:-1}
 NCU=$(command -v ncu || ls /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 [ -n "$NCU" ] || { echo "no ncu on this machine"; exit 1; }
 [ -d $W/llama7b ] || python3 tools/device/make_llama7b.py $W 2>&1 | grep -E "model" | tail -2
-# 3 warm-up + 2 timed steps; every kernel of them (a step of the 7B shape is ~420 kernels)
-$NCU --clock-control none --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum --csv --page raw --print-units base \
+# 3 warm-up + 2 timed steps; every kernel of them; caches kept between kernels as in a real step
+$NCU --clock-control none --cache-control none --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum --csv --page raw --print-units base \
   --launch-count 2600 dotnet .device-carry/cli/Palu.Cli.dll bench decode --model $W/llama7b --device cuda --context $C \
   --batch $B --steps 2 > $OUT/ncu-$C-$B.csv 2> $OUT/ncu-$C-$B.err
 tail -3 $OUT/ncu-$C-$B.err

@@ -36,11 +36,15 @@ def decode(C, B, G):
     def step(pos):
         ids = torch.randint(2, V, (B, 1), device="cuda", generator=gen)
         cp = torch.tensor([pos], device="cuda")
+        if a.compile: torch.compiler.cudagraph_mark_step_begin()   # each step a new CUDA-graph replay (the cache is updated in place)
         out = fwd(input_ids=ids, past_key_values=cache, cache_position=cp, position_ids=cp.expand(B, 1), use_cache=True)
         return out.logits
     with torch.no_grad():
+        t = time.perf_counter()
         for i in range(3): step(C + i)
-        torch.cuda.synchronize(); t = time.perf_counter()
+        torch.cuda.synchronize()
+        print(f"warm-up (with compilation when --compile): {time.perf_counter() - t:.1f} s", file=sys.stderr, flush=True)
+        t = time.perf_counter()
         for i in range(G): step(C + 3 + i)
         torch.cuda.synchronize(); s = time.perf_counter() - t
     del cache; torch.cuda.empty_cache()

@@ -17,7 +17,10 @@ public class RandomizedSvdTests
         var s = la.RandomizedSvd(a, m, n, r);
         Assert.Equal(r, s.Rank);
         Assert.True(OrthonormalityError(s.U, m, r) < 1e-10);
-        Assert.True(OrthonormalityError(Dense.Transpose<double>(s.Vt, r, n), n, r) < 1e-10);
+        // V's columns come through a division by σ (σ_r/σ_1 ≈ 8e-4 here), which scales U's rounding by up to 1e3: 1.4e-10
+        // on a machine without AVX-512, where the managed kernels take 256-bit vectors
+        double ev = OrthonormalityError(Dense.Transpose<double>(s.Vt, r, n), n, r);
+        Assert.True(ev < 1e-9, $"Vᵀ orthonormality error {ev:E2}");
         for (int i = 0; i < r; i++)
             Assert.True(Math.Abs(s.S[i] - Math.Pow(0.7, i)) < 1e-8 * Math.Pow(0.7, i), $"σ_{i}: {s.S[i]} vs {Math.Pow(0.7, i)}");
     }

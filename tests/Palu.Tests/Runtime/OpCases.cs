@@ -105,6 +105,33 @@ public static class OpCases
             be.SwiGlu(g, be.Load(Rand(1537, 14)));
             return Result(be, g);
         });
+        // chains as a decode step or a prefill makes them (a backend may hold an op back and fuse it with the next: the
+        // CUDA one adds inside the norm and makes the SwiGLU inside the product that reads it); every buffer the chain
+        // writes is compared
+        foreach (var (n, add, m) in new[] { (1024, true, new[] { 37, 16, 16 }), (520, false, new[] { 33 }) })
+            yield return new($"{(add ? "Add → " : "")}RmsNorm → MatMul ×{m.Length}", $"one row n={n} → [{string.Join(", ", m)}]", be =>
+            {
+                var h = be.Load(Rand(n, 80, 2f));
+                var xn = be.Load(new float[n]);
+                if (add) be.Add(h, be.Load(Rand(n, 81)));
+                be.RmsNorm(h, be.Load(Rand(n, 82)), xn, 1, 1e-5f);
+                var ys = m.Select((rows, i) =>
+                {
+                    var y = be.Load(new float[rows]);
+                    be.MatMul(xn, be.Load(Weight(rows, n, DType.BF16, (ulong)(83 + i))), y, 1);
+                    return y;
+                }).ToArray();
+                return ys.SelectMany(y => Result(be, y)).Concat(Result(be, h)).Concat(Result(be, xn)).ToArray();
+            });
+        foreach (int T in new[] { 1, 12 })
+            yield return new("SwiGlu → MatMul", $"T={T} n=1536 → [21]", be =>
+            {
+                var g = be.Load(Rand(T * 1536, 90, 2f));
+                var y = be.Load(new float[T * 21]);
+                be.SwiGlu(g, be.Load(Rand(T * 1536, 91)));
+                be.MatMul(g, be.Load(Weight(21, 1536, DType.BF16, 92)), y, T);
+                return Result(be, y);
+            });
         yield return new("Gather", "T=4 n=10 → 6", be =>
         {
             var y = be.Load(new float[4 * 6]);

@@ -77,12 +77,20 @@ public sealed unsafe partial class CudaBackend
             return;
         }
         NotInGraph("cuBLAS");
+        long count = (long)T * n;
+        // a held-back SwiGLU of x makes its product straight into the bf16 operand (the gate buffer keeps the gate)
+        var swiglu = _pendingSwiGlu is { } sg && sg.Gate == x && sg.Length == count && count % 4 == 0 ? sg : ((ulong Gate, ulong Up, long Length)?)null;
+        if (swiglu != null) _pendingSwiGlu = null;
         FlushAttention();
         FlushRows();
-        long count = (long)T * n;
         var xb = Scratch("gemm-x", count * 2);                                  // [T, n] bf16
+        if (swiglu is { } held)
+        {
+            Launch("swiglu4_bf16", (Blocks(count / 4), 1), 256, held.Gate, held.Up, xb.Pointer, count / 4);
+            (_castSource, _castCount, _castTarget, _launchesSinceCast) = (x, count, xb.Pointer, 0);
+        }
         // Q, K, V (and gate, up) multiply the same activations: their bf16 copy is made once while no kernel ran since
-        if (!(x == _castSource && count == _castCount && xb.Pointer == _castTarget && _launchesSinceCast == 0))
+        else if (!(x == _castSource && count == _castCount && xb.Pointer == _castTarget && _launchesSinceCast == 0))
         {
             if (count % 4 == 0 && x % 16 == 0) Launch("cast4_bf16", (Blocks(count / 4), 1), 256, x, xb.Pointer, count / 4);
             else Launch("cast_bf16", (Blocks(count), 1), 256, x, xb.Pointer, count);
@@ -230,16 +238,19 @@ public sealed unsafe partial class CudaBackend
         if (startPos + T > table.MaxPositions) throw new ArgumentOutOfRangeException(nameof(T), $"RoPE positions up to {startPos + T} beyond the table's {table.MaxPositions}");
         Headroom(table.MaxPositions - (startPos + T));
         var t = RopeTables(table);
-        Launch("rope", (Blocks((long)T * heads * (table.HeadDim / 2)), 1), 256, x, t.Cos.Pointer, t.Sin.Pointer, T, heads, table.HeadDim, startPos, ShiftPointer);
+        if (table.HeadDim % 4 == 0 && x % 8 == 0 && (long)T * heads < int.MaxValue - 8)   // a warp per (row, head)
+            Launch("rope_rows", ((uint)(((long)T * heads + 7) / 8), 1), 256, x, t.Cos.Pointer, t.Sin.Pointer, T, heads, table.HeadDim, startPos, ShiftPointer);
+        else
+            Launch("rope", (Blocks((long)T * heads * (table.HeadDim / 2)), 1), 256, x, t.Cos.Pointer, t.Sin.Pointer, T, heads, table.HeadDim, startPos, ShiftPointer);
     }
 
     /// <summary>A table's identity by content (head dim, positions, frequencies), so reloading a model reuses its copy.</summary>
     static string RopeKey(RopeTable t) =>
         $"{t.HeadDim}:{t.MaxPositions}:{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(t.InvFreq.AsSpan())))}";
 
-    /// <summary>Held back one op, like the residual add: when the next op is the one-row product of the gate (the
-    /// MLP's down projection), the streamed GEMV makes silu(gate)·up as it reads x and the gate buffer keeps the gate;
-    /// any other op runs the swiglu kernel first.</summary>
+    /// <summary>Held back one op, like the residual add: when the next op is the product of the gate (the MLP's down
+    /// projection), that product makes silu(gate)·up itself and the gate buffer keeps the gate: one row, the streamed
+    /// GEMV as it reads x; many, the kernel that writes cuBLAS's bf16 operand. Any other op runs the swiglu kernel first.</summary>
     public override void SwiGlu(Buf gate, Buf up)
     {
         using var _ = Enter();
@@ -263,9 +274,17 @@ public sealed unsafe partial class CudaBackend
         StoreLocked(Ptr(src), rowStride, column, Mem(dst.Memory).Pointer, dst.DType, dst.Heads, dst.Capacity, dst.Width, start, T);
     }
 
-    void StoreLocked(ulong src, int rowStride, int column, ulong dst, DType dtype, int heads, int cap, int width, int start, int T) =>
-        Launch("store_" + Suffix(dtype), (Blocks((long)T * heads * width), 1), 256,
-            src, rowStride, column, dst, heads, cap, width, start, T, ShiftPointer);
+    /// <summary>Rows [start, start + T) of the cache: a warp per (row, head) with float4 reads where the columns allow
+    /// (store4_*), else a thread per element.</summary>
+    void StoreLocked(ulong src, int rowStride, int column, ulong dst, DType dtype, int heads, int cap, int width, int start, int T)
+    {
+        if (width % 4 == 0 && rowStride % 4 == 0 && column % 4 == 0 && src % 16 == 0 && dst % 16 == 0 && (long)T * heads < int.MaxValue - 8)
+            Launch("store4_" + Suffix(dtype), ((uint)(((long)T * heads + 7) / 8), 1), 256,
+                src, rowStride, column, dst, heads, cap, width, start, T, ShiftPointer);
+        else
+            Launch("store_" + Suffix(dtype), (Blocks((long)T * heads * width), 1), 256,
+                src, rowStride, column, dst, heads, cap, width, start, T, ShiftPointer);
+    }
 
     public override void Attention(Buf q, KvStore k, KvStore v, Buf output, in AttentionCall c)
     {

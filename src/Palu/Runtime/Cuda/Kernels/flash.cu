@@ -112,7 +112,8 @@ __device__ __forceinline__ void cp_wait_one() { asm volatile("cp.async.wait_grou
 // (D + 8) bf16, 68 KiB for D = 128), both kept [key][dim]: the B operands come from ldmatrix (K as stored, V by
 // .trans). Scores are kept in the base-2 domain (q pre-scaled by scale·log2 e); tiles wholly visible to a warp's
 // rows skip the mask. D = 32, 64 or 128. (On the 7B shapes, H200, prefill of 4096: 151 ms against 155 with one buffer
-// filled through registers and 181 with element-wise operand loads and a transposed V.)
+// filled through registers and 181 with element-wise operand loads and a transposed V; 8 warps sharing the tiles of
+// 128 query rows: 888 µs per layer against 653 with 4.)
 template <int D> __device__ void flash_prefill(const float* q, const u16* k, const u16* v, float* out,
     int T, int start, int H, int Hkv, int cap, int window, float scale)
 {

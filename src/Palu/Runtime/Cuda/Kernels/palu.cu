@@ -208,6 +208,25 @@ extern "C" __global__ void rope(float* x, const float* cs, const float* sn, int 
     }
 }
 
+// the same RoPE for many rows (prefill): one warp per (row t, head h), two rotated pairs per lane (float2 reads at j
+// and j + d/2); d % 4 == 0, x 8-byte aligned
+extern "C" __global__ void rope_rows(float* x, const float* cs, const float* sn, int T, int heads, int d, int start, const int* shift)
+{ PALU_GRID_START
+    int r = blockIdx.x * 8 + (threadIdx.x >> 5), lane = threadIdx.x & 31, half = d / 2;
+    if (r >= T * heads) return;
+    long p = start + *shift + r / heads;
+    float* xr = x + (long)r * d;
+    for (int j = lane * 2; j < half; j += 64)
+    {
+        float2 a = *(float2*)(xr + j), b = *(float2*)(xr + j + half);
+        float2 c = *(const float2*)(cs + p * half + j), s = *(const float2*)(sn + p * half + j), ra, rb;
+        ra.x = a.x * c.x - b.x * s.x; ra.y = a.y * c.y - b.y * s.y;
+        rb.x = b.x * c.x + a.x * s.x; rb.y = b.y * c.y + a.y * s.y;
+        *(float2*)(xr + j) = ra;
+        *(float2*)(xr + j + half) = rb;
+    }
+}
+
 // y [T, m] = x [T, n] columns cols [m]; with accumulate, y += instead
 extern "C" __global__ void gather(const float* x, const int* cols, float* y, int T, int n, int m, int accumulate)
 { PALU_GRID_START
@@ -245,6 +264,30 @@ template <int DT> __device__ void store_rows(const float* src, int rowStride, in
         store<DT>(dst, ((long)h * cap + start + t) * width + e, src[(long)t * rowStride + column + (long)h * width + e]);
     }
 }
+// the same store for many rows (prefill): one warp per (row t, head h), four consecutive columns per lane; width % 4
+// == 0, the source columns 16-byte aligned (rowStride and column % 4 == 0)
+template <int DT> __device__ void store_rows4(const float* src, int rowStride, int column, void* dst, int heads, int cap, int width, int start, int T)
+{
+    int r = blockIdx.x * 8 + (threadIdx.x >> 5), lane = threadIdx.x & 31;
+    if (r >= T * heads) return;
+    int t = r / heads, h = r - t * heads;
+    const float* sr = src + (long)t * rowStride + column + (long)h * width;
+    long base = ((long)h * cap + start + t) * width;
+    for (int e = lane * 4; e < width; e += 128)
+    {
+        float4 v = *(const float4*)(sr + e);
+        if (DT == 0) *(float4*)((float*)dst + base + e) = v;
+        else
+        {
+            u16 a = DT == 1 ? f32_to_bf16(v.x) : f32_to_f16(v.x), b = DT == 1 ? f32_to_bf16(v.y) : f32_to_f16(v.y);
+            u16 c = DT == 1 ? f32_to_bf16(v.z) : f32_to_f16(v.z), d = DT == 1 ? f32_to_bf16(v.w) : f32_to_f16(v.w);
+            *(uint2*)((u16*)dst + base + e) = make_uint2(a | (u32)b << 16, c | (u32)d << 16);
+        }
+    }
+}
+extern "C" __global__ void store4_f32(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T, const int* sh) { PALU_GRID_START store_rows4<0>(s, rs, c, d, h, cap, w, st + *sh, T); }
+extern "C" __global__ void store4_bf16(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T, const int* sh) { PALU_GRID_START store_rows4<1>(s, rs, c, d, h, cap, w, st + *sh, T); }
+extern "C" __global__ void store4_f16(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T, const int* sh) { PALU_GRID_START store_rows4<2>(s, rs, c, d, h, cap, w, st + *sh, T); }
 extern "C" __global__ void store_f32(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T, const int* sh) { PALU_GRID_START store_rows<0>(s, rs, c, d, h, cap, w, st + *sh, T); }
 extern "C" __global__ void store_bf16(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T, const int* sh) { PALU_GRID_START store_rows<1>(s, rs, c, d, h, cap, w, st + *sh, T); }
 extern "C" __global__ void store_f16(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T, const int* sh) { PALU_GRID_START store_rows<2>(s, rs, c, d, h, cap, w, st + *sh, T); }
