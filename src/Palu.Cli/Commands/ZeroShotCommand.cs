@@ -53,7 +53,7 @@ public static class ZeroShotCommand
     public static Option<int> BatchRowsOption() => new("--batch-rows")
     {
         Description = "score several items per forward step: every choice of every item runs as its own sequence (the shared prefix " +
-                      "recomputed), as many whole items per step as fit in N rows (at most 512, a batched step's limit); for --device cuda, " +
+                      "recomputed), as many whole items per step as fit in N rows (at most a batched step's limit: 512 on the CPU, 4096 on CUDA); for --device cuda, " +
                       "where one step of many rows costs about what one of a few rows does. 0 = one item at a time, its choices sharing their prefix",
         HelpName = "N",
         DefaultValueFactory = _ => 0,

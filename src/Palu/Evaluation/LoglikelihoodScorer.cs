@@ -70,14 +70,15 @@ public sealed class LoglikelihoodScorer(CausalLM lm) : IDisposable
     /// <summary>
     /// The summed continuation log-likelihoods of several items' requests, in batched steps: every request runs as its
     /// own sequence (its prefix recomputed, not shared), as many whole items per step as fit in
-    /// <paramref name="maxRows"/> rows (at most a batched step's 512); an item larger than that is scored alone
+    /// <paramref name="maxRows"/> rows (at most a batched step's: the backend's prefill chunk, 512 on the CPU, 4096 on
+    /// CUDA); an item larger than that is scored alone
     /// by <see cref="Score"/>. The same sums as <see cref="Score"/> up to float rounding; fewer, larger steps, which is
     /// what a GPU needs (one step of many rows costs about what one of a few rows does).
     /// </summary>
     public double[][] ScoreBatch(IReadOnlyList<IReadOnlyList<(int[] Context, int[] Continuation)>> items, int maxRows)
     {
         if (maxRows < 1) throw new ArgumentOutOfRangeException(nameof(maxRows), "at least one row per step");
-        maxRows = Math.Min(maxRows, CausalLM.PrefillChunk);
+        maxRows = Math.Min(maxRows, _lm.Backend.PrefillChunk);
         var result = new double[items.Count][];
         var pack = new List<int>();
         int packRows = 0;

@@ -137,8 +137,8 @@ public sealed class CausalLM : IDisposable
     /// <summary>
     /// Advances several sequences in one step: all their rows go through every linear layer together (each weight is
     /// read once per step, not once per sequence), attention runs per sequence over its own cache. hidden [Σ T, d]
-    /// receives the rows in step order. Each sequence gets exactly the results it would get alone. At most
-    /// <see cref="PrefillChunk"/> rows in all; a sequence may appear once.
+    /// receives the rows in step order. Each sequence gets exactly the results it would get alone. At most the
+    /// backend's <see cref="Backend.PrefillChunk"/> rows in all (512 on the CPU, 4096 on CUDA); a sequence may appear once.
     /// </summary>
     public void Forward(ReadOnlySpan<SequenceStep> steps, Span<float> hidden, Workspace workspace, IActivationObserver? observer = null)
     {
@@ -150,7 +150,7 @@ public sealed class CausalLM : IDisposable
             Check(s.State, s.Tokens.Span);
             rows += s.Tokens.Length;
         }
-        if (rows > PrefillChunk) throw new ArgumentException($"a batched step holds at most {PrefillChunk} rows, got {rows}");
+        if (rows > Backend.PrefillChunk) throw new ArgumentException($"a batched step holds at most {Backend.PrefillChunk} rows on the {Backend.Name} backend, got {rows}");
         if (hidden.Length < rows * Hidden) throw new ArgumentException($"hidden needs [{rows}, {Hidden}]");
         if (rows > 0) ForwardRows(steps, hidden[..(rows * Hidden)], workspace, observer);
     }

@@ -158,5 +158,12 @@ public class ConcurrencyTests
         Assert.Throws<ArgumentException>(() => lm.DecodeBatch([1, 2], [s, s], h, ws));
         Assert.Throws<ArgumentException>(() => lm.DecodeBatch([1], [t], h, ws));
         Assert.Equal(0, s.Length);
+        // more rows than one step of this backend holds (its prefill chunk: 512 on the CPU)
+        using var a = lm.NewSequence(300);
+        using var b = lm.NewSequence(300);
+        var ids = Enumerable.Repeat(1, 257).ToArray();
+        var e = Assert.Throws<ArgumentException>(() => lm.Forward([new SequenceStep(a, ids), new SequenceStep(b, ids)], new float[514 * lm.Hidden], ws));
+        Assert.Contains($"at most {lm.Backend.PrefillChunk} rows on the {lm.Backend.Name} backend, got 514", e.Message);
+        Assert.Equal(0, a.Length);
     }
 }
