@@ -3,7 +3,7 @@ protocol: decode at context C (the static cache counts C positions, never writte
 3 warm-up + N timed steps; prefill of N tokens without a cache. Optionally torch.compile (reduce-overhead).
 Prints one JSON object. usage: python3 torch_bench.py MODEL --context 1024,16384 --batch 1,8 --prefill 512,4096 [--compile]"""
 import argparse, inspect, json, signal, sys, time
-import torch
+import torch, transformers
 from transformers import AutoModelForCausalLM, StaticCache
 
 ap = argparse.ArgumentParser()
@@ -67,4 +67,4 @@ for N in [int(x) for x in a.prefill.split(",") if x]:
             t = time.perf_counter(); model(input_ids=ids, use_cache=False); torch.cuda.synchronize(); ts.append(time.perf_counter() - t)
     ts.sort(); pre.append({"tokens": N, "seconds": ts[1], "tokens_per_s": N / ts[1]})
     print(pre[-1], file=sys.stderr, flush=True)
-print(json.dumps({"bench": "transformers", "torch": torch.__version__, "compile": a.compile, "decode": rows, "prefill": pre}))
+print(json.dumps({"bench": "transformers", "transformers": transformers.__version__, "torch": torch.__version__, "compile": a.compile, "decode": rows, "prefill": pre}))
