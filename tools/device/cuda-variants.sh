@@ -17,7 +17,7 @@ M="--model $W/llama7b --device cuda"
 # PDL with fewer GEMV blocks per multiprocessor: at 4 (the default) the next kernel's blocks find no room to start
 # early, so its weight prefetch before griddepcontrol.wait cannot overlap the current kernel's tail
 for v in "PALU_CUDA_GRAPHS=0" "PALU_CUDA_PDL=1" "PALU_CUDA_FUSE_GEMV=0" "PALU_CUDA_GEMV=split" "PALU_CUDA_GEMV=t2:4" \
-         "PALU_CUDA_GEMV=t4:2" "PALU_CUDA_PDL=1 PALU_CUDA_GEMV=t4:2" "PALU_CUDA_PDL=1 PALU_CUDA_GEMV=t4:3" "PALU_CUDA_PDL=1 PALU_CUDA_GEMV=t2:3"; do
+         "PALU_CUDA_GEMV=t4:5" "PALU_CUDA_GEMV=t4:2" "PALU_CUDA_PDL=1 PALU_CUDA_GEMV=t4:2" "PALU_CUDA_PDL=1 PALU_CUDA_GEMV=t4:3" "PALU_CUDA_PDL=1 PALU_CUDA_GEMV=t2:3"; do
   env $v dotnet .device-carry/cli/Palu.Cli.dll bench decode $M --context 1024 --batch 1,8 --steps 16 2>&1 | grep -E "context|rror" | sed "s/^/$v: /"
 done
 PALU_CUDA_PREFILL_CHUNK=512 dotnet .device-carry/cli/Palu.Cli.dll bench prefill $M --tokens 4096 --reps 2 2>&1 | grep -E "prefill|rror" | sed "s/^/PALU_CUDA_PREFILL_CHUNK=512: /"
