@@ -213,8 +213,8 @@ public sealed unsafe partial class CudaBackend
         return (groups + k - 1) / k;
     }
 
-    /// <summary>One-row products of one x through the streamed GEMV (gemvtR): a grid of a few blocks per multiprocessor.</summary>
-    /// With <paramref name="up"/>, x is the gate of a held-back SwiGLU and the product takes silu(x)·up as it reads x.
+    /// <summary>One-row products of one x through the streamed GEMV (gemvtR): a grid of a few blocks per multiprocessor.
+    /// With <paramref name="up"/>, x is the gate of a held-back SwiGLU and the product takes silu(x)·up as it reads x.</summary>
     void StreamGemvs(ReadOnlySpan<QueuedGemv> q, ulong up = 0)
     {
         int R = s_streamGemv.Rows;

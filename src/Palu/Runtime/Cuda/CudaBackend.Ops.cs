@@ -55,9 +55,8 @@ public sealed unsafe partial class CudaBackend
         {
             if (w.DType == DType.BF16 && n % 8 == 0 && w.Stride % 8 == 0 && w.Pointer % 16 == 0 && x % 16 == 0 && (T == 1 || n % 64 == 0))
             {
-                if (T == 1 && _pendingSwiGlu is { } sw && sw.Gate == x && sw.Length == n && !_flushingGemvs)
+                if (T == 1 && !_flushingGemvs && TakeSwiGlu(x, n) is { } sw)
                 {
-                    _pendingSwiGlu = null;
                     FlushGemvs();
                     FlushRows();
                     StreamGemvs([new QueuedGemv(x, w.Pointer, w.Stride, y, T, n, m)], sw.Up);
@@ -79,8 +78,7 @@ public sealed unsafe partial class CudaBackend
         NotInGraph("cuBLAS");
         long count = (long)T * n;
         // a held-back SwiGLU of x makes its product straight into the bf16 operand (the gate buffer keeps the gate)
-        var swiglu = _pendingSwiGlu is { } sg && sg.Gate == x && sg.Length == count && count % 4 == 0 ? sg : ((ulong Gate, ulong Up, long Length)?)null;
-        if (swiglu != null) _pendingSwiGlu = null;
+        var swiglu = TakeSwiGlu(x, count);
         FlushAttention();
         FlushRows();
         var xb = Scratch("gemm-x", count * 2);                                  // [T, n] bf16
@@ -255,11 +253,22 @@ public sealed unsafe partial class CudaBackend
     {
         using var _ = Enter();
         FlushRows();
-        if (s_streamGemv.Rows > 0 && gate.Length % 4 == 0 && (Ptr(gate) | Ptr(up)) % 16 == 0) _pendingSwiGlu = (Ptr(gate), Ptr(up), gate.Length);
+        if (s_streamGemv.Rows > 0 && gate.Length % 4 == 0 && (Ptr(gate) | Ptr(up)) % 16 == 0) _pendingSwiGlu = new HeldSwiGlu(Ptr(gate), Ptr(up), gate.Length);
         else SwiGluLocked(Ptr(gate), Ptr(up), gate.Length);
     }
 
-    (ulong Gate, ulong Up, long Length)? _pendingSwiGlu;
+    /// <summary>A held-back SwiGLU: gate [Length] and up at device addresses (Length % 4 == 0, both 16-byte aligned).</summary>
+    readonly record struct HeldSwiGlu(ulong Gate, ulong Up, long Length);
+
+    HeldSwiGlu? _pendingSwiGlu;
+
+    /// <summary>The held-back SwiGLU when its product is x [length] (it is then no longer held), else null.</summary>
+    HeldSwiGlu? TakeSwiGlu(ulong x, long length)
+    {
+        if (_pendingSwiGlu is not { } sw || sw.Gate != x || sw.Length != length) return null;
+        _pendingSwiGlu = null;
+        return sw;
+    }
 
     void SwiGluLocked(ulong gate, ulong up, long n) => Launch("swiglu", (Blocks(n), 1), 256, gate, up, n);
 
