@@ -47,6 +47,37 @@ public class CudaTests(ITestOutputHelper output)
         Assert.True(failures.Count == 0, string.Join("\n", failures));
     }
 
+    /// <summary>Every one-row GEMV kind (PALU_CUDA_GEMV) on the one-row products of the op table, among them products
+    /// of more row groups than the grid has blocks (one block per multiprocessor) and of columns not a multiple of 1024.</summary>
+    [Theory]
+    [InlineData("split")]
+    [InlineData("t4:4")]
+    [InlineData("t2:1")]
+    [InlineData("t1:2")]
+    [InlineData("t4:1")]
+    public void EveryOneRowGemvKindMatchesTheReference(string kind)
+    {
+        RequireGpu();
+        var reference = Backends.Get("cpu-reference");
+        string was = Gpu.OneRowGemv;
+        var failures = new List<string>();
+        int n = 0;
+        try
+        {
+            Gpu.OneRowGemv = kind;
+            foreach (var c in OpCases.All().Where(c => c.Shape.Contains("T=1 ") || c.Shape.StartsWith("one row")))
+            {
+                double e = OpCases.Nmse(c.Run(Gpu), c.Run(reference));
+                output.WriteLine($"{kind,-8} {c.Op,-24} {c.Shape,-40} {e,10:E2}");
+                if (!(e <= GpuBound)) failures.Add($"{kind} {c.Op} {c.Shape}: NMSE {e:E2} > {GpuBound:E0}");
+                n++;
+            }
+        }
+        finally { Gpu.OneRowGemv = was; }
+        Assert.True(n >= 8, $"only {n} one-row cases found");
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
+
     static void Report(string file, IEnumerable<string> lines)
     {
         string dir = Environment.GetEnvironmentVariable("PALU_REPORT_DIR") is { Length: > 0 } d ? d : Path.Combine(TestPaths.RepoRoot, "TestResults");

@@ -108,7 +108,7 @@ public static class OpCases
         // chains as a decode step or a prefill makes them (a backend may hold an op back and fuse it with the next: the
         // CUDA one adds inside the norm and makes the SwiGLU inside the product that reads it); every buffer the chain
         // writes is compared
-        foreach (var (n, add, m) in new[] { (1024, true, new[] { 37, 16, 16 }), (520, false, new[] { 33 }) })
+        foreach (var (n, add, m) in new[] { (1024, true, new[] { 37, 16, 16 }), (520, false, new[] { 33 }), (3000, true, new[] { 700, 9, 300 }) })
             yield return new($"{(add ? "Add → " : "")}RmsNorm → MatMul ×{m.Length}", $"one row n={n} → [{string.Join(", ", m)}]", be =>
             {
                 var h = be.Load(Rand(n, 80, 2f));
@@ -123,13 +123,79 @@ public static class OpCases
                 }).ToArray();
                 return ys.SelectMany(y => Result(be, y)).Concat(Result(be, h)).Concat(Result(be, xn)).ToArray();
             });
-        foreach (int T in new[] { 1, 12 })
-            yield return new("SwiGlu → MatMul", $"T={T} n=1536 → [21]", be =>
+        // a one-row product, the residual add of its output and the norm of the sum, read by the next product (the
+        // attention's output projection or the MLP's down projection, then the next norm): the CUDA backend makes the
+        // add and norm in the product's last block
+        foreach (var (n, m, swiglu) in new[] { (1024, 1024, false), (1536, 520, true), (520, 36, false), (264, 33, true) })
+            yield return new($"{(swiglu ? "SwiGlu → " : "")}MatMul → Add → RmsNorm → MatMul", $"one row n={n} → [{m}] → [17]", be =>
             {
-                var g = be.Load(Rand(T * 1536, 90, 2f));
-                var y = be.Load(new float[T * 21]);
-                be.SwiGlu(g, be.Load(Rand(T * 1536, 91)));
-                be.MatMul(g, be.Load(Weight(21, 1536, DType.BF16, 92)), y, T);
+                var x = be.Load(Rand(n, 93, 2f));
+                var h = be.Load(Rand(m, 94, 3f));
+                var y = be.Load(new float[m]);
+                var xn = be.Load(new float[m]);
+                var z = be.Load(new float[17]);
+                if (swiglu) be.SwiGlu(x, be.Load(Rand(n, 95)));
+                be.MatMul(x, be.Load(Weight(m, n, DType.BF16, 96)), y, 1);
+                be.Add(h, y);
+                be.RmsNorm(h, be.Load(Rand(m, 97)), xn, 1, 1e-5f);
+                be.MatMul(xn, be.Load(Weight(17, m, DType.BF16, 98)), z, 1);
+                return Result(be, y).Concat(Result(be, h)).Concat(Result(be, xn)).Concat(Result(be, z)).ToArray();
+            });
+        // the attention's start for one row, in the model's order (Q, its RoPE, K, V, the K RoPE, both stores) or with the
+        // three products first (the CUDA backend queues the products, ropes and stores and runs them as two launches);
+        // the caches are checked through the attention that reads them
+        foreach (var (H, Hkv, dh, start, dt, modelOrder) in new[]
+        {
+            (4, 2, 64, 37, DType.BF16, true), (8, 8, 128, 300, DType.BF16, false), (4, 4, 32, 5, DType.F32, true), (6, 2, 64, 20, DType.F16, false),
+        })
+            yield return new("MatMul ×3 → Rope ×2 → Store ×2 → Attention", $"one row n=192 H={H}/{Hkv} d_h={dh} start={start} {DTypes.Name(dt)} cache{(modelOrder ? "" : ", products first")}", be =>
+            {
+                int n = 192, cap = start + 5;
+                var rope = new RopeTable(dh, 1024, 10000);
+                var x = be.Load(Rand(n, 110, 2f));
+                var q = be.Load(new float[H * dh]);
+                var k = be.Load(new float[Hkv * dh]);
+                var v = be.Load(new float[Hkv * dh]);
+                using var kc = new KvStore(be, dt, Hkv, cap, dh);
+                using var vc = new KvStore(be, dt, Hkv, cap, dh);
+                be.Store(be.Load(Rand(start * Hkv * dh, 111)), Hkv * dh, 0, kc, 0, start);   // the positions cached before
+                be.Store(be.Load(Rand(start * Hkv * dh, 112)), Hkv * dh, 0, vc, 0, start);
+                be.MatMul(x, be.Load(Weight(H * dh, n, DType.BF16, 113)), q, 1);
+                if (modelOrder) be.Rope(q, 1, H, start, rope);
+                be.MatMul(x, be.Load(Weight(Hkv * dh, n, DType.BF16, 114)), k, 1);
+                be.MatMul(x, be.Load(Weight(Hkv * dh, n, DType.BF16, 115)), v, 1);
+                if (!modelOrder) be.Rope(q, 1, H, start, rope);
+                be.Rope(k, 1, Hkv, start, rope);
+                be.Store(k, Hkv * dh, 0, kc, start, 1);
+                be.Store(v, Hkv * dh, 0, vc, start, 1);
+                var o = be.Load(new float[H * dh]);
+                be.Attention(q, kc, vc, o, new AttentionCall(1, start, H, Hkv, dh, null));
+                return Result(be, q).Concat(Result(be, k)).Concat(Result(be, v)).Concat(Result(be, o)).ToArray();
+            });
+        // the MLP of one row: gate and up products of one x, the SwiGLU, the down product (the CUDA backend makes the
+        // first three in one launch when the rows allow)
+        foreach (var (n, m) in new[] { (520, 1408), (264, 37), (1024, 6) })
+            yield return new("MatMul ×2 → SwiGlu → MatMul", $"one row n={n} → [{m}] ×2 → [24]", be =>
+            {
+                var x = be.Load(Rand(n, 99, 2f));
+                var g = be.Load(new float[m]);
+                var u = be.Load(new float[m]);
+                var y = be.Load(new float[24]);
+                be.MatMul(x, be.Load(Weight(m, n, DType.BF16, 100)), g, 1);
+                be.MatMul(x, be.Load(Weight(m, n, DType.BF16, 101)), u, 1);
+                be.SwiGlu(g, u);
+                be.MatMul(g, be.Load(Weight(24, m, DType.BF16, 102)), y, 1);
+                // the gate buffer itself is left out: a backend whose product makes the SwiGLU as it reads the gate
+                // may keep the gate there (the CUDA one does on its held-back path)
+                return Result(be, u).Concat(Result(be, y)).ToArray();
+            });
+        foreach (var (T, n, m) in new[] { (1, 1536, 21), (12, 1536, 21), (1, 2600, 300) })
+            yield return new("SwiGlu → MatMul", $"T={T} n={n} → [{m}]", be =>
+            {
+                var g = be.Load(Rand(T * n, 90, 2f));
+                var y = be.Load(new float[T * m]);
+                be.SwiGlu(g, be.Load(Rand(T * n, 91)));
+                be.MatMul(g, be.Load(Weight(m, n, DType.BF16, 92)), y, T);
                 return Result(be, y);
             });
         yield return new("Gather", "T=4 n=10 → 6", be =>

@@ -32,4 +32,28 @@ public class StreamGridTests
         Assert.True(b.Count(w => w < k) < k, $"{b.Count(w => w < k)} short blocks of {even}");
         Assert.True(b.Count(w => w < k) <= a.Count(w => w < a.Max()));
     }
+
+    [Theory]
+    [InlineData("split", 0, 0)]
+    [InlineData("t4:4", 4, 4)]
+    [InlineData("t1:32", 1, 32)]
+    [InlineData("t2:3", 2, 3)]
+    public void GemvKindsParse(string spec, int rows, int blocks) =>
+        Assert.Equal((rows, blocks), CudaBackend.ParseGemv(spec));
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("t")]
+    [InlineData("t3:4")]       // no gemvt3
+    [InlineData("t4:0")]
+    [InlineData("t4:33")]
+    [InlineData("t4:4:6")]
+    [InlineData("4:4")]
+    [InlineData("p4:4")]
+    [InlineData("x4:4")]
+    public void BadGemvKindsAreRefusedByName(string spec)
+    {
+        var e = Assert.Throws<ArgumentException>(() => CudaBackend.ParseGemv(spec));
+        Assert.Contains($"PALU_CUDA_GEMV={spec}", e.Message);
+    }
 }

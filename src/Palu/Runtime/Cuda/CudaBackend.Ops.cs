@@ -107,7 +107,7 @@ public sealed unsafe partial class CudaBackend
     /// tensor cores, 16 rows of W per block (gemvm2, n % 64 == 0).</summary>
     void GemvLocked(in QueuedGemv g)
     {
-        if (g.T == 1 && s_streamGemv.Rows > 0) StreamGemvs([g]);
+        if (g.T == 1 && _oneRowGemv.Rows > 0) StreamGemvs([g]);
         else if (g.T == 1) Launch("gemvs2_bf16", ((uint)((g.M + 1) / 2), 1), 128, g.W, g.Stride, g.X, g.Y, g.T, g.N, g.M);
         else Launch("gemvm2_bf16", ((uint)((g.M + 15) / 16), 1), 128, g.W, g.Stride, g.X, g.Y, g.T, g.N, g.M);
     }
@@ -248,13 +248,47 @@ public sealed unsafe partial class CudaBackend
 
     /// <summary>Held back one op, like the residual add: when the next op is the product of the gate (the MLP's down
     /// projection), that product makes silu(gate)·up itself and the gate buffer keeps the gate: one row, the streamed
-    /// GEMV as it reads x; many, the kernel that writes cuBLAS's bf16 operand. Any other op runs the swiglu kernel first.</summary>
+    /// GEMV as it reads x; many, the kernel that writes cuBLAS's bf16 operand. Any other op runs the swiglu kernel first.
+    /// But when the gate and up products of one row are the queued GEMVs (the MLP's, queued together), they run as one
+    /// gemvt*_glu launch whose row groups hold rows of both and which writes silu(g)·u into the gate itself.</summary>
     public override void SwiGlu(Buf gate, Buf up)
     {
         using var _ = Enter();
+        if (GluFits(Ptr(gate), Ptr(up), gate.Length))
+        {
+            var q = _gemvQueue.ToArray();
+            _gemvQueue.Clear();
+            FlushAttention();
+            _flushingGemvs = true;   // the launch below must not flush the queue it came from
+            try { GluGemv(q[0], q[1]); }
+            finally { _flushingGemvs = false; }
+            return;
+        }
         FlushRows();
-        if (s_streamGemv.Rows > 0 && gate.Length % 4 == 0 && (Ptr(gate) | Ptr(up)) % 16 == 0) _pendingSwiGlu = new HeldSwiGlu(Ptr(gate), Ptr(up), gate.Length);
+        if (_oneRowGemv.Rows > 0 && gate.Length % 4 == 0 && (Ptr(gate) | Ptr(up)) % 16 == 0) _pendingSwiGlu = new HeldSwiGlu(Ptr(gate), Ptr(up), gate.Length);
         else SwiGluLocked(Ptr(gate), Ptr(up), gate.Length);
+    }
+
+    /// <summary>PALU_CUDA_FUSE_GLU=0: the gate and up products and the SwiGLU after them are not made by one launch.</summary>
+    static readonly bool s_fuseGlu = Environment.GetEnvironmentVariable("PALU_CUDA_FUSE_GLU") != "0";
+
+    /// <summary>True when the GEMV queue holds exactly the one-row products writing gate [n] and up [n] (in that order,
+    /// of one x) and nothing else is queued or held back, so that <see cref="GluGemv"/> may make them and the SwiGLU.</summary>
+    bool GluFits(ulong gate, ulong up, long n) =>
+        s_fuseGlu && _oneRowGemv.Rows is 2 or 4 && !_flushingGemvs && _gemvQueue.Count == 2
+        && _gemvQueue[0] is { T: 1 } g && _gemvQueue[1] is { T: 1 } u && g.Y == gate && u.Y == up && g.M == n && u.M == n
+        && _pendingAdd == null && _pendingSwiGlu == null && _ropeQueue.Count == 0 && _storeQueue.Count == 0;
+
+    /// <summary>up = x·Wuᵀ and gate = silu(x·Wgᵀ)·up for one row, by gemvtR_glu: a row group is R/2 rows of each.</summary>
+    void GluGemv(in QueuedGemv gate, in QueuedGemv up)
+    {
+        int R = _oneRowGemv.Rows, groups = (gate.M + R / 2 - 1) / (R / 2);
+        var set = new GemvSet();
+        set.W[0] = gate.W; set.Y[0] = gate.Y; set.Stride[0] = gate.Stride; set.M[0] = gate.M;
+        set.W[1] = up.W; set.Y[1] = up.Y; set.Stride[1] = up.Stride; set.M[1] = up.M;
+        set.First[1] = set.First[2] = set.First[3] = groups;
+        int grid = StreamGrid(groups, Multiprocessors * _oneRowGemv.BlocksPerSm, s_evenGemvGrid);
+        Launch($"gemvt{R}_glu", ((uint)grid, 1), 128, gate.X, 1, gate.N, set);
     }
 
     /// <summary>A held-back SwiGLU: gate [Length] and up at device addresses (Length % 4 == 0, both 16-byte aligned).</summary>

@@ -57,7 +57,9 @@ __device__ __forceinline__ float dot8(uint4 w, float4 a, float4 b)
 // Called by every thread of a block after it wrote its split's (max, sum, acc[D]) to pr = part [splits, 2 + D]. Each
 // block counts itself in *cnt after a fence; the one that counts last reads every split (through L2: other blocks
 // wrote them) and writes out [D] = Σ e^(m_s − M) acc_s / Σ e^(m_s − M) l_s, then sets *cnt back to zero for the next
-// launch (a replayed graph reuses it).
+// launch (a replayed graph reuses it). (Tried on the 7B shapes, H200: reading only the splits that hold visible keys,
+// 16 of them in flight per thread: 10.45 against 11.06 µs per layer at 1K batch 1, but batch-8 steps 2-4 % slower at
+// 1K and 14 % at 16K (27.1 against 23.4 ms), so left out.)
 template <int D> __device__ void merge_if_last(const float* pr, float* out, int* cnt, int splits)
 {
     __shared__ int last;
@@ -350,24 +352,40 @@ extern "C" __global__ void gemvm2x_bf16(const float* x, int T, int n, GemvSet s)
 // memory, one barrier per group). Under programmatic dependent launch the first chunk is loaded before the wait for
 // the kernel before (which writes x, never W), so the stream of weights starts while that one ends. (Tried on the 7B
 // shapes, H200: every block making RMSNorm(x + r)·g of its x in shared memory, the last one writing x and y back,
-// instead of the add_rmsnorm launch before: 4.22 against 4.20 ms per batch-1 step, so the norm stays its own kernel.)
-template <int R, int U> __device__ __forceinline__ void gemv_stream_load(uint4 (&dst)[R][U], const GemvSet& s, int g, int c, int n)
+// instead of the add_rmsnorm launch before: 4.22 against 4.20 ms per batch-1 step; the last block of the product before
+// making the residual add and RMSNorm of its output: 4.11-4.15 against 4.06-4.09 ms. So the norm stays its own kernel.
+// Also tried: the Q/K/V product's row groups holding rows j and j + d/2 of a head, so that each group ends by making
+// its RoPEs and cache stores instead of the rows_* launch after it: 4.12-4.13 against 4.10 ms, left out.)
+
+// Row r of group g: product i's rows [R·(g − first[i]), + R), except GLU: rows [g·R/2, (g + 1)·R/2) of product 0 (the
+// gate) and the same rows of product 1 (up).
+template <int R, bool GLU> __device__ __forceinline__ const u16* gemv_row(const GemvSet& s, int g, int r)
 {
-    int i = gemv_pick(s, g);
-    const u16* w = PALU_PICK(w, i);
-    int stride = PALU_PICK(stride, i), m = PALU_PICK(m, i);
-    int o0 = (g - PALU_PICK(first, i)) * R, col = c * 1024 * U + (int)threadIdx.x * 8;
+    if constexpr (GLU)
+    {
+        int o = imin(g * (R / 2) + r % (R / 2), s.m[0] - 1);
+        return r < R / 2 ? s.w[0] + (long)o * s.stride[0] : s.w[1] + (long)o * s.stride[1];
+    }
+    int i = gemv_pick(s, g), o = (g - PALU_PICK(first, i)) * R + r;
+    return PALU_PICK(w, i) + (long)imin(o, PALU_PICK(m, i) - 1) * PALU_PICK(stride, i);
+}
+
+template <int R, int U, bool GLU = false> __device__ __forceinline__ void gemv_stream_load(uint4 (&dst)[R][U], const GemvSet& s, int g, int c, int n)
+{
+    int col = c * 1024 * U + (int)threadIdx.x * 8;
 #pragma unroll
     for (int r = 0; r < R; r++)
     {
-        const u16* row = w + (long)imin(o0 + r, m - 1) * stride;
+        const u16* row = gemv_row<R, GLU>(s, g, r);
 #pragma unroll
         for (int u = 0; u < U; u++) dst[r][u] = col + u * 1024 < n ? ld_stream(row + col + u * 1024) : zero4();
     }
 }
 
 // SWI: x is silu(x)·x2 (the SwiGLU of gate x and up x2, as the swiglu kernel computes it), made as it is read.
-template <int R, int U, bool SWI> __device__ void gemv_stream(const float* x, const float* x2, int n, const GemvSet& s)
+// GLU: the gate and up projections of one x (products 0 and 1, m rows each), a group holding R/2 rows of each, so that
+// it writes up [m] = u and gate [m] = silu(g)·u (the SwiGLU, as the swiglu kernel computes it) itself.
+template <int R, int U, bool SWI, bool GLU = false> __device__ void gemv_stream(const float* x, const float* x2, int n, const GemvSet& s)
 {
     __shared__ float red[2][4][R];
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, buf = 0;
@@ -378,13 +396,13 @@ template <int R, int U, bool SWI> __device__ void gemv_stream(const float* x, co
     float acc[R];
 #pragma unroll
     for (int r = 0; r < R; r++) acc[r] = 0.0f;
-    gemv_stream_load<R, U>(cur, s, g, c, n);
+    gemv_stream_load<R, U, GLU>(cur, s, g, c, n);
     PALU_GRID_START   // W is never written by a kernel: its first chunk is read before waiting for the one before
     while (g < groups)
     {
         int ng = g, nc = c + 1;
         if (nc == chunks) { nc = 0; ng += gridDim.x; }
-        if (ng < groups) gemv_stream_load<R, U>(nxt, s, ng, nc, n);
+        if (ng < groups) gemv_stream_load<R, U, GLU>(nxt, s, ng, nc, n);
         int col = c * 1024 * U + (int)threadIdx.x * 8;
 #pragma unroll
         for (int u = 0; u < U; u++)
@@ -410,7 +428,19 @@ template <int R, int U, bool SWI> __device__ void gemv_stream(const float* x, co
                 acc[r] = 0.0f;
             }
             __syncthreads();
-            if (threadIdx.x < R)
+            if constexpr (GLU)
+            {
+                int r = threadIdx.x, o = g * (R / 2) + r;
+                if (r < R / 2 && o < s.m[0])
+                {
+                    float gs = red[buf][0][r] + red[buf][1][r] + red[buf][2][r] + red[buf][3][r];
+                    int ru = r + R / 2;
+                    float us = red[buf][0][ru] + red[buf][1][ru] + red[buf][2][ru] + red[buf][3][ru];
+                    s.y[1][o] = us;
+                    s.y[0][o] = gs / (1.0f + __expf(-gs)) * us;
+                }
+            }
+            else if (threadIdx.x < R)
             {
                 int i = gemv_pick(s, g), r = threadIdx.x;
                 int o = (g - PALU_PICK(first, i)) * R + r;
@@ -431,6 +461,8 @@ extern "C" __global__ void gemvt1_bf16(const float* x, int T, int n, GemvSet s) 
 extern "C" __global__ void gemvt2_swiglu(const float* g, const float* u, int n, GemvSet s) { gemv_stream<2, 4, true>(g, u, n, s); }
 extern "C" __global__ void gemvt4_swiglu(const float* g, const float* u, int n, GemvSet s) { gemv_stream<4, 2, true>(g, u, n, s); }
 extern "C" __global__ void gemvt1_swiglu(const float* g, const float* u, int n, GemvSet s) { gemv_stream<1, 8, true>(g, u, n, s); }
+extern "C" __global__ void gemvt2_glu(const float* x, int T, int n, GemvSet s) { gemv_stream<2, 4, false, true>(x, 0, n, s); }
+extern "C" __global__ void gemvt4_glu(const float* x, int T, int n, GemvSet s) { gemv_stream<4, 2, false, true>(x, 0, n, s); }
 #undef PALU_PICK
 
 // ---- decode attention of up to 8 sequences in one launch (grid z = sequence) -------------------------------------
