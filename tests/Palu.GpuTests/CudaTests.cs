@@ -236,6 +236,28 @@ public class CudaTests(ITestOutputHelper output)
         return r.ToArray();
     }
 
+    /// <summary>The prefetch hints (PALU_CUDA_PREFETCH) change no result: tiny's logits over a prefill and one-token
+    /// steps are bit for bit those without them, with caps of 1 and 64 MB.</summary>
+    [Fact]
+    public void PrefetchHintsChangeNoResult()
+    {
+        RequireGpu();
+        using var lm = CausalLM.Load(TestPaths.Model("tiny"), OnGpu);
+        var ids = Enumerable.Range(0, 40).Select(i => 1 + (i * 37) % (lm.Vocab - 1)).ToArray();
+        int was = Gpu.PrefetchMegabytes;
+        try
+        {
+            Gpu.PrefetchMegabytes = 0;
+            var plain = Logits(lm, ids);
+            foreach (int mb in new[] { 1, 64 })
+            {
+                Gpu.PrefetchMegabytes = mb;
+                Assert.Equal(plain, Logits(lm, ids));
+            }
+        }
+        finally { Gpu.PrefetchMegabytes = was; }
+    }
+
     /// <summary>Batched decode on the GPU: 4 sequences advanced together give each one's tokens alone.</summary>
     [Fact]
     public void BatchedDecodeMatchesSingleSequences()

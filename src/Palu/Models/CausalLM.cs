@@ -216,7 +216,8 @@ public sealed class CausalLM : IDisposable
             {
                 var L = Layers[l];
                 for (int i = 0; i < steps.Length; i++) steps[i] = steps[i] with { Cache = states[i].Layers[l] };
-                // attention block
+                // attention block (the prefetch hints name the weight read after the latency-bound op that follows)
+                L.Q.Prefetch(be);
                 be.RmsNorm(x, L.InputNorm, xn, N, eps);
                 if (observer != null) observer.OnLinearInput(l, LinearInput.Attention, ws.Peek(xn), N);
                 L.Q.Forward(be, xn, q, N, ws);
@@ -225,6 +226,8 @@ public sealed class CausalLM : IDisposable
                 L.Attention.Forward(be, xn, q, steps, y, l, ws, observer);
                 be.Add(x, y);
                 // MLP block
+                L.Gate.Prefetch(be);
+                L.Up.Prefetch(be);
                 be.RmsNorm(x, L.PostAttentionNorm, xn, N, eps);
                 if (observer != null) observer.OnLinearInput(l, LinearInput.Mlp, ws.Peek(xn), N);
                 L.Gate.Forward(be, xn, gate, N, ws);

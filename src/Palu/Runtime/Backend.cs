@@ -103,6 +103,11 @@ public abstract class Backend : IDisposable
     /// <summary>gate = silu(gate) · up, elementwise. gate, up [T, f].</summary>
     public abstract void SwiGlu(Buf gate, Buf up);
 
+    /// <summary>A hint, changing no result: <paramref name="w"/> is the next weight a product reads after the work asked
+    /// for so far, so a backend may start bringing it closer (the CUDA one: into L2 while latency-bound kernels run).
+    /// Does nothing by default.</summary>
+    public virtual void Prefetch(DeviceWeight w) { }
+
     // ---- caches and attention ----
 
     /// <summary>

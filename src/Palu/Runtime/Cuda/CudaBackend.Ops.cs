@@ -269,6 +269,25 @@ public sealed unsafe partial class CudaBackend
         else SwiGluLocked(Ptr(gate), Ptr(up), gate.Length);
     }
 
+    /// <summary>PALU_CUDA_PREFETCH=MB (an experiment, off by default until measured on a GPU): each
+    /// <see cref="Prefetch"/> hint launches prefetch_l2 over the first MB megabytes of the weight, after the queued
+    /// products and rows and before the latency-bound kernel the model asks for next. Settable (tests).</summary>
+    public int PrefetchMegabytes { get; set; } = int.TryParse(Environment.GetEnvironmentVariable("PALU_CUDA_PREFETCH"), out int mb) && mb > 0 ? mb : 0;
+
+    public override void Prefetch(DeviceWeight w)
+    {
+        if (PrefetchMegabytes <= 0) return;
+        var wt = Wt(w);
+        long bytes = Math.Min((long)wt.Rows * wt.Stride * DTypes.Size(wt.DType), (long)PrefetchMegabytes << 20) & ~127L;
+        if (bytes <= 0) return;
+        using var _ = Enter();
+        if (_pendingAdd == null && _pendingSwiGlu == null) FlushRows();   // what is held back stays held (it joins the next op)
+        bool was = _flushingRows;
+        _flushingRows = true;   // the launch below leaves the rest of the queue as it is
+        try { Launch("prefetch_l2", ((uint)(2 * Multiprocessors), 1), 256, wt.Pointer, bytes); }
+        finally { _flushingRows = was; }
+    }
+
     /// <summary>PALU_CUDA_FUSE_GLU=0: the gate and up products and the SwiGLU after them are not made by one launch.</summary>
     static readonly bool s_fuseGlu = Environment.GetEnvironmentVariable("PALU_CUDA_FUSE_GLU") != "0";
 

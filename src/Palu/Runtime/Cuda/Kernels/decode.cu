@@ -554,3 +554,12 @@ extern "C" __global__ void swiglu4_bf16(const float4* g, const float4* u, uint2*
         y[i] = r;
     }
 }
+
+// ---- bytes [0, n) at p brought into L2, 128-byte lines over the grid (a hint: prefetch.global.L2 does not wait) -----
+// Launched before a latency-bound kernel (decode attention, a norm) so that the weights of the product after it are
+// read from L2. No PALU_GRID_START: it reads weights only, which no kernel writes.
+extern "C" __global__ void prefetch_l2(const char* p, long n)
+{
+    for (long i = ((long)blockIdx.x * blockDim.x + threadIdx.x) * 128; i < n; i += (long)gridDim.x * blockDim.x * 128)
+        asm volatile("prefetch.global.L2 [%0];" :: "l"(p + i));
+}
