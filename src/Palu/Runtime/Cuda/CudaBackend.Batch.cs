@@ -195,8 +195,9 @@ public sealed unsafe partial class CudaBackend
         get => _oneRowGemvSpec;
         set { _oneRowGemv = ParseGemv(value); _oneRowGemvSpec = value; }
     }
-    string _oneRowGemvSpec = Environment.GetEnvironmentVariable("PALU_CUDA_GEMV") ?? "t4:4";
-    (int Rows, int BlocksPerSm) _oneRowGemv = ParseGemv(Environment.GetEnvironmentVariable("PALU_CUDA_GEMV") ?? "t4:4");
+    static readonly string s_defaultGemv = Environment.GetEnvironmentVariable("PALU_CUDA_GEMV") ?? "t4:4";
+    string _oneRowGemvSpec = s_defaultGemv;
+    (int Rows, int BlocksPerSm) _oneRowGemv = ParseGemv(s_defaultGemv);
 
     internal static (int, int) ParseGemv(string v)
     {

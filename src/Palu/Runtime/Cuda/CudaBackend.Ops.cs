@@ -256,11 +256,11 @@ public sealed unsafe partial class CudaBackend
         using var _ = Enter();
         if (GluFits(Ptr(gate), Ptr(up), gate.Length))
         {
-            var q = _gemvQueue.ToArray();
+            var (g, u) = (_gemvQueue[0], _gemvQueue[1]);
             _gemvQueue.Clear();
             FlushAttention();
             _flushingGemvs = true;   // the launch below must not flush the queue it came from
-            try { GluGemv(q[0], q[1]); }
+            try { GluGemv(g, u); }
             finally { _flushingGemvs = false; }
             return;
         }
@@ -301,11 +301,10 @@ public sealed unsafe partial class CudaBackend
     /// <summary>up = x·Wuᵀ and gate = silu(x·Wgᵀ)·up for one row, by gemvtR_glu: a row group is R/2 rows of each.</summary>
     void GluGemv(in QueuedGemv gate, in QueuedGemv up)
     {
-        int R = _oneRowGemv.Rows, groups = (gate.M + R / 2 - 1) / (R / 2);
-        var set = new GemvSet();
-        set.W[0] = gate.W; set.Y[0] = gate.Y; set.Stride[0] = gate.Stride; set.M[0] = gate.M;
-        set.W[1] = up.W; set.Y[1] = up.Y; set.Stride[1] = up.Stride; set.M[1] = up.M;
-        set.First[1] = set.First[2] = set.First[3] = groups;
+        int R = _oneRowGemv.Rows;
+        var set = Set([gate, up], R / 2, out _);
+        int groups = set.First[1];   // ⌈m / (R/2)⌉: a group holds R/2 rows of each product
+        set.First[2] = set.First[3] = groups;
         int grid = StreamGrid(groups, Multiprocessors * _oneRowGemv.BlocksPerSm, s_evenGemvGrid);
         Launch($"gemvt{R}_glu", ((uint)grid, 1), 128, gate.X, 1, gate.N, set);
     }

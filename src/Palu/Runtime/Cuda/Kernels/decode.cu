@@ -1,12 +1,11 @@
 // Decode kernels (appended to palu.cu by the backend, so its helpers are in scope): the bf16 matrix-vector product
 // and the split-key attention of one query row per sequence, both written to keep many 16-byte loads in flight.
 
-// silu(g)·u of four values, as the swiglu kernel computes it
+// silu(g)·u of four values (silu_mul, palu.cu)
 __device__ __forceinline__ float4 swiglu4(float4 g, float4 u)
 {
     float4 r;
-    r.x = g.x / (1.0f + __expf(-g.x)) * u.x; r.y = g.y / (1.0f + __expf(-g.y)) * u.y;
-    r.z = g.z / (1.0f + __expf(-g.z)) * u.z; r.w = g.w / (1.0f + __expf(-g.w)) * u.w;
+    r.x = silu_mul(g.x, u.x); r.y = silu_mul(g.y, u.y); r.z = silu_mul(g.z, u.z); r.w = silu_mul(g.w, u.w);
     return r;
 }
 
@@ -384,7 +383,7 @@ template <int R, int U, bool GLU = false> __device__ __forceinline__ void gemv_s
 
 // SWI: x is silu(x)·x2 (the SwiGLU of gate x and up x2, as the swiglu kernel computes it), made as it is read.
 // GLU: the gate and up projections of one x (products 0 and 1, m rows each), a group holding R/2 rows of each, so that
-// it writes up [m] = u and gate [m] = silu(g)·u (the SwiGLU, as the swiglu kernel computes it) itself.
+// it writes up [m] = u and gate [m] = silu(g)·u (silu_mul) itself.
 template <int R, int U, bool SWI, bool GLU = false> __device__ void gemv_stream(const float* x, const float* x2, int n, const GemvSet& s)
 {
     __shared__ float red[2][4][R];
@@ -437,7 +436,7 @@ template <int R, int U, bool SWI, bool GLU = false> __device__ void gemv_stream(
                     int ru = r + R / 2;
                     float us = red[buf][0][ru] + red[buf][1][ru] + red[buf][2][ru] + red[buf][3][ru];
                     s.y[1][o] = us;
-                    s.y[0][o] = gs / (1.0f + __expf(-gs)) * us;
+                    s.y[0][o] = silu_mul(gs, us);
                 }
             }
             else if (threadIdx.x < R)

@@ -88,14 +88,13 @@ extern "C" __global__ void add_inplace(float* x, const float* y, long n)
     for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) x[i] += y[i];
 }
 
+// silu(g)·u: the SwiGLU of one value, as every kernel that makes it computes it
+__device__ __forceinline__ float silu_mul(float g, float u) { return g / (1.0f + __expf(-g)) * u; }
+
 // gate [n] = silu(gate) · up
 extern "C" __global__ void swiglu(float* g, const float* u, long n)
 { PALU_GRID_START
-    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x)
-    {
-        float v = g[i];
-        g[i] = v / (1.0f + __expf(-v)) * u[i];
-    }
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) g[i] = silu_mul(g[i], u[i]);
 }
 
 // the sum of v over the block's threads (any multiple of 32 up to 1024), returned to all; part: 32 floats of shared memory
