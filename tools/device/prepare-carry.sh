@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Here (the CPU machine): fills .device-carry/ (git-ignored) with what a device call needs, since the device has no
 # dotnet and ../shared does not travel: the .NET runtime (xz, ~26 MB), the GPU tests and the CLI published
-# framework-dependent, the shared test models and texts. Then call the device with carry [".device-carry"].
+# framework-dependent, the shared test models, texts and zero-shot task files. Then call the device with carry [".device-carry"].
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 C=.device-carry
@@ -19,4 +19,5 @@ mkdir -p $C/shared/models $C/shared/data/calib $C/shared/data/wikitext-2-raw
 cp -r ../shared/models/tiny ../shared/models/stories260k $C/shared/models/
 cp ../shared/data/calib/corpus-train-2M.txt $C/shared/data/calib/
 cp ../shared/data/wikitext-2-raw/wiki.test.raw $C/shared/data/wikitext-2-raw/
+rm -rf $C/shared/data/tasks && cp -r ../shared/data/tasks $C/shared/data/   # zero-shot (seqs-check.sh)
 du -sh $C

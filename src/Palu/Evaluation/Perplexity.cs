@@ -144,6 +144,12 @@ public static class Perplexity
         for (int r0 = 0; r0 < m; r0 += maxRows)
         {
             int n = Math.Min(maxRows, m - r0);
+            if (lm.TargetLogProbs(rows.Slice(r0 * d, n * d), targets.Slice(r0, n), logits, n))   // the GPU: n numbers in logits[..n]
+            {
+                NonFiniteCheck.Logits(lm, logits[..n], $"at scored rows {r0}..{r0 + n - 1} (their log-probabilities)");
+                for (int i = 0; i < n; i++) sum += logits[i];
+                continue;
+            }
             lm.Logits(rows.Slice(r0 * d, n * d), logits, n);
             NonFiniteCheck.Logits(lm, logits[..(n * V)], $"at scored rows {r0}..{r0 + n - 1}");
             for (int i = 0; i < n; i++) sum += LogSoftmaxAt(logits.Slice(i * V, V), targets[r0 + i]);

@@ -216,8 +216,7 @@ public sealed class CausalLM : IDisposable
             {
                 var L = Layers[l];
                 for (int i = 0; i < steps.Length; i++) steps[i] = steps[i] with { Cache = states[i].Layers[l] };
-                // attention block (the prefetch hints name the weight read after the latency-bound op that follows)
-                L.Q.Prefetch(be);
+                // attention block
                 be.RmsNorm(x, L.InputNorm, xn, N, eps);
                 if (observer != null) observer.OnLinearInput(l, LinearInput.Attention, ws.Peek(xn), N);
                 L.Q.Forward(be, xn, q, N, ws);
@@ -226,8 +225,6 @@ public sealed class CausalLM : IDisposable
                 L.Attention.Forward(be, xn, q, steps, y, l, ws, observer);
                 be.Add(x, y);
                 // MLP block
-                L.Gate.Prefetch(be);
-                L.Up.Prefetch(be);
                 be.RmsNorm(x, L.PostAttentionNorm, xn, N, eps);
                 if (observer != null) observer.OnLinearInput(l, LinearInput.Mlp, ws.Peek(xn), N);
                 L.Gate.Forward(be, xn, gate, N, ws);
@@ -244,6 +241,11 @@ public sealed class CausalLM : IDisposable
     /// <summary>logits [n, V] = hidden [n, d] · LmHeadᵀ.</summary>
     public void Logits(ReadOnlySpan<float> hidden, Span<float> logits, int n) =>
         Backend.MatMul(hidden[..(n * Hidden)], LmHead, logits[..(n * Vocab)], n);
+
+    /// <summary>logProbs [n] = log softmax(logits of hidden row r)[targets[r]], computed where the logits are made when
+    /// the backend can (the GPU: only n numbers come back); false when it cannot (use <see cref="Logits"/>).</summary>
+    public bool TargetLogProbs(ReadOnlySpan<float> hidden, ReadOnlySpan<int> targets, Span<float> logProbs, int n) =>
+        Backend.TargetLogProbs(hidden[..(n * Hidden)], LmHead, targets[..n], logProbs[..n], n);
 
     public void Dispose()
     {

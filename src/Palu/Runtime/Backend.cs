@@ -79,6 +79,11 @@ public abstract class Backend : IDisposable
     /// <summary>y [T, m] = x [T, n] · Wᵀ for host x and y (the LM head's logits).</summary>
     public abstract void MatMul(ReadOnlySpan<float> x, DeviceWeight w, Span<float> y, int T);
 
+    /// <summary>logProbs [T] = log softmax(x·Wᵀ)[targets[t]] of each row of host x [T, n] (W [V, n]: the LM head),
+    /// where the backend keeps the logits on its device and returns only T numbers. False when it does not (the CPU
+    /// backends: the caller takes <see cref="MatMul(ReadOnlySpan{float}, DeviceWeight, Span{float}, int)"/> and the log-softmax itself).</summary>
+    public virtual bool TargetLogProbs(ReadOnlySpan<float> x, DeviceWeight w, ReadOnlySpan<int> targets, Span<float> logProbs, int T) => false;
+
     /// <summary>y[t] += bias for every row t. y [T, m], bias [m].</summary>
     public abstract void AddBias(Buf y, Buf bias, int T);
 
@@ -102,11 +107,6 @@ public abstract class Backend : IDisposable
 
     /// <summary>gate = silu(gate) · up, elementwise. gate, up [T, f].</summary>
     public abstract void SwiGlu(Buf gate, Buf up);
-
-    /// <summary>A hint, changing no result: <paramref name="w"/> is the next weight a product reads after the work asked
-    /// for so far, so a backend may start bringing it closer (the CUDA one: into L2 while latency-bound kernels run).
-    /// Does nothing by default.</summary>
-    public virtual void Prefetch(DeviceWeight w) { }
 
     // ---- caches and attention ----
 

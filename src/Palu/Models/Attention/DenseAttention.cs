@@ -39,7 +39,6 @@ public sealed class DenseAttention(Linear k, Linear v, Linear o, Buf kNorm, Atte
             be.Rope(ks, s.T, _s.KvHeads, s.StartPos, _s.Rope);
             CacheOf<IDenseKvCache>(s).Append(be, ks, v.Slice(s.Row * kvDim, s.T * kvDim), s.StartPos, s.T);
         }
-        O.Prefetch(be);   // read while the attention below waits on latency
         be.ForEach(steps.Length, i =>
         {
             var s = steps[i];

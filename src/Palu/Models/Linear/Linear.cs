@@ -20,9 +20,6 @@ public abstract class Linear
 
     /// <summary>y [T, Out] = x [T, In]·Wᵀ + b. <paramref name="ws"/> holds intermediate rows where the kind needs them.</summary>
     public abstract void Forward(Backend be, Buf x, Buf y, int T, Workspace ws);
-
-    /// <summary>Tells the backend the weight this layer's forward reads first (<see cref="Backend.Prefetch"/>).</summary>
-    public abstract void Prefetch(Backend be);
 }
 
 /// <summary>A dense weight W [Out, In] (F32/F16/BF16; on the CPU a zero-copy view of the checkpoint) and optional bias [Out].</summary>
@@ -41,6 +38,4 @@ public sealed class DenseLinear(DeviceWeight weight, Buf bias = default) : Linea
         be.MatMul(x, Weight, y, T);
         if (!Bias.IsEmpty) be.AddBias(y, Bias, T);
     }
-
-    public override void Prefetch(Backend be) => be.Prefetch(Weight);
 }

@@ -54,6 +54,4 @@ public sealed class LowRankLinear : Linear
         be.MatMul(h, B, y, T);
         if (!Bias.IsEmpty) be.AddBias(y, Bias, T);
     }
-
-    public override void Prefetch(Backend be) => be.Prefetch(Projection.A);
 }

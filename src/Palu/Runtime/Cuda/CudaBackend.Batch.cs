@@ -82,6 +82,7 @@ public sealed unsafe partial class CudaBackend
     void FlushRows()
     {
         if (_flushingRows) return;
+        FlushSeqs();   // entered only while nothing below was queued, so it goes first (CudaBackend.Seqs.cs)
         FlushGemvs();
         if (_pendingAdd == null && _pendingSwiGlu == null && _ropeQueue.Count == 0 && _storeQueue.Count == 0) return;
         _flushingRows = true;
@@ -242,7 +243,7 @@ public sealed unsafe partial class CudaBackend
 
     public override void ForEach(int count, Action<int> body)
     {
-        if (count < 2 || count > 8) { base.ForEach(count, body); return; }
+        if (count < 2) { base.ForEach(count, body); return; }
         using var _ = Enter();
         _pending = new List<QueuedAttention>(count);
         try
@@ -272,6 +273,7 @@ public sealed unsafe partial class CudaBackend
         _pending = null;   // the launches below must not queue or flush again
         try
         {
+            if (FlashBatchable(calls)) { FlashSeqs(calls); return; }
             if (!Batchable(calls)) { foreach (var a in calls) AttentionLocked(a.Q, a.K, a.V, a.O, a.DType, a.Call, a.Dv, a.Cap); return; }
             var c = calls[0].Call;
             int B = calls.Length, H = c.Heads, D = c.HeadDim, n = 0, nAlloc = 0;

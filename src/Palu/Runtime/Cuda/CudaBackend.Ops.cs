@@ -137,6 +137,35 @@ public sealed unsafe partial class CudaBackend
         Check(cuStreamSynchronize(_stream), "cuStreamSynchronize");
     }
 
+    /// <summary>The logits [T, V] stay on the GPU: the product, then logsoftmax_at; T floats come back.</summary>
+    public override bool TargetLogProbs(ReadOnlySpan<float> x, DeviceWeight w, ReadOnlySpan<int> targets, Span<float> logProbs, int T)
+    {
+        var wt = Wt(w);
+        int n = wt.Cols, V = wt.Rows;
+        if (x.Length < (long)T * n || targets.Length < T || logProbs.Length < T)
+            throw new ArgumentException($"TargetLogProbs: x [{T}, {n}], targets [{T}] and logProbs [{T}] do not fit spans of {x.Length}, {targets.Length} and {logProbs.Length}");
+        for (int t = 0; t < T; t++)
+            if ((uint)targets[t] >= (uint)V) throw new ArgumentOutOfRangeException(nameof(targets), $"target token {targets[t]} outside the vocabulary of {V}");
+        if (T == 0) return true;
+        using var _ = Enter();
+        NotInGraph("a product with host operands");
+        FlushAttention();
+        FlushRows();
+        var xd = Scratch("host-x", (long)T * n * 4);     // [T, n]
+        var ld = Scratch("host-y", (long)T * V * 4);     // [T, V] logits
+        var td = Scratch("lp-targets", (long)T * 4);     // [T] int
+        var od = Scratch("lp-out", (long)T * 4);         // [T]
+        fixed (float* p = x) Check(cuMemcpyHtoDAsync(xd.Pointer, p, (nuint)((long)T * n * 4), _stream), "cuMemcpyHtoDAsync");
+        Wrote();
+        fixed (int* p = targets) Check(cuMemcpyHtoDAsync(td.Pointer, p, (nuint)(T * 4), _stream), "cuMemcpyHtoDAsync");
+        Wrote();
+        MatMulLocked(xd.Pointer, wt, ld.Pointer, T);
+        Launch("logsoftmax_at", ((uint)T, 1), 256, ld.Pointer, td.Pointer, od.Pointer, V);
+        fixed (float* p = logProbs) Check(cuMemcpyDtoHAsync(p, od.Pointer, (nuint)(T * 4), _stream), "cuMemcpyDtoHAsync");
+        Check(cuStreamSynchronize(_stream), "cuStreamSynchronize (a kernel before this copy may have failed)");
+        return true;
+    }
+
     public override void AddBias(Buf y, Buf bias, int T)
     {
         using var _ = Enter();
@@ -206,6 +235,7 @@ public sealed unsafe partial class CudaBackend
             Headroom(table.MaxPositions - (startPos + T));
             if (QueueRope(new DecodeRows.Rope(Ptr(x), heads, table, startPos))) return;
         }
+        if (T > 1 && QueueSeqRope(Ptr(x), T, heads, startPos, table)) return;
         RopeLocked(Ptr(x), T, heads, startPos, table);
     }
 
@@ -269,25 +299,6 @@ public sealed unsafe partial class CudaBackend
         else SwiGluLocked(Ptr(gate), Ptr(up), gate.Length);
     }
 
-    /// <summary>PALU_CUDA_PREFETCH=MB (an experiment, off by default until measured on a GPU): each
-    /// <see cref="Prefetch"/> hint launches prefetch_l2 over the first MB megabytes of the weight, after the queued
-    /// products and rows and before the latency-bound kernel the model asks for next. Settable (tests).</summary>
-    public int PrefetchMegabytes { get; set; } = int.TryParse(Environment.GetEnvironmentVariable("PALU_CUDA_PREFETCH"), out int mb) && mb > 0 ? mb : 0;
-
-    public override void Prefetch(DeviceWeight w)
-    {
-        if (PrefetchMegabytes <= 0) return;
-        var wt = Wt(w);
-        long bytes = Math.Min((long)wt.Rows * wt.Stride * DTypes.Size(wt.DType), (long)PrefetchMegabytes << 20) & ~127L;
-        if (bytes <= 0) return;
-        using var _ = Enter();
-        if (_pendingAdd == null && _pendingSwiGlu == null) FlushRows();   // what is held back stays held (it joins the next op)
-        bool was = _flushingRows;
-        _flushingRows = true;   // the launch below leaves the rest of the queue as it is
-        try { Launch("prefetch_l2", ((uint)(2 * Multiprocessors), 1), 256, wt.Pointer, bytes); }
-        finally { _flushingRows = was; }
-    }
-
     /// <summary>PALU_CUDA_FUSE_GLU=0: the gate and up products and the SwiGLU after them are not made by one launch.</summary>
     static readonly bool s_fuseGlu = Environment.GetEnvironmentVariable("PALU_CUDA_FUSE_GLU") != "0";
 
@@ -332,6 +343,7 @@ public sealed unsafe partial class CudaBackend
         Headroom(dst.Capacity - (start + T));
         // one row: heads × width floats from column `column` of src (its row stride does not matter)
         if (T == 1 && QueueStore(new DecodeRows.Store(Ptr(src) + (ulong)((long)column * 4), dst.Heads, dst.Width, start, Mem(dst.Memory).Pointer, dst.DType, dst.Capacity))) return;
+        if (T > 1 && QueueSeqStore(Ptr(src), rowStride, column, Mem(dst.Memory).Pointer, dst.DType, dst.Heads, dst.Capacity, dst.Width, start, T)) return;
         StoreLocked(Ptr(src), rowStride, column, Mem(dst.Memory).Pointer, dst.DType, dst.Heads, dst.Capacity, dst.Width, start, T);
     }
 

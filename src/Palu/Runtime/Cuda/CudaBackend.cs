@@ -79,9 +79,9 @@ public sealed unsafe partial class CudaBackend : Backend
         Cublas.Check(Cublas.cublasSetStream(_cublas, _stream), "cublasSetStream");
     }
 
-    /// <summary>The kernels: palu.cu (helpers, elementwise ops, the general kernels), then decode.cu and flash.cu, which
+    /// <summary>The kernels: palu.cu (helpers, elementwise ops, the general kernels), then decode.cu, flash.cu and seqs.cu, which
     /// use its helpers; one module.</summary>
-    internal static string KernelSource() => string.Concat(new[] { "palu.cu", "decode.cu", "flash.cu" }.Select(name =>
+    internal static string KernelSource() => string.Concat(new[] { "palu.cu", "decode.cu", "flash.cu", "seqs.cu" }.Select(name =>
     {
         using var s = typeof(CudaBackend).Assembly.GetManifestResourceStream("Palu.Runtime.Cuda.Kernels." + name)
                       ?? throw new InvalidOperationException($"the CUDA kernel source {name} is not embedded in Palu.dll");
@@ -132,7 +132,7 @@ public sealed unsafe partial class CudaBackend : Backend
     void Launch(string name, (uint x, uint y) grid, uint block, params object[] args) =>
         Launch(name, (grid.x, grid.y, 1u), block, args);
 
-    /// <summary>As above with a grid z; an argument may also be a <see cref="SeqTable"/>, <see cref="GemvSet"/> or <see cref="RowTable"/> (passed by value).</summary>
+    /// <summary>As above with a grid z; an argument may also be a <see cref="SeqTable"/>, <see cref="GemvSet"/>, <see cref="RowTable"/> or <see cref="SeqRows"/> (passed by value).</summary>
     void Launch(string name, (uint x, uint y, uint z) grid, uint block, params object[] args) =>
         LaunchWithShared(name, grid, block, 0, args);
 
@@ -152,6 +152,7 @@ public sealed unsafe partial class CudaBackend : Backend
         SeqTable table = default;
         GemvSet gemvs = default;
         RowTable rows = default;
+        SeqRows seqRows = default;
         var ptrs = stackalloc nint[args.Length];
         for (int i = 0; i < args.Length; i++)
         {
@@ -164,6 +165,7 @@ public sealed unsafe partial class CudaBackend : Backend
                 case SeqTable t: table = t; ptrs[i] = (nint)(&table); continue;
                 case GemvSet g: gemvs = g; ptrs[i] = (nint)(&gemvs); continue;
                 case RowTable r: rows = r; ptrs[i] = (nint)(&rows); continue;
+                case SeqRows q: seqRows = q; ptrs[i] = (nint)(&seqRows); continue;
                 default: throw new ArgumentException($"kernel argument of type {args[i].GetType().Name}");
             }
             ptrs[i] = (nint)(&slots[i]);

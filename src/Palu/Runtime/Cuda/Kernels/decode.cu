@@ -354,7 +354,9 @@ extern "C" __global__ void gemvm2x_bf16(const float* x, int T, int n, GemvSet s)
 // instead of the add_rmsnorm launch before: 4.22 against 4.20 ms per batch-1 step; the last block of the product before
 // making the residual add and RMSNorm of its output: 4.11-4.15 against 4.06-4.09 ms. So the norm stays its own kernel.
 // Also tried: the Q/K/V product's row groups holding rows j and j + d/2 of a head, so that each group ends by making
-// its RoPEs and cache stores instead of the rows_* launch after it: 4.12-4.13 against 4.10 ms, left out.)
+// its RoPEs and cache stores instead of the rows_* launch after it: 4.12-4.13 against 4.10 ms, left out. And an L2
+// prefetch (prefetch.global.L2 over the first 16 or 34 MB) of the next product's weights, launched before each norm
+// and attention on the main stream or on a forked one joined at the product: 4.38-4.59 against 4.05-4.07 ms, removed.)
 
 // Row r of group g: product i's rows [R·(g − first[i]), + R), except GLU: rows [g·R/2, (g + 1)·R/2) of product 0 (the
 // gate) and the same rows of product 1 (up).
@@ -554,11 +556,3 @@ extern "C" __global__ void swiglu4_bf16(const float4* g, const float4* u, uint2*
     }
 }
 
-// ---- bytes [0, n) at p brought into L2, 128-byte lines over the grid (a hint: prefetch.global.L2 does not wait) -----
-// Launched before a latency-bound kernel (decode attention, a norm) so that the weights of the product after it are
-// read from L2. No PALU_GRID_START: it reads weights only, which no kernel writes.
-extern "C" __global__ void prefetch_l2(const char* p, long n)
-{
-    for (long i = ((long)blockIdx.x * blockDim.x + threadIdx.x) * 128; i < n; i += (long)gridDim.x * blockDim.x * 128)
-        asm volatile("prefetch.global.L2 [%0];" :: "l"(p + i));
-}

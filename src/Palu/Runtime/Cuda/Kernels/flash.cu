@@ -107,7 +107,7 @@ __device__ __forceinline__ void cp_wait_one() { asm volatile("cp.async.wait_grou
 
 // q [T, H, D] f32 (RoPE applied); k, v [Hkv, cap, D] bf16 (the cache, positions [0, start + T) filled); out [T, H, D].
 // Query t sits at position p = start + t and sees keys [first, p], first = max(0, p − window + 1) with a window.
-// Block: 4 warps × 16 query rows of one head (grid: ⌈T/64⌉ × H, the heaviest query tiles, the last, started first);
+// Block: 4 warps × 16 query rows (tile `tile`) of one head (grid: ⌈T/64⌉ × H, the heaviest query tiles, the last, started first);
 // key tiles of 64 stream with cp.async into a double buffer in dynamic shared memory (2 stages × (K, V) × 64 keys ×
 // (D + 8) bf16, 68 KiB for D = 128), both kept [key][dim]: the B operands come from ldmatrix (K as stored, V by
 // .trans). Scores are kept in the base-2 domain (q pre-scaled by scale·log2 e); tiles wholly visible to a warp's
@@ -115,13 +115,13 @@ __device__ __forceinline__ void cp_wait_one() { asm volatile("cp.async.wait_grou
 // filled through registers and 181 with element-wise operand loads and a transposed V; 8 warps sharing the tiles of
 // 128 query rows: 888 µs per layer against 653 with 4.)
 template <int D> __device__ void flash_prefill(const float* q, const u16* k, const u16* v, float* out,
-    int T, int start, int H, int Hkv, int cap, int window, float scale)
+    int T, int start, int H, int Hkv, int cap, int window, float scale, int tile)
 {
     constexpr int BK = 64, KP = D + 8, PER = BK * D / 8 / 128, TILE = BK * KP;   // TILE: u16 of one K or V tile
     extern __shared__ __attribute__((aligned(16))) u16 smem[];                    // [stage][K, V][key][dim]
     int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, c = lane & 3;
     int h = blockIdx.y, kvh = h / (H / Hkv);
-    int tb = (gridDim.x - 1 - blockIdx.x) * 64, t0 = tb + warp * 16;
+    int tb = tile * 64, t0 = tb + warp * 16;
     const float qs = scale * 1.4426950408889634f;
     u32 qf[D / 16][4];
     {
@@ -199,8 +199,8 @@ template <int D> __device__ void flash_prefill(const float* q, const u16* k, con
     }
 }
 extern "C" __global__ void flash32_bf16(const float* q, const u16* k, const u16* v, float* o, int T, int st, int H, int Hkv, int cap, int win, float sc)
-{ PALU_GRID_START flash_prefill<32>(q, k, v, o, T, st, H, Hkv, cap, win, sc); }
+{ PALU_GRID_START flash_prefill<32>(q, k, v, o, T, st, H, Hkv, cap, win, sc, gridDim.x - 1 - blockIdx.x); }
 extern "C" __global__ void flash64_bf16(const float* q, const u16* k, const u16* v, float* o, int T, int st, int H, int Hkv, int cap, int win, float sc)
-{ PALU_GRID_START flash_prefill<64>(q, k, v, o, T, st, H, Hkv, cap, win, sc); }
+{ PALU_GRID_START flash_prefill<64>(q, k, v, o, T, st, H, Hkv, cap, win, sc, gridDim.x - 1 - blockIdx.x); }
 extern "C" __global__ void flash128_bf16(const float* q, const u16* k, const u16* v, float* o, int T, int st, int H, int Hkv, int cap, int win, float sc)
-{ PALU_GRID_START flash_prefill<128>(q, k, v, o, T, st, H, Hkv, cap, win, sc); }
+{ PALU_GRID_START flash_prefill<128>(q, k, v, o, T, st, H, Hkv, cap, win, sc, gridDim.x - 1 - blockIdx.x); }

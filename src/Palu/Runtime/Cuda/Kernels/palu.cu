@@ -113,6 +113,26 @@ __device__ __forceinline__ float block_sum(float v, float* part)
     return part[0];
 }
 
+// out [T] = logits[t, targets[t]] − log Σ_j exp(logits[t, j] − max) − max: the log-probability of each row's target,
+// so only T numbers leave the GPU. logits [T, V] f32; a block per row.
+extern "C" __global__ void logsoftmax_at(const float* logits, const int* targets, float* out, int V)
+{ PALU_GRID_START
+    __shared__ float part[32];
+    const float* l = logits + (long)blockIdx.x * V;
+    float m = NEG_INF;
+    for (int j = threadIdx.x; j < V; j += blockDim.x) m = fmaxf(m, l[j]);
+    m = warp_max(m);
+    if ((threadIdx.x & 31) == 0) part[threadIdx.x >> 5] = m;
+    __syncthreads();
+    m = part[0];
+    for (int w = 1; w < (int)(blockDim.x >> 5); w++) m = fmaxf(m, part[w]);
+    __syncthreads();   // part is reused by block_sum
+    float s = 0.0f;
+    for (int j = threadIdx.x; j < V; j += blockDim.x) s += expf(l[j] - m);
+    s = block_sum(s, part);
+    if (threadIdx.x == 0) out[blockIdx.x] = l[targets[blockIdx.x]] - m - logf(s);
+}
+
 // y [rows, n] = x / sqrt(mean(x²) + eps) · w [n]; one block (256 threads) per row; x and y may alias
 extern "C" __global__ void rmsnorm(const float* x, const float* w, float* y, int rows, int n, float eps)
 { PALU_GRID_START
@@ -209,12 +229,10 @@ extern "C" __global__ void rope(float* x, const float* cs, const float* sn, int 
 
 // the same RoPE for many rows (prefill): one warp per (row t, head h), two rotated pairs per lane (float2 reads at j
 // and j + d/2); d % 4 == 0, x 8-byte aligned
-extern "C" __global__ void rope_rows(float* x, const float* cs, const float* sn, int T, int heads, int d, int start, const int* shift)
-{ PALU_GRID_START
-    int r = blockIdx.x * 8 + (threadIdx.x >> 5), lane = threadIdx.x & 31, half = d / 2;
-    if (r >= T * heads) return;
-    long p = start + *shift + r / heads;
-    float* xr = x + (long)r * d;
+// one head's row xr [d] at position p rotated by a warp (lane: this thread's lane)
+__device__ __forceinline__ void rope_warp(float* xr, const float* cs, const float* sn, long p, int d, int lane)
+{
+    int half = d / 2;
     for (int j = lane * 2; j < half; j += 64)
     {
         float2 a = *(float2*)(xr + j), b = *(float2*)(xr + j + half);
@@ -224,6 +242,12 @@ extern "C" __global__ void rope_rows(float* x, const float* cs, const float* sn,
         *(float2*)(xr + j) = ra;
         *(float2*)(xr + j + half) = rb;
     }
+}
+extern "C" __global__ void rope_rows(float* x, const float* cs, const float* sn, int T, int heads, int d, int start, const int* shift)
+{ PALU_GRID_START
+    int r = blockIdx.x * 8 + (threadIdx.x >> 5);
+    if (r >= T * heads) return;
+    rope_warp(x + (long)r * d, cs, sn, start + *shift + r / heads, d, threadIdx.x & 31);
 }
 
 // y [T, m] = x [T, n] columns cols [m]; with accumulate, y += instead
@@ -265,13 +289,8 @@ template <int DT> __device__ void store_rows(const float* src, int rowStride, in
 }
 // the same store for many rows (prefill): one warp per (row t, head h), four consecutive columns per lane; width % 4
 // == 0, the source columns 16-byte aligned (rowStride and column % 4 == 0)
-template <int DT> __device__ void store_rows4(const float* src, int rowStride, int column, void* dst, int heads, int cap, int width, int start, int T)
+template <int DT> __device__ __forceinline__ void store_warp4(const float* sr, void* dst, long base, int width, int lane)
 {
-    int r = blockIdx.x * 8 + (threadIdx.x >> 5), lane = threadIdx.x & 31;
-    if (r >= T * heads) return;
-    int t = r / heads, h = r - t * heads;
-    const float* sr = src + (long)t * rowStride + column + (long)h * width;
-    long base = ((long)h * cap + start + t) * width;
     for (int e = lane * 4; e < width; e += 128)
     {
         float4 v = *(const float4*)(sr + e);
@@ -283,6 +302,13 @@ template <int DT> __device__ void store_rows4(const float* src, int rowStride, i
             *(uint2*)((u16*)dst + base + e) = make_uint2(a | (u32)b << 16, c | (u32)d << 16);
         }
     }
+}
+template <int DT> __device__ void store_rows4(const float* src, int rowStride, int column, void* dst, int heads, int cap, int width, int start, int T)
+{
+    int r = blockIdx.x * 8 + (threadIdx.x >> 5);
+    if (r >= T * heads) return;
+    int t = r / heads, h = r - t * heads;
+    store_warp4<DT>(src + (long)t * rowStride + column + (long)h * width, dst, ((long)h * cap + start + t) * width, width, threadIdx.x & 31);
 }
 extern "C" __global__ void store4_f32(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T, const int* sh) { PALU_GRID_START store_rows4<0>(s, rs, c, d, h, cap, w, st + *sh, T); }
 extern "C" __global__ void store4_bf16(const float* s, int rs, int c, void* d, int h, int cap, int w, int st, int T, const int* sh) { PALU_GRID_START store_rows4<1>(s, rs, c, d, h, cap, w, st + *sh, T); }
