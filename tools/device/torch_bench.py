@@ -1,7 +1,9 @@
 """On the GPU machine: transformers (sdpa attention, bf16, StaticCache) on the same weights as palu bench, same
 protocol: decode at context C (the static cache counts C positions, never written: zeros), B sequences per step,
-3 warm-up + N timed steps; prefill of N tokens without a cache. Optionally torch.compile (reduce-overhead).
-Prints one JSON object. usage: python3 torch_bench.py MODEL --context 1024,16384 --batch 1,8 --prefill 512,4096 [--compile]"""
+3 warm-up + N timed steps; prefill of N tokens without a cache. Optionally torch.compile (--compile-mode, default
+reduce-overhead; "default" is inductor without CUDA graphs); then one eager step first makes the static cache's
+tensors outside the compiled function, and a decode row that fails reports its error instead of ending the run.
+Prints one JSON object. usage: python3 torch_bench.py MODEL --context 1024,16384 --batch 1,8 --prefill 512,4096 [--compile [--compile-mode M]]"""
 import argparse, inspect, json, signal, sys, time
 import torch, transformers
 from transformers import AutoModelForCausalLM, StaticCache
@@ -13,6 +15,7 @@ ap.add_argument("--batch", default="1")
 ap.add_argument("--steps", type=int, default=16)
 ap.add_argument("--prefill", default="")
 ap.add_argument("--compile", action="store_true")
+ap.add_argument("--compile-mode", default="reduce-overhead")
 a = ap.parse_args()
 model = AutoModelForCausalLM.from_pretrained(a.model, dtype=torch.bfloat16, attn_implementation="sdpa").cuda().eval()
 V = model.config.vocab_size
@@ -28,7 +31,8 @@ def make_cache(B, L):
 
 fwd = model.forward
 if a.compile:
-    fwd = torch.compile(model.forward, mode="reduce-overhead", fullgraph=True)
+    fwd = torch.compile(model.forward, mode=a.compile_mode, fullgraph=True)
+graphs = a.compile and "overhead" in a.compile_mode
 
 def decode(C, B, G):
     cache = make_cache(B, C + 3 + G)
@@ -36,10 +40,13 @@ def decode(C, B, G):
     def step(pos):
         ids = torch.randint(2, V, (B, 1), device="cuda", generator=gen)
         cp = torch.tensor([pos], device="cuda")
-        if a.compile: torch.compiler.cudagraph_mark_step_begin()   # each step a new CUDA-graph replay (the cache is updated in place)
+        if graphs: torch.compiler.cudagraph_mark_step_begin()   # each step a new CUDA-graph replay (the cache is updated in place)
         out = fwd(input_ids=ids, past_key_values=cache, cache_position=cp, position_ids=cp.expand(B, 1), use_cache=True)
         return out.logits
     with torch.no_grad():
+        if a.compile:   # the cache's lazily made tensors come into being here, outside the compiled function
+            ids = torch.randint(2, V, (B, 1), device="cuda", generator=gen); cp = torch.tensor([C - 1], device="cuda")
+            model.forward(input_ids=ids, past_key_values=cache, cache_position=cp, position_ids=cp.expand(B, 1), use_cache=True)
         t = time.perf_counter()
         for i in range(3): step(C + i)
         torch.cuda.synchronize()
@@ -56,6 +63,8 @@ for C in [int(x) for x in a.context.split(",") if x]:
         try: rows.append(decode(C, B, a.steps))
         except torch.OutOfMemoryError as e:
             rows.append({"context": C, "batch": B, "error": "does not fit (out of memory)"}); torch.cuda.empty_cache()
+        except RuntimeError as e:
+            rows.append({"context": C, "batch": B, "error": str(e).splitlines()[0][:300]}); torch.cuda.empty_cache()
         print(rows[-1], file=sys.stderr, flush=True)
 pre = []
 for N in [int(x) for x in a.prefill.split(",") if x]:
@@ -67,4 +76,4 @@ for N in [int(x) for x in a.prefill.split(",") if x]:
             t = time.perf_counter(); model(input_ids=ids, use_cache=False); torch.cuda.synchronize(); ts.append(time.perf_counter() - t)
     ts.sort(); pre.append({"tokens": N, "seconds": ts[1], "tokens_per_s": N / ts[1]})
     print(pre[-1], file=sys.stderr, flush=True)
-print(json.dumps({"bench": "transformers", "transformers": transformers.__version__, "torch": torch.__version__, "compile": a.compile, "decode": rows, "prefill": pre}))
+print(json.dumps({"bench": "transformers", "transformers": transformers.__version__, "torch": torch.__version__, "compile": a.compile and a.compile_mode, "decode": rows, "prefill": pre}))
