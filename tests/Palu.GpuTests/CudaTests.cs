@@ -5,6 +5,7 @@ using Palu.IO;
 using Palu.Models;
 using Palu.Runtime;
 using Palu.Runtime.Cuda;
+using Palu.Tensors;
 using Palu.Tests;
 using Palu.Tests.Runtime;
 using Palu.Text;
@@ -76,6 +77,66 @@ public class CudaTests(ITestOutputHelper output)
         finally { Gpu.OneRowGemv = was; }
         Assert.True(n >= 8, $"only {n} one-row cases found");
         Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
+
+    /// <summary>The long-context decode attention (PALU_CUDA_ATTN_CHUNKS = C: a block walks C splits of 128 keys with
+    /// an online softmax, attn_long.cu) against the CPU reference: the op table's attention cases over bf16 caches
+    /// (those of 2·C splits or more take it: 2,501 and 1,302 positions, a window) and batches of three sequences in one
+    /// launch (attn_decodemc; 3,001, 2,101 and 1,501 positions, with and without a window of 900).</summary>
+    [Theory]
+    [InlineData(2)]
+    [InlineData(4)]
+    [InlineData(8)]
+    public void AttentionChunksMatchTheReference(int chunks)
+    {
+        RequireGpu();
+        var reference = Backends.Get("cpu-reference");
+        int was = Gpu.AttentionChunks;
+        var failures = new List<string>();
+        var cases = OpCases.All().Where(c => c.Op == "Attention" && c.Shape.EndsWith("BF16 cache")).ToList();
+        foreach (int? window in new int?[] { null, 900 })
+            cases.Add(new OpCase("Attention, 3 sequences", $"H=8/2 d_h=128 start=3000,2100,1500{(window is int w ? $" window={w}" : "")}", be => BatchedAttention(be, window)));
+        try
+        {
+            Gpu.AttentionChunks = chunks;
+            foreach (var c in cases)
+            {
+                double e = OpCases.Nmse(c.Run(Gpu), c.Run(reference));
+                output.WriteLine($"chunks {chunks} {c.Op,-24} {c.Shape,-48} {e,10:E2}");
+                if (!(e <= GpuBound)) failures.Add($"chunks {chunks} {c.Op} {c.Shape}: NMSE {e:E2} > {GpuBound:E0}");
+            }
+        }
+        finally { Gpu.AttentionChunks = was; }
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
+
+    /// <summary>One decode row of each of three sequences attended in one ForEach (the batched kernel on the GPU).</summary>
+    static float[] BatchedAttention(Backend be, int? window)
+    {
+        int H = 8, Hkv = 2, dh = 128;
+        int[] starts = [3000, 2100, 1500];
+        var rng = new Random(7);
+        float[] Rand(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
+        var stores = new List<KvStore>();
+        try
+        {
+            foreach (int st in starts)
+                for (int kv = 0; kv < 2; kv++)
+                {
+                    var s = new KvStore(be, DType.BF16, Hkv, st + 5, dh);
+                    stores.Add(s);
+                    be.Store(be.Load(Rand((st + 1) * Hkv * dh)), Hkv * dh, 0, s, 0, st + 1);
+                }
+            int row = H * dh;
+            var q = be.Load(Rand(starts.Length * row));              // [B, H·d_h]
+            var o = be.Load(new float[starts.Length * row]);         // [B, H·d_h]
+            be.ForEach(starts.Length, i => be.Attention(q.Slice(i * row, row), stores[2 * i], stores[2 * i + 1], o.Slice(i * row, row),
+                new AttentionCall(1, starts[i], H, Hkv, dh, window)));
+            var y = new float[starts.Length * row];
+            be.Download(o, y);
+            return y;
+        }
+        finally { foreach (var s in stores) s.Dispose(); }
     }
 
     static void Report(string file, IEnumerable<string> lines)

@@ -25,7 +25,8 @@ public class CudaKernelCompileTests
         foreach (var m in new Regex("\"(gemv[sm]2x_bf16)\"").Matches(code).Cast<Match>()) names.Add(m.Groups[1].Value);
         foreach (var dt in new[] { "f32", "bf16", "f16" })
             foreach (var prefix in new[] { "attn_", "attn_split_", "embed_", "gemv_", "store_", "store4_", "store_seqs_", "rows_" }) names.Add(prefix + dt);
-        foreach (int d in new[] { 64, 128 }) { names.Add($"attn_decode{d}_bf16"); names.Add($"attn_decodem{d}_bf16"); }
+        foreach (int d in new[] { 64, 128 })
+            foreach (var kind in new[] { "", "m", "c", "mc" }) names.Add($"attn_decode{kind}{d}_bf16");
         foreach (int d in new[] { 32, 64, 128 }) { names.Add($"flash{d}_bf16"); names.Add($"flash_seqs{d}_bf16"); }
         foreach (int r in new[] { 1, 2, 4 }) { names.Add($"gemvt{r}_bf16"); names.Add($"gemvt{r}_swiglu"); }
         foreach (int r in new[] { 2, 4 }) names.Add($"gemvt{r}_glu");

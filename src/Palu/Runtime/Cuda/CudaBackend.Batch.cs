@@ -286,8 +286,12 @@ public sealed unsafe partial class CudaBackend
                 table.K[b] = calls[b].K; table.V[b] = calls[b].V; table.Start[b] = calls[b].Call.StartPos; table.Cap[b] = calls[b].Cap;
             }
             ulong partials = Scratch("attn-part", (long)B * H * Math.Max(n, nAlloc) * (2 + D) * 4).Pointer;
-            Launch($"attn_decodem{D}_bf16", ((uint)H, (uint)n, (uint)B), 128,
-                calls[0].Q, partials, calls[0].O, MergeCounters(B * H), ShiftPointer, table, H, c.KvHeads, c.Window ?? 0, n, 1f / MathF.Sqrt(D));
+            if (LongSplits(n) is int chunks)
+                Launch($"attn_decodemc{D}_bf16", ((uint)H, (uint)((n + chunks - 1) / chunks), (uint)B), 128,
+                    calls[0].Q, partials, calls[0].O, MergeCounters(B * H), ShiftPointer, table, H, c.KvHeads, c.Window ?? 0, (n + chunks - 1) / chunks, chunks, 1f / MathF.Sqrt(D));
+            else
+                Launch($"attn_decodem{D}_bf16", ((uint)H, (uint)n, (uint)B), 128,
+                    calls[0].Q, partials, calls[0].O, MergeCounters(B * H), ShiftPointer, table, H, c.KvHeads, c.Window ?? 0, n, 1f / MathF.Sqrt(D));
         }
         finally { _pending = list; }
     }

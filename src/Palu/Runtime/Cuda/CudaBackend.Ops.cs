@@ -384,8 +384,12 @@ public sealed unsafe partial class CudaBackend
             if (dtype == DType.BF16 && dv == c.HeadDim && dv is 64 or 128 && (q | k | v) % 16 == 0)
             {
                 // the kernel merges the splits itself (the last block of each item)
-                Launch($"attn_decode{dv}_bf16", ((uint)items, (uint)n), 128,
-                    q, k, v, partials, o, MergeCounters(items), ShiftPointer, c.T, c.StartPos, c.Heads, c.KvHeads, cap, c.Window ?? 0, n, scale);
+                if (LongSplits(n) is int chunks)
+                    Launch($"attn_decodec{dv}_bf16", ((uint)items, (uint)((n + chunks - 1) / chunks)), 128,
+                        q, k, v, partials, o, MergeCounters(items), ShiftPointer, c.T, c.StartPos, c.Heads, c.KvHeads, cap, c.Window ?? 0, (n + chunks - 1) / chunks, chunks, scale);
+                else
+                    Launch($"attn_decode{dv}_bf16", ((uint)items, (uint)n), 128,
+                        q, k, v, partials, o, MergeCounters(items), ShiftPointer, c.T, c.StartPos, c.Heads, c.KvHeads, cap, c.Window ?? 0, n, scale);
                 return;
             }
             int vec = c.HeadDim % 8 == 0 && k % 16 == 0 ? 1 : 0;
@@ -419,6 +423,19 @@ public sealed unsafe partial class CudaBackend
     }
 
     /// <summary>Per-item block counters [items] (ints, zero between launches) for the decode attention's own merge.</summary>
+    /// <summary>PALU_CUDA_ATTN_CHUNKS=C (2, 4 or 8; an experiment, off by default until measured on a GPU): decode
+    /// attention over at least 2·C splits of 128 keys gives each block C consecutive splits (attn_long.cu). Settable (tests).</summary>
+    public int AttentionChunks
+    {
+        get => _attentionChunks;
+        set => _attentionChunks = value is 1 or 2 or 4 or 8 ? value : throw new ArgumentOutOfRangeException(nameof(value), $"attention chunks {value}: 1, 2, 4 or 8");
+    }
+    int _attentionChunks = int.TryParse(Environment.GetEnvironmentVariable("PALU_CUDA_ATTN_CHUNKS"), out int ch) && ch is 2 or 4 or 8 ? ch : 1;
+
+    /// <summary>The chunks per block for n splits of 128 keys (⌈n/C⌉ blocks; keys past a row's position are not
+    /// read), or null for the one-split blocks.</summary>
+    int? LongSplits(int n) => _attentionChunks > 1 && n >= 2 * _attentionChunks ? _attentionChunks : null;
+
     ulong MergeCounters(int items) => Scratch("attn-count", (long)items * 4).Pointer;
 
     /// <summary>

@@ -79,9 +79,9 @@ public sealed unsafe partial class CudaBackend : Backend
         Cublas.Check(Cublas.cublasSetStream(_cublas, _stream), "cublasSetStream");
     }
 
-    /// <summary>The kernels: palu.cu (helpers, elementwise ops, the general kernels), then decode.cu, flash.cu and seqs.cu, which
+    /// <summary>The kernels: palu.cu (helpers, elementwise ops, the general kernels), then decode.cu, attn_long.cu, flash.cu and seqs.cu, which
     /// use its helpers; one module.</summary>
-    internal static string KernelSource() => string.Concat(new[] { "palu.cu", "decode.cu", "flash.cu", "seqs.cu" }.Select(name =>
+    internal static string KernelSource() => string.Concat(new[] { "palu.cu", "decode.cu", "attn_long.cu", "flash.cu", "seqs.cu" }.Select(name =>
     {
         using var s = typeof(CudaBackend).Assembly.GetManifestResourceStream("Palu.Runtime.Cuda.Kernels." + name)
                       ?? throw new InvalidOperationException($"the CUDA kernel source {name} is not embedded in Palu.dll");

@@ -112,6 +112,69 @@ template <int D> __device__ void merge_if_last(const float* pr, float* out, int*
 // window). Writes (max, sum, acc[D]) of the split to part [T·H, splits, 2 + D]; a split past p is written empty (max
 // −inf), so a replayed graph may cover more splits than its step needs. The last block of an item to finish (counted
 // in cnt [T·H], left at zero again) merges the item's splits into out [T·H, D]: no separate merge launch.
+// this warp's 32 cache rows from key kb (D/8 loads of 32/(D/8) keys; the lane's key kb + it·(32/(D/8)) + sub, its
+// 8 columns at base), zeros outside [first, p]
+template <int D> __device__ __forceinline__ void warp_rows(uint4 (&r)[D / 8], const u16* base, int kb, int sub, int first, int p)
+{
+    constexpr int KPW = 32 / (D / 8);
+#pragma unroll
+    for (int it = 0; it < D / 8; it++)
+    {
+        int j = kb + it * KPW + sub;
+        r[it] = j >= first && j <= p ? ld_stream(base + (long)j * D) : zero4();
+    }
+}
+
+// the scaled scores q·k of this warp's 32 keys from kb into ps[32·warp ..] (−inf outside [first, p])
+template <int D> __device__ __forceinline__ void warp_scores(float* ps, const uint4 (&rk)[D / 8], float4 qa, float4 qb, int kb, int warp, int lane, int first, int p)
+{
+    constexpr int LPK = D / 8, KPW = 32 / LPK;
+    int sub = lane / LPK;
+#pragma unroll
+    for (int it = 0; it < LPK; it++)
+    {
+        float a = dot8(rk[it], qa, qb);
+#pragma unroll
+        for (int o = LPK / 2; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
+        int j = kb + it * KPW + sub;
+        if (lane % LPK == 0) ps[warp * 32 + it * KPW + sub] = j >= first && j <= p ? a : NEG_INF;
+    }
+}
+
+// acc [8] += the weights ps[32·warp ..] × this warp's value rows (the lane's 8 columns)
+template <int D> __device__ __forceinline__ void warp_values(float (&acc)[8], const float* ps, const uint4 (&rv)[D / 8], int warp, int sub)
+{
+    constexpr int KPW = 32 / (D / 8);
+#pragma unroll
+    for (int it = 0; it < D / 8; it++)
+    {
+        float w = ps[warp * 32 + it * KPW + sub];
+        uint4 r = rv[it];
+        acc[0] += w * __uint_as_float(r.x << 16); acc[1] += w * __uint_as_float(r.x & 0xffff0000u);
+        acc[2] += w * __uint_as_float(r.y << 16); acc[3] += w * __uint_as_float(r.y & 0xffff0000u);
+        acc[4] += w * __uint_as_float(r.z << 16); acc[5] += w * __uint_as_float(r.z & 0xffff0000u);
+        acc[6] += w * __uint_as_float(r.w << 16); acc[7] += w * __uint_as_float(r.w & 0xffff0000u);
+    }
+}
+
+// the split's partial into pr [2 + D]: max m, Σ weights (red [4], one per warp), values summed over the warp's keys
+// (lanes of equal col) and the 4 warps (through accs)
+template <int D> __device__ __forceinline__ void write_split(float (&acc)[8], float (&accs)[4][D], const float* red, float m, float* pr)
+{
+    constexpr int LPK = D / 8;
+    int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, sub = lane / LPK, col = (lane % LPK) * 8;
+#pragma unroll
+    for (int e = 0; e < 8; e++)
+#pragma unroll
+        for (int o = LPK; o < 32; o <<= 1) acc[e] += __shfl_xor_sync(0xffffffffu, acc[e], o);
+    if (sub == 0)
+#pragma unroll
+        for (int e = 0; e < 8; e++) accs[warp][col + e] = acc[e];
+    __syncthreads();
+    if (tid == 0) { pr[0] = m; pr[1] = red[0] + red[1] + red[2] + red[3]; }
+    for (int i = tid; i < D; i += blockDim.x) pr[2 + i] = accs[0][i] + accs[1][i] + accs[2][i] + accs[3][i];
+}
+
 template <int D> __device__ void attn_decode(const float* q, const u16* k, const u16* v, float* part, float* out, int* cnt,
     const int* shift, int T, int start, int H, int Hkv, int cap, int window, int splits, float scale)
 {
@@ -137,27 +200,9 @@ template <int D> __device__ void attn_decode(const float* q, const u16* k, const
     const u16* kbase = k + (long)kvh * cap * D + col;
     const u16* vbase = v + (long)kvh * cap * D + col;
     uint4 rk[NIT], rv[NIT];
-#pragma unroll
-    for (int it = 0; it < NIT; it++)
-    {
-        int j = kb + it * KPW + sub;
-        rk[it] = j >= first && j <= p ? ld_stream(kbase + (long)j * D) : zero4();
-    }
-#pragma unroll
-    for (int it = 0; it < NIT; it++)
-    {
-        int j = kb + it * KPW + sub;
-        rv[it] = j >= first && j <= p ? ld_stream(vbase + (long)j * D) : zero4();
-    }
-#pragma unroll
-    for (int it = 0; it < NIT; it++)
-    {
-        float a = dot8(rk[it], qa, qb);
-#pragma unroll
-        for (int o = LPK / 2; o > 0; o >>= 1) a += __shfl_xor_sync(0xffffffffu, a, o);
-        int j = kb + it * KPW + sub;
-        if (lane % LPK == 0) ps[warp * 32 + it * KPW + sub] = j >= first && j <= p ? a : NEG_INF;
-    }
+    warp_rows<D>(rk, kbase, kb, sub, first, p);
+    warp_rows<D>(rv, vbase, kb, sub, first, p);
+    warp_scores<D>(ps, rk, qa, qb, kb, warp, lane, first, p);
     __syncthreads();
     float sc = ps[tid];
     float m = warp_max(sc);
@@ -174,27 +219,8 @@ template <int D> __device__ void attn_decode(const float* q, const u16* k, const
     float acc[8];
 #pragma unroll
     for (int e = 0; e < 8; e++) acc[e] = 0.0f;
-#pragma unroll
-    for (int it = 0; it < NIT; it++)
-    {
-        float w = ps[warp * 32 + it * KPW + sub];
-        uint4 r = rv[it];
-        acc[0] += w * __uint_as_float(r.x << 16); acc[1] += w * __uint_as_float(r.x & 0xffff0000u);
-        acc[2] += w * __uint_as_float(r.y << 16); acc[3] += w * __uint_as_float(r.y & 0xffff0000u);
-        acc[4] += w * __uint_as_float(r.z << 16); acc[5] += w * __uint_as_float(r.z & 0xffff0000u);
-        acc[6] += w * __uint_as_float(r.w << 16); acc[7] += w * __uint_as_float(r.w & 0xffff0000u);
-    }
-    // sum over the warp's keys (lanes of equal col), then over the 4 warps
-#pragma unroll
-    for (int e = 0; e < 8; e++)
-#pragma unroll
-        for (int o = LPK; o < 32; o <<= 1) acc[e] += __shfl_xor_sync(0xffffffffu, acc[e], o);
-    if (sub == 0)
-#pragma unroll
-        for (int e = 0; e < 8; e++) accs[warp][col + e] = acc[e];
-    __syncthreads();
-    if (tid == 0) { pr[0] = m; pr[1] = red[0] + red[1] + red[2] + red[3]; }
-    for (int i = tid; i < D; i += blockDim.x) pr[2 + i] = accs[0][i] + accs[1][i] + accs[2][i] + accs[3][i];
+    warp_values<D>(acc, ps, rv, warp, sub);
+    write_split<D>(acc, accs, red, m, pr);
     merge_if_last<D>(part + (long)item * splits * (2 + D), out + (long)item * D, cnt + item, splits);
 }
 extern "C" __global__ void attn_decode64_bf16(const float* q, const u16* k, const u16* v, float* part, float* o, int* cnt, const int* sh, int T, int st, int H, int Hkv, int cap, int win, int sp, float sc)
@@ -472,18 +498,25 @@ extern "C" __global__ void gemvt4_glu(const float* x, int T, int n, GemvSet s) {
 // attn_combine merges all B·H items at once.
 struct SeqTable { const u16* k[8]; const u16* v[8]; int start[8]; int cap[8]; };
 
-template <int D> __device__ void attn_decode_multi(const float* q, float* part, float* out, int* cnt, const int* shift, const SeqTable& tab,
-    int H, int Hkv, int window, int splits, float scale)
+// sequence b's cache, start and capacity (a switch on constant indices: the table stays in the parameter space)
+__device__ __forceinline__ void seq_entry(const SeqTable& tab, int b, const u16*& k, const u16*& v, int& st, int& cap)
 {
-    int b = blockIdx.z;
-    const u16* k = tab.k[0]; const u16* v = tab.v[0]; int st = tab.start[0], cap = tab.cap[0];
-    switch (b)   // constant indices only: the table stays in the parameter space
+    k = tab.k[0]; v = tab.v[0]; st = tab.start[0]; cap = tab.cap[0];
+    switch (b)
     {
 #define PALU_SEQ(i) case i: k = tab.k[i]; v = tab.v[i]; st = tab.start[i]; cap = tab.cap[i]; break;
         PALU_SEQ(1) PALU_SEQ(2) PALU_SEQ(3) PALU_SEQ(4) PALU_SEQ(5) PALU_SEQ(6) PALU_SEQ(7)
 #undef PALU_SEQ
         default: break;
     }
+}
+
+template <int D> __device__ void attn_decode_multi(const float* q, float* part, float* out, int* cnt, const int* shift, const SeqTable& tab,
+    int H, int Hkv, int window, int splits, float scale)
+{
+    int b = blockIdx.z, st, cap;
+    const u16* k; const u16* v;
+    seq_entry(tab, b, k, v, st, cap);
     attn_decode<D>(q + (long)b * H * D, k, v, part + (long)b * H * splits * (2 + D), out + (long)b * H * D, cnt + b * H, shift,
         1, st, H, Hkv, cap, window, splits, scale);
 }
