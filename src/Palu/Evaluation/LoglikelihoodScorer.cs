@@ -135,21 +135,15 @@ public sealed class LoglikelihoodScorer(CausalLM lm) : IDisposable
         }
         const int Chunk = 256;
         Scratch(ref _logits, Math.Min(Chunk, scored) * V);
+        Span<double> lp = stackalloc double[Chunk];   // [Chunk]
         for (int r0 = 0; r0 < scored; r0 += Chunk)
         {
             int n = Math.Min(Chunk, scored - r0);
-            if (_lm.TargetLogProbs(_rows.AsSpan(r0 * d, n * d), targets.AsSpan(r0, n), _logits, n))   // the GPU: n numbers come back
-            {
-                NonFiniteCheck.Logits(_lm, _logits.AsSpan(0, n), $"at scored rows {r0}..{r0 + n - 1} of a batch (their log-probabilities)");
-                for (int r = 0; r < n; r++) { var s = seqs[owner[r0 + r]]; result[s.Item][s.Choice] += _logits[r]; }
-                continue;
-            }
-            _lm.Logits(_rows.AsSpan(r0 * d, n * d), _logits, n);
-            NonFiniteCheck.Logits(_lm, _logits.AsSpan(0, n * V), $"at scored rows {r0}..{r0 + n - 1} of a batch");
+            Perplexity.RowLogProbs(_lm, _rows.AsSpan(r0 * d, n * d), targets.AsSpan(r0, n), n, _logits, lp, $"at scored rows {r0}..{r0 + n - 1} of a batch");
             for (int r = 0; r < n; r++)
             {
                 var s = seqs[owner[r0 + r]];
-                result[s.Item][s.Choice] += Perplexity.LogSoftmaxAt(_logits.AsSpan(r * V, V), targets[r0 + r]);
+                result[s.Item][s.Choice] += lp[r];
             }
         }
     }

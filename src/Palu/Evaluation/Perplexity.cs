@@ -139,22 +139,35 @@ public static class Perplexity
     /// </summary>
     internal static double SumLogProbs(CausalLM lm, ReadOnlySpan<float> rows, ReadOnlySpan<int> targets, int maxRows, Span<float> logits)
     {
-        int m = targets.Length, d = lm.Hidden, V = lm.Vocab;
+        int m = targets.Length, d = lm.Hidden;
+        Span<double> lp = maxRows <= 512 ? stackalloc double[maxRows] : new double[maxRows];   // [maxRows]
         double sum = 0;
         for (int r0 = 0; r0 < m; r0 += maxRows)
         {
             int n = Math.Min(maxRows, m - r0);
-            if (lm.TargetLogProbs(rows.Slice(r0 * d, n * d), targets.Slice(r0, n), logits, n))   // the GPU: n numbers in logits[..n]
-            {
-                NonFiniteCheck.Logits(lm, logits[..n], $"at scored rows {r0}..{r0 + n - 1} (their log-probabilities)");
-                for (int i = 0; i < n; i++) sum += logits[i];
-                continue;
-            }
-            lm.Logits(rows.Slice(r0 * d, n * d), logits, n);
-            NonFiniteCheck.Logits(lm, logits[..(n * V)], $"at scored rows {r0}..{r0 + n - 1}");
-            for (int i = 0; i < n; i++) sum += LogSoftmaxAt(logits.Slice(i * V, V), targets[r0 + i]);
+            RowLogProbs(lm, rows.Slice(r0 * d, n * d), targets.Slice(r0, n), n, logits, lp, $"at scored rows {r0}..{r0 + n - 1}");
+            for (int i = 0; i < n; i++) sum += lp[i];
         }
         return sum;
+    }
+
+    /// <summary>
+    /// logProbs [n] = log softmax(LmHead · rows[r])[targets[r]] of n rows ([n, d]): made by the backend where it keeps
+    /// the logits (the GPU: n numbers come back), else from the logits made into <paramref name="logits"/> ([n, V] or
+    /// more). <paramref name="where"/> names the rows in the error about non-finite values.
+    /// </summary>
+    internal static void RowLogProbs(CausalLM lm, ReadOnlySpan<float> rows, ReadOnlySpan<int> targets, int n, Span<float> logits, Span<double> logProbs, string where)
+    {
+        if (lm.TargetLogProbs(rows, targets, logits, n))
+        {
+            NonFiniteCheck.Logits(lm, logits[..n], where + " (their log-probabilities)");
+            for (int i = 0; i < n; i++) logProbs[i] = logits[i];
+            return;
+        }
+        int V = lm.Vocab;
+        lm.Logits(rows, logits, n);
+        NonFiniteCheck.Logits(lm, logits[..(n * V)], where);
+        for (int i = 0; i < n; i++) logProbs[i] = LogSoftmaxAt(logits.Slice(i * V, V), targets[i]);
     }
 
     /// <summary>log softmax(logits)[target] = logits[target] − log Σ exp(logits).</summary>

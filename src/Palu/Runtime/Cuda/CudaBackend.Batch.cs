@@ -45,8 +45,9 @@ internal struct GemvSet
 /// <summary>
 /// Decode attention of a batch in one launch: <see cref="ForEach"/> (the per-sequence part of a batched step) queues
 /// the dense attention calls of its body and runs the queue as one attn_decodem kernel over all sequences (grid z),
-/// which also merges the splits, instead of two launches per sequence. Calls that do not fit (other dtypes or widths, several rows,
-/// rows not consecutive) run one by one, in order; any other op flushes the queue first, so the order of work is kept.
+/// which also merges the splits, instead of two launches per sequence (up to 8 sequences); a prefill step's calls run as
+/// flash_seqs launches (CudaBackend.Seqs.cs). Calls that do not fit (other dtypes or widths, rows not consecutive) run
+/// one by one, in order; any other op flushes the queue first, so the order of work is kept.
 /// </summary>
 public sealed unsafe partial class CudaBackend
 {

@@ -273,8 +273,11 @@ public sealed unsafe partial class CudaBackend
     }
 
     /// <summary>A table's identity by content (head dim, positions, frequencies), so reloading a model reuses its copy.</summary>
-    static string RopeKey(RopeTable t) =>
-        $"{t.HeadDim}:{t.MaxPositions}:{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(t.InvFreq.AsSpan())))}";
+    static string RopeKey(RopeTable t) => s_ropeKeys.GetValue(t, t =>
+        $"{t.HeadDim}:{t.MaxPositions}:{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(t.InvFreq.AsSpan())))}");
+
+    /// <summary>Each table's key, hashed once (a prefill step asks for it per sequence and layer).</summary>
+    static readonly System.Runtime.CompilerServices.ConditionalWeakTable<RopeTable, string> s_ropeKeys = new();
 
     /// <summary>Held back one op, like the residual add: when the next op is the product of the gate (the MLP's down
     /// projection), that product makes silu(gate)·up itself and the gate buffer keeps the gate: one row, the streamed
@@ -422,7 +425,6 @@ public sealed unsafe partial class CudaBackend
         if (splits > 1) Launch("attn_combine", ((uint)((items + 3) / 4), 1), 128, part, o, items, splits, dv);
     }
 
-    /// <summary>Per-item block counters [items] (ints, zero between launches) for the decode attention's own merge.</summary>
     /// <summary>PALU_CUDA_ATTN_CHUNKS=C (2, 4 or 8; an experiment, off by default until measured on a GPU): decode
     /// attention over at least 2·C splits of 128 keys gives each block C consecutive splits (attn_long.cu). Settable (tests).</summary>
     public int AttentionChunks
@@ -436,6 +438,7 @@ public sealed unsafe partial class CudaBackend
     /// read), or null for the one-split blocks.</summary>
     int? LongSplits(int n) => _attentionChunks > 1 && n >= 2 * _attentionChunks ? _attentionChunks : null;
 
+    /// <summary>Per-item block counters [items] (ints, zero between launches) for the decode attention's own merge.</summary>
     ulong MergeCounters(int items) => Scratch("attn-count", (long)items * 4).Pointer;
 
     /// <summary>

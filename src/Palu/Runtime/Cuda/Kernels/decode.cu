@@ -105,13 +105,6 @@ template <int D> __device__ void merge_if_last(const float* pr, float* out, int*
     if (tid == 0) *cnt = 0;
 }
 
-// ---- decode attention over a bf16 cache, head width D (64 or 128) for keys and values -----------------------------
-// One block of 4 warps per (query row t, head h, split s of 128 keys). A key row is D/8 lanes × 16 bytes, so a warp
-// covers 32/(D/8) keys per load; each warp loads all K rows of its 32 keys before using them (then the same for V).
-// q [T, H, D]; k, v [Hkv, cap, D]; query t at position p = start + *shift + t sees keys [first, p] (first from the
-// window). Writes (max, sum, acc[D]) of the split to part [T·H, splits, 2 + D]; a split past p is written empty (max
-// −inf), so a replayed graph may cover more splits than its step needs. The last block of an item to finish (counted
-// in cnt [T·H], left at zero again) merges the item's splits into out [T·H, D]: no separate merge launch.
 // this warp's 32 cache rows from key kb (D/8 loads of 32/(D/8) keys; the lane's key kb + it·(32/(D/8)) + sub, its
 // 8 columns at base), zeros outside [first, p]
 template <int D> __device__ __forceinline__ void warp_rows(uint4 (&r)[D / 8], const u16* base, int kb, int sub, int first, int p)
@@ -175,6 +168,13 @@ template <int D> __device__ __forceinline__ void write_split(float (&acc)[8], fl
     for (int i = tid; i < D; i += blockDim.x) pr[2 + i] = accs[0][i] + accs[1][i] + accs[2][i] + accs[3][i];
 }
 
+// ---- decode attention over a bf16 cache, head width D (64 or 128) for keys and values -----------------------------
+// One block of 4 warps per (query row t, head h, split s of 128 keys). A key row is D/8 lanes × 16 bytes, so a warp
+// covers 32/(D/8) keys per load; each warp loads all K rows of its 32 keys before using them (then the same for V).
+// q [T, H, D]; k, v [Hkv, cap, D]; query t at position p = start + *shift + t sees keys [first, p] (first from the
+// window). Writes (max, sum, acc[D]) of the split to part [T·H, splits, 2 + D]; a split past p is written empty (max
+// −inf), so a replayed graph may cover more splits than its step needs. The last block of an item to finish (counted
+// in cnt [T·H], left at zero again) merges the item's splits into out [T·H, D]: no separate merge launch.
 template <int D> __device__ void attn_decode(const float* q, const u16* k, const u16* v, float* part, float* out, int* cnt,
     const int* shift, int T, int start, int H, int Hkv, int cap, int window, int splits, float scale)
 {
@@ -588,4 +588,3 @@ extern "C" __global__ void swiglu4_bf16(const float4* g, const float4* u, uint2*
         y[i] = r;
     }
 }
-

@@ -227,9 +227,8 @@ extern "C" __global__ void rope(float* x, const float* cs, const float* sn, int 
     }
 }
 
-// the same RoPE for many rows (prefill): one warp per (row t, head h), two rotated pairs per lane (float2 reads at j
-// and j + d/2); d % 4 == 0, x 8-byte aligned
-// one head's row xr [d] at position p rotated by a warp (lane: this thread's lane)
+// one head's row xr [d] at position p rotated by a warp (lane: this thread's lane), two rotated pairs per lane
+// (float2 reads at j and j + d/2); d % 4 == 0, xr 8-byte aligned
 __device__ __forceinline__ void rope_warp(float* xr, const float* cs, const float* sn, long p, int d, int lane)
 {
     int half = d / 2;
@@ -243,6 +242,7 @@ __device__ __forceinline__ void rope_warp(float* xr, const float* cs, const floa
         *(float2*)(xr + j + half) = rb;
     }
 }
+// the same RoPE for many rows (prefill): one warp per (row t, head h)
 extern "C" __global__ void rope_rows(float* x, const float* cs, const float* sn, int T, int heads, int d, int start, const int* shift)
 { PALU_GRID_START
     int r = blockIdx.x * 8 + (threadIdx.x >> 5);
@@ -287,8 +287,8 @@ template <int DT> __device__ void store_rows(const float* src, int rowStride, in
         store<DT>(dst, ((long)h * cap + start + t) * width + e, src[(long)t * rowStride + column + (long)h * width + e]);
     }
 }
-// the same store for many rows (prefill): one warp per (row t, head h), four consecutive columns per lane; width % 4
-// == 0, the source columns 16-byte aligned (rowStride and column % 4 == 0)
+// one head's row sr [width] stored by a warp at element base of the cache, four consecutive columns per lane;
+// width % 4 == 0, sr 16-byte aligned
 template <int DT> __device__ __forceinline__ void store_warp4(const float* sr, void* dst, long base, int width, int lane)
 {
     for (int e = lane * 4; e < width; e += 128)
@@ -303,6 +303,8 @@ template <int DT> __device__ __forceinline__ void store_warp4(const float* sr, v
         }
     }
 }
+// the same store for many rows (prefill): one warp per (row t, head h); the source columns 16-byte aligned (rowStride
+// and column % 4 == 0)
 template <int DT> __device__ void store_rows4(const float* src, int rowStride, int column, void* dst, int heads, int cap, int width, int start, int T)
 {
     int r = blockIdx.x * 8 + (threadIdx.x >> 5);
