@@ -79,6 +79,37 @@ public class CudaTests(ITestOutputHelper output)
         Assert.True(failures.Count == 0, string.Join("\n", failures));
     }
 
+    /// <summary>Every GEMV kind for 2..8 rows (PALU_CUDA_GEMV8) on the op table's products of that many rows: alone, three
+    /// of one x in one launch, with a held-back SwiGLU made as x is read; among them products of more row groups than
+    /// the grid has blocks and of columns not a multiple of the 512-column chunk.</summary>
+    [Theory]
+    [InlineData("grid")]
+    [InlineData("q2:3")]
+    [InlineData("q2:1")]
+    public void EveryFewRowGemvKindMatchesTheReference(string kind)
+    {
+        RequireGpu();
+        var reference = Backends.Get("cpu-reference");
+        string was = Gpu.FewRowGemv;
+        var failures = new List<string>();
+        int n = 0;
+        try
+        {
+            Gpu.FewRowGemv = kind;
+            foreach (var c in OpCases.All().Where(c => c.Op.StartsWith("MatMul") || c.Op.StartsWith("SwiGlu → MatMul")))
+            {
+                if (System.Text.RegularExpressions.Regex.Match(c.Shape, @"T=(\d+)") is not { Success: true } m || int.Parse(m.Groups[1].Value) is < 2 or > 8) continue;
+                double e = OpCases.Nmse(c.Run(Gpu), c.Run(reference));
+                output.WriteLine($"{kind,-6} {c.Op,-24} {c.Shape,-40} {e,10:E2}");
+                if (!(e <= GpuBound)) failures.Add($"{kind} {c.Op} {c.Shape}: NMSE {e:E2} > {GpuBound:E0}");
+                n++;
+            }
+        }
+        finally { Gpu.FewRowGemv = was; }
+        Assert.True(n >= 8, $"only {n} cases of 2..8 rows found");
+        Assert.True(failures.Count == 0, string.Join("\n", failures));
+    }
+
     /// <summary>The long-context decode attention (PALU_CUDA_ATTN_CHUNKS = C: a block walks C splits of 128 keys with
     /// an online softmax, attn_long.cu) against the CPU reference: the op table's attention cases over bf16 caches
     /// (those of 2·C splits or more take it: 2,501 and 1,302 positions, a window) and batches of three sequences in one

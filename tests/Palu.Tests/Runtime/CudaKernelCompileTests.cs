@@ -30,9 +30,10 @@ public class CudaKernelCompileTests
         foreach (int d in new[] { 32, 64, 128 }) { names.Add($"flash{d}_bf16"); names.Add($"flash_seqs{d}_bf16"); }
         foreach (int r in new[] { 1, 2, 4 }) { names.Add($"gemvt{r}_bf16"); names.Add($"gemvt{r}_swiglu"); }
         foreach (int r in new[] { 2, 4 }) names.Add($"gemvt{r}_glu");
-        // a gemvt name built in code (such as $"gemvt{R}_glu") that no line above covers fails here, so
+        names.Add("gemvq2_bf16"); names.Add("gemvq2_swiglu"); names.Add("gemvq2_glu");
+        // a gemvt or gemvq name built in code (such as $"gemvt{R}_glu") that no line above covers fails here, so
         // that the list cannot fall behind the launches
-        foreach (var m in new Regex("\\$\"(gemvt[a-z0-9_{}]*)\"|\"(gemvt[a-z0-9_]*_)\" \\+").Matches(code).Cast<Match>())
+        foreach (var m in new Regex("\\$\"(gemv[tq][a-z0-9_{}]*)\"|\"(gemvt[a-z0-9_]*_)\" \\+").Matches(code).Cast<Match>())
         {
             string built = m.Groups[1].Success ? m.Groups[1].Value : m.Groups[2].Value + "{dtype}";
             string pattern = "^" + Regex.Replace(built, "\\{[^}]*\\}", "[a-z0-9]+") + "$";

@@ -172,24 +172,37 @@ public static class OpCases
                 be.Attention(q, kc, vc, o, new AttentionCall(1, start, H, Hkv, dh, null));
                 return Result(be, q).Concat(Result(be, k)).Concat(Result(be, v)).Concat(Result(be, o)).ToArray();
             });
-        // the MLP of one row: gate and up products of one x, the SwiGLU, the down product (the CUDA backend makes the
-        // first three in one launch when the rows allow)
-        foreach (var (n, m) in new[] { (520, 1408), (264, 37), (1024, 6) })
-            yield return new("MatMul ×2 → SwiGlu → MatMul", $"one row n={n} → [{m}] ×2 → [24]", be =>
+        // the MLP of one or a few rows: gate and up products of one x, the SwiGLU, the down product (the CUDA backend
+        // makes the first three in one launch when the rows allow)
+        foreach (var (T, n, m) in new[] { (1, 520, 1408), (1, 264, 37), (1, 1024, 6), (8, 1024, 1408), (3, 640, 37) })
+            yield return new("MatMul ×2 → SwiGlu → MatMul", $"{(T == 1 ? "one row" : $"T={T}")} n={n} → [{m}] ×2 → [24]", be =>
             {
-                var x = be.Load(Rand(n, 99, 2f));
-                var g = be.Load(new float[m]);
-                var u = be.Load(new float[m]);
-                var y = be.Load(new float[24]);
-                be.MatMul(x, be.Load(Weight(m, n, DType.BF16, 100)), g, 1);
-                be.MatMul(x, be.Load(Weight(m, n, DType.BF16, 101)), u, 1);
+                var x = be.Load(Rand(T * n, 99, 2f));
+                var g = be.Load(new float[T * m]);
+                var u = be.Load(new float[T * m]);
+                var y = be.Load(new float[T * 24]);
+                be.MatMul(x, be.Load(Weight(m, n, DType.BF16, 100)), g, T);
+                be.MatMul(x, be.Load(Weight(m, n, DType.BF16, 101)), u, T);
                 be.SwiGlu(g, u);
-                be.MatMul(g, be.Load(Weight(24, m, DType.BF16, 102)), y, 1);
+                be.MatMul(g, be.Load(Weight(24, m, DType.BF16, 102)), y, T);
                 // the gate buffer itself is left out: a backend whose product makes the SwiGLU as it reads the gate
                 // may keep the gate there (the CUDA one does on its held-back path)
                 return Result(be, u).Concat(Result(be, y)).ToArray();
             });
-        foreach (var (T, n, m) in new[] { (1, 1536, 21), (12, 1536, 21), (1, 2600, 300) })
+        // products of a few rows of one x (Q, K, V of a batched decode step; the CUDA backend makes them in one launch)
+        foreach (var (T, n, m) in new[] { (8, 1600, new[] { 300, 36, 36 }), (5, 1024, new[] { 40, 8, 8 }), (2, 4096, new[] { 1100, 70 }) })
+            yield return new($"MatMul ×{m.Length}", $"T={T} n={n} → [{string.Join(", ", m)}]", be =>
+            {
+                var x = be.Load(Rand(T * n, 86));
+                var ys = m.Select((rows, i) =>
+                {
+                    var y = be.Load(new float[T * rows]);
+                    be.MatMul(x, be.Load(Weight(rows, n, DType.BF16, (ulong)(87 + i))), y, T);
+                    return y;
+                }).ToArray();
+                return ys.SelectMany(y => Result(be, y)).ToArray();
+            });
+        foreach (var (T, n, m) in new[] { (1, 1536, 21), (12, 1536, 21), (1, 2600, 300), (8, 1600, 40), (3, 1024, 300) })
             yield return new("SwiGlu → MatMul", $"T={T} n={n} → [{m}]", be =>
             {
                 var g = be.Load(Rand(T * n, 90, 2f));

@@ -164,6 +164,7 @@ public sealed unsafe partial class CudaBackend
             _gemvQueue.Clear();
             if (q.Length == 1) { GemvLocked(q[0]); return; }
             if (q[0].T == 1 && _oneRowGemv.Rows > 0) { StreamGemvs(q); return; }
+            if (q[0].T > 1 && _fewRowGemv.BlocksPerSm > 0) { StreamFewRowGemvs(q); return; }
             var set = Set(q, q[0].T == 1 ? 2 : 16, out int blocks);
             Launch(q[0].T == 1 ? "gemvs2x_bf16" : "gemvm2x_bf16", ((uint)blocks, 1), 128, q[0].X, q[0].T, q[0].N, set);
         }
@@ -236,6 +237,43 @@ public sealed unsafe partial class CudaBackend
         else Launch($"gemvt{R}_bf16", ((uint)grid, 1), 128, q[0].X, 1, q[0].N, set);
     }
 
+    /// <summary>PALU_CUDA_GEMV8 picks the GEMV of 2..8 rows (on the tensor cores, n % 64 == 0): "grid" (a block per 16 rows
+    /// of W, gemvm2) or "q2:B" (gemvq2, the streamed kernel: B blocks per multiprocessor walk the groups of 16 rows with
+    /// the next chunk of W and x in flight). Settable (the tests run every kind); a recorded graph keeps its kind.</summary>
+    public string FewRowGemv
+    {
+        get => _fewRowGemvSpec;
+        set { _fewRowGemv = ParseFewRowGemv(value); _fewRowGemvSpec = value; }
+    }
+    static readonly string s_defaultFewRowGemv = Environment.GetEnvironmentVariable("PALU_CUDA_GEMV8") ?? "q2:3";
+    string _fewRowGemvSpec = s_defaultFewRowGemv;
+    (int Unroll, int BlocksPerSm) _fewRowGemv = ParseFewRowGemv(s_defaultFewRowGemv);
+
+    internal static (int, int) ParseFewRowGemv(string v)
+    {
+        if (v == "grid") return (0, 0);
+        var parts = v.Split(':');
+        if (parts.Length == 2 && parts[0] == "q2" && int.TryParse(parts[1], out int b) && b is > 0 and <= 32) return (2, b);
+        throw new ArgumentException($"PALU_CUDA_GEMV8={v}: expected grid or q2:B (B blocks per multiprocessor, 1..32)");
+    }
+
+    /// <summary>Products of 2..8 rows of one x through the streamed tensor-core GEMV (gemvq2), in groups of 16 rows of
+    /// W. With <paramref name="up"/>, x is the gate of a held-back SwiGLU and the product takes silu(x)·up as it reads x.</summary>
+    void StreamFewRowGemvs(ReadOnlySpan<QueuedGemv> q, ulong up = 0)
+    {
+        var set = Set(q, 16, out int groups);
+        LaunchFewRowGemv(up != 0 ? "swiglu" : "bf16", q[0], set, groups, up);
+    }
+
+    /// <summary>Launches gemvq{U}_{kind} over <paramref name="groups"/> row groups of 16 rows (x2 = <paramref name="up"/> for
+    /// the SwiGLU kind).</summary>
+    void LaunchFewRowGemv(string kind, in QueuedGemv g, GemvSet set, int groups, ulong up)
+    {
+        uint grid = (uint)Math.Min(groups, Multiprocessors * _fewRowGemv.BlocksPerSm);
+        if (up != 0) Launch($"gemvq{_fewRowGemv.Unroll}_{kind}", (grid, 1), 128, g.X, up, g.T, g.N, set);
+        else Launch($"gemvq{_fewRowGemv.Unroll}_{kind}", (grid, 1), 128, g.X, g.T, g.N, set);
+    }
+
     // ---- decode attention ----
 
     readonly record struct QueuedAttention(ulong Q, ulong K, ulong V, ulong O, DType DType, AttentionCall Call, int Dv, int Cap);
@@ -287,7 +325,7 @@ public sealed unsafe partial class CudaBackend
                 table.K[b] = calls[b].K; table.V[b] = calls[b].V; table.Start[b] = calls[b].Call.StartPos; table.Cap[b] = calls[b].Cap;
             }
             ulong partials = Scratch("attn-part", (long)B * H * Math.Max(n, nAlloc) * (2 + D) * 4).Pointer;
-            if (LongSplits(n) is int chunks)
+            if (LongSplits(n, B * H) is int chunks)
                 Launch($"attn_decodemc{D}_bf16", ((uint)H, (uint)((n + chunks - 1) / chunks), (uint)B), 128,
                     calls[0].Q, partials, calls[0].O, MergeCounters(B * H), ShiftPointer, table, H, c.KvHeads, c.Window ?? 0, (n + chunks - 1) / chunks, chunks, 1f / MathF.Sqrt(D));
             else

@@ -55,11 +55,13 @@ public sealed unsafe partial class CudaBackend
         {
             if (w.DType == DType.BF16 && n % 8 == 0 && w.Stride % 8 == 0 && w.Pointer % 16 == 0 && x % 16 == 0 && (T == 1 || n % 64 == 0))
             {
-                if (T == 1 && !_flushingGemvs && TakeSwiGlu(x, n) is { } sw)
+                if ((T == 1 || _fewRowGemv.BlocksPerSm > 0) && !_flushingGemvs && TakeSwiGlu(x, (long)T * n) is { } sw)
                 {
                     FlushGemvs();
                     FlushRows();
-                    StreamGemvs([new QueuedGemv(x, w.Pointer, w.Stride, y, T, n, m)], sw.Up);
+                    QueuedGemv[] one = [new QueuedGemv(x, w.Pointer, w.Stride, y, T, n, m)];
+                    if (T == 1) StreamGemvs(one, sw.Up);
+                    else StreamFewRowGemvs(one, sw.Up);
                     return;
                 }
                 var g = new QueuedGemv(x, w.Pointer, w.Stride, y, T, n, m);
@@ -104,11 +106,12 @@ public sealed unsafe partial class CudaBackend
     }
 
     /// <summary>One row of x: f32 products, the streamed kernel (gemvtR) or 2 rows of W per block (gemvs2); 2..8 rows:
-    /// tensor cores, 16 rows of W per block (gemvm2, n % 64 == 0).</summary>
+    /// tensor cores (n % 64 == 0), streamed (gemvq2) or 16 rows of W per block (gemvm2).</summary>
     void GemvLocked(in QueuedGemv g)
     {
         if (g.T == 1 && _oneRowGemv.Rows > 0) StreamGemvs([g]);
         else if (g.T == 1) Launch("gemvs2_bf16", ((uint)((g.M + 1) / 2), 1), 128, g.W, g.Stride, g.X, g.Y, g.T, g.N, g.M);
+        else if (_fewRowGemv.BlocksPerSm > 0) StreamFewRowGemvs([g]);
         else Launch("gemvm2_bf16", ((uint)((g.M + 15) / 16), 1), 128, g.W, g.Stride, g.X, g.Y, g.T, g.N, g.M);
     }
 
@@ -308,13 +311,23 @@ public sealed unsafe partial class CudaBackend
     /// <summary>True when the GEMV queue holds exactly the one-row products writing gate [n] and up [n] (in that order,
     /// of one x) and nothing else is queued or held back, so that <see cref="GluGemv"/> may make them and the SwiGLU.</summary>
     bool GluFits(ulong gate, ulong up, long n) =>
-        s_fuseGlu && _oneRowGemv.Rows is 2 or 4 && !_flushingGemvs && _gemvQueue.Count == 2
-        && _gemvQueue[0] is { T: 1 } g && _gemvQueue[1] is { T: 1 } u && g.Y == gate && u.Y == up && g.M == n && u.M == n
+        s_fuseGlu && !_flushingGemvs && _gemvQueue.Count == 2 && _gemvQueue[0] is var g && _gemvQueue[1] is var u && g.T == u.T
+        && (g.T == 1 ? _oneRowGemv.Rows is 2 or 4 : _fewRowGemv.BlocksPerSm > 0)
+        && g.Y == gate && u.Y == up && (long)g.T * g.M == n && g.M == u.M
         && _pendingAdd == null && _pendingSwiGlu == null && _ropeQueue.Count == 0 && _storeQueue.Count == 0;
 
-    /// <summary>up = x·Wuᵀ and gate = silu(x·Wgᵀ)·up for one row, by gemvtR_glu: a row group is R/2 rows of each.</summary>
+    /// <summary>up = x·Wuᵀ and gate = silu(x·Wgᵀ)·up: one row by gemvtR_glu (a row group is R/2 rows of each), 2..8 rows by
+    /// gemvq2_glu (a group is 8 rows of each).</summary>
     void GluGemv(in QueuedGemv gate, in QueuedGemv up)
     {
+        if (gate.T > 1)
+        {
+            var set8 = Set([gate, up], 8, out _);
+            int groups8 = set8.First[1];   // ⌈m / 8⌉
+            set8.First[2] = set8.First[3] = groups8;
+            LaunchFewRowGemv("glu", gate, set8, groups8, 0);
+            return;
+        }
         int R = _oneRowGemv.Rows;
         var set = Set([gate, up], R / 2, out _);
         int groups = set.First[1];   // ⌈m / (R/2)⌉: a group holds R/2 rows of each product
@@ -387,7 +400,7 @@ public sealed unsafe partial class CudaBackend
             if (dtype == DType.BF16 && dv == c.HeadDim && dv is 64 or 128 && (q | k | v) % 16 == 0)
             {
                 // the kernel merges the splits itself (the last block of each item)
-                if (LongSplits(n) is int chunks)
+                if (LongSplits(n, items) is int chunks)
                     Launch($"attn_decodec{dv}_bf16", ((uint)items, (uint)((n + chunks - 1) / chunks)), 128,
                         q, k, v, partials, o, MergeCounters(items), ShiftPointer, c.T, c.StartPos, c.Heads, c.KvHeads, cap, c.Window ?? 0, (n + chunks - 1) / chunks, chunks, scale);
                 else
@@ -425,18 +438,33 @@ public sealed unsafe partial class CudaBackend
         if (splits > 1) Launch("attn_combine", ((uint)((items + 3) / 4), 1), 128, part, o, items, splits, dv);
     }
 
-    /// <summary>PALU_CUDA_ATTN_CHUNKS=C (2, 4 or 8; an experiment, off by default until measured on a GPU): decode
-    /// attention over at least 2·C splits of 128 keys gives each block C consecutive splits (attn_long.cu). Settable (tests).</summary>
+    /// <summary>PALU_CUDA_ATTN_CHUNKS=C (1, 2, 4 or 8) makes every decode attention over at least 2·C splits of 128 keys
+    /// give each block C consecutive splits (attn_long.cu; 1: one split per block); unset or 0, <see cref="LongSplits"/>
+    /// picks C. Settable (tests).</summary>
     public int AttentionChunks
     {
         get => _attentionChunks;
-        set => _attentionChunks = value is 1 or 2 or 4 or 8 ? value : throw new ArgumentOutOfRangeException(nameof(value), $"attention chunks {value}: 1, 2, 4 or 8");
+        set => _attentionChunks = value is 0 or 1 or 2 or 4 or 8 ? value : throw new ArgumentOutOfRangeException(nameof(value), $"attention chunks {value}: 0 (chosen by length), 1, 2, 4 or 8");
     }
-    int _attentionChunks = int.TryParse(Environment.GetEnvironmentVariable("PALU_CUDA_ATTN_CHUNKS"), out int ch) && ch is 2 or 4 or 8 ? ch : 1;
+    int _attentionChunks = int.TryParse(Environment.GetEnvironmentVariable("PALU_CUDA_ATTN_CHUNKS"), out int ch) && ch is 1 or 2 or 4 or 8 ? ch : 0;
 
-    /// <summary>The chunks per block for n splits of 128 keys (⌈n/C⌉ blocks; keys past a row's position are not
-    /// read), or null for the one-split blocks.</summary>
-    int? LongSplits(int n) => _attentionChunks > 1 && n >= 2 * _attentionChunks ? _attentionChunks : null;
+    /// <summary>The chunks per block for n splits of 128 keys of <paramref name="items"/> (row, head) pairs (⌈n/C⌉ blocks
+    /// per item; keys past a row's position are not read), or null for the one-split blocks. Chosen: the largest C of
+    /// 8, 4, 2 that leaves at least 4 blocks per multiprocessor. (H200, 7B shapes, per step against one split per
+    /// block: 16K batch 8 21.86 against 23.34 ms with C = 8 (C = 4: 22.15), 16K batch 1 6.04 against 6.33 (C = 8);
+    /// at 1K, 16 splits, batch 1 C = 2, 4, 8 gave 4.12, 4.19, 4.32 against 4.12 ms, batch 8 7.53, 7.48, 7.52 against
+    /// 7.49-7.59.)</summary>
+    int? LongSplits(int n, int items)
+    {
+        int c = _attentionChunks;
+        if (c == 0)
+        {
+            c = 1;
+            foreach (int k in new[] { 8, 4, 2 })
+                if ((long)items * ((n + k - 1) / k) >= 4L * Multiprocessors) { c = k; break; }
+        }
+        return c > 1 && n >= 2 * c ? c : null;
+    }
 
     /// <summary>Per-item block counters [items] (ints, zero between launches) for the decode attention's own merge.</summary>
     ulong MergeCounters(int items) => Scratch("attn-count", (long)items * 4).Pointer;

@@ -1,5 +1,6 @@
-// Long-context decode attention (appended after decode.cu, whose helpers it uses): an experiment, chosen by
-// PALU_CUDA_ATTN_CHUNKS=C > 1, not measured on a GPU yet. attn_decode gives each block one split of 128 keys: at
+// Long-context decode attention (appended after decode.cu, whose helpers it uses), taken when C > 1 chunks per block
+// still leave 4 blocks per multiprocessor (CudaBackend.LongSplits; PALU_CUDA_ATTN_CHUNKS=C forces C). attn_decode
+// gives each block one split of 128 keys: at
 // 16K context and batch 8 that is 32,768 blocks per layer, each paying its start, its reductions, a partial and a
 // merge count for 64 KiB of keys and values. Here a block walks C consecutive chunks of 128 keys (its split is 128·C
 // keys) with an online softmax, and the next chunk's K rows are in flight while this chunk's softmax and values run
